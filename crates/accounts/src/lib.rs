@@ -1,0 +1,85 @@
+//! Account rules over the store: authentication, who may see and change
+//! which account, and the issuing of secrets.
+//!
+//! Both faces of Herald that manage accounts — the HTTP API and the CLI — go
+//! through [`Accounts`], so a rule is written once. Every operation takes a
+//! [`Caller`]: the account it acts on and whether it has operator (admin)
+//! power. The CLI is the operator; an API request is whatever its key allows.
+//!
+//! Main design decision: anything a caller may not see answers `NotFound`,
+//! exactly as if it did not exist, so ids and names cannot be probed; only an
+//! action on something the caller *can* see may answer `Forbidden`.
+
+mod auth;
+mod error;
+mod ops;
+pub mod secret;
+
+use std::sync::Arc;
+
+use herald_store::{Account, Store};
+
+pub use auth::{Principal, VerifyCache};
+pub use error::{AccountsError, AccountsResult};
+pub use ops::{IssuedCredential, IssuedKey};
+
+/// The account rules, over a store. Cheap to clone.
+#[derive(Clone)]
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    cache: Arc<VerifyCache>,
+}
+
+impl std::fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accounts")
+            .field("backend", &self.store.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Accounts {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            cache: Arc::new(VerifyCache::default()),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+}
+
+/// A change of account settings; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettingsPatch {
+    pub track_opens: Option<bool>,
+    pub track_clicks: Option<bool>,
+    pub hard_bounce_threshold: Option<u32>,
+    pub soft_bounce_threshold: Option<u32>,
+}
+
+/// Who is asking, and on which account's behalf.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The account whose objects the request reads and changes: the key's own
+    /// account, or one of its subs chosen with `Herald-Account`.
+    pub account: Account,
+    /// Operator power: the CLI, or an admin-scoped API key.
+    pub admin: bool,
+    /// The account the key belongs to (the same as `account` unless the
+    /// request acts on a sub). `None` for the CLI.
+    pub key_account: Option<Account>,
+}
+
+impl Caller {
+    /// The operator at the command line, acting on `account`.
+    pub fn operator(account: Account) -> Self {
+        Self {
+            account,
+            admin: true,
+            key_account: None,
+        }
+    }
+}

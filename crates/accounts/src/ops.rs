@@ -1,0 +1,423 @@
+//! Operations on accounts, keys, credentials and senders, with their rules.
+//!
+//! Two notions decide what a caller may do:
+//! - its *authority*: the account whose key is in use (for the CLI, the
+//!   account named on the command line). Account management — create,
+//!   suspend, promote, delete — is judged on it: a master manages its own subs.
+//! - its *acting account* ([`Caller::account`]): the account whose keys,
+//!   credentials and senders a request reads and changes; a master may pick
+//!   one of its subs with `Herald-Account`.
+
+use herald_store::{
+    Account, AccountFilter, ApiKey, ApprovedSender, NewAccount, NewApiKey, NewSmtpCredential, SmtpCredential,
+};
+use herald_types::{AccountName, AccountStatus, ApiKeyId, KeyScope, SenderRule, SmtpCredentialId};
+
+use crate::{Accounts, AccountsError, AccountsResult, Caller, SettingsPatch, secret};
+
+/// Tries before giving up when a random prefix or username is already taken.
+const COLLISION_RETRIES: usize = 3;
+
+/// A new API key: its record and the key itself, to show exactly once.
+#[derive(Clone)]
+pub struct IssuedKey {
+    pub record: ApiKey,
+    pub secret: String,
+}
+
+/// A new SMTP credential: its record and the password, to show exactly once.
+#[derive(Clone)]
+pub struct IssuedCredential {
+    pub record: SmtpCredential,
+    pub password: String,
+}
+
+impl std::fmt::Debug for IssuedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedKey")
+            .field("prefix", &self.record.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for IssuedCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedCredential")
+            .field("username", &self.record.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which state change a management call makes, for messages.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Suspend,
+    Reactivate,
+    Promote,
+    Delete,
+}
+
+impl Change {
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Suspend => "suspend",
+            Self::Reactivate => "reactivate",
+            Self::Promote => "promote",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+fn authority(caller: &Caller) -> &Account {
+    caller.key_account.as_ref().unwrap_or(&caller.account)
+}
+
+/// Runs `attempt` again while it meets a uniqueness conflict: inserting a
+/// fresh secret, that can only mean its random prefix or username was taken.
+async fn until_unique<T, Fut>(mut attempt: impl FnMut() -> Fut) -> AccountsResult<T>
+where
+    Fut: std::future::Future<Output = AccountsResult<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(AccountsError::Conflict(_)) if tries < COLLISION_RETRIES => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+async fn hash_off_thread(secret: String) -> AccountsResult<String> {
+    tokio::task::spawn_blocking(move || secret::hash(&secret))
+        .await
+        .map_err(|e| AccountsError::Internal(format!("argon2 task: {e}")))?
+        .map_err(AccountsError::Internal)
+}
+
+impl Accounts {
+    /// An account by name for the operator (no visibility rule).
+    pub async fn find(&self, name: &str) -> AccountsResult<Account> {
+        let name = AccountName::parse(name)?;
+        self.store
+            .account_by_name(&name)
+            .await?
+            .ok_or(AccountsError::NotFound("account"))
+    }
+
+    /// The named account if the caller may see it: its own account, its
+    /// subs, anything for an admin. Otherwise `NotFound`.
+    pub async fn account(&self, caller: &Caller, name: &str) -> AccountsResult<Account> {
+        let target = self.find(name).await.map_err(|e| match e {
+            AccountsError::Invalid(_) => AccountsError::NotFound("account"),
+            other => other,
+        })?;
+        let auth = authority(caller);
+        let visible = caller.admin
+            || target.id == auth.id
+            || target.id == caller.account.id
+            || target.parent_id() == Some(&auth.id);
+        if visible {
+            Ok(target)
+        } else {
+            Err(AccountsError::NotFound("account"))
+        }
+    }
+
+    /// For an admin, every account; otherwise the caller's subs.
+    pub async fn list_accounts(&self, caller: &Caller) -> AccountsResult<Vec<Account>> {
+        let filter = if caller.admin {
+            AccountFilter::All
+        } else {
+            AccountFilter::SubsOf(authority(caller).id.clone())
+        };
+        Ok(self.store.list_accounts(filter).await?)
+    }
+
+    /// Creates an account. A master's key creates its own subs; an admin
+    /// creates a master (no parent) or a sub of any master.
+    pub async fn create_account(&self, caller: &Caller, name: &str, parent: Option<&str>) -> AccountsResult<Account> {
+        if caller.admin {
+            return self.create_as_operator(name, parent).await;
+        }
+        let auth = authority(caller);
+        if parent.is_some_and(|p| AccountName::parse(p).ok().as_ref() != Some(&auth.name)) {
+            return Err(AccountsError::NotFound("parent account"));
+        }
+        self.create_under(name, Some(auth.clone())).await
+    }
+
+    /// Creates a master account, or a sub of the master named `parent`, with
+    /// operator power (the CLI; an admin key).
+    pub async fn create_as_operator(&self, name: &str, parent: Option<&str>) -> AccountsResult<Account> {
+        let parent = match parent {
+            Some(p) => Some(self.find(p).await?),
+            None => None,
+        };
+        self.create_under(name, parent).await
+    }
+
+    /// Every account, for the operator.
+    pub async fn list_all(&self, filter: AccountFilter) -> AccountsResult<Vec<Account>> {
+        Ok(self.store.list_accounts(filter).await?)
+    }
+
+    async fn create_under(&self, name: &str, parent: Option<Account>) -> AccountsResult<Account> {
+        let name = AccountName::parse(name)?;
+        if let Some(p) = &parent
+            && p.parent.is_some()
+        {
+            return Err(AccountsError::Forbidden(format!(
+                "{} is a sub-account; only master accounts have sub-accounts",
+                p.name
+            )));
+        }
+        let new = NewAccount {
+            name,
+            parent: parent.map(|p| p.id),
+        };
+        let account = self.store.create_account(new).await?;
+        tracing::info!(account = %account.name, kind = account.kind().as_str(), "account created");
+        Ok(account)
+    }
+
+    /// The target of a management call, if the caller may manage it: an
+    /// admin any account but the one of the key in use; a master its subs.
+    async fn managed(&self, caller: &Caller, name: &str, change: Change) -> AccountsResult<Account> {
+        let target = self.account(caller, name).await?;
+        let auth = authority(caller);
+        if caller.key_account.as_ref().is_some_and(|k| k.id == target.id) {
+            return Err(AccountsError::Forbidden(format!(
+                "cannot {} the account whose key makes this request",
+                change.verb()
+            )));
+        }
+        if caller.admin || target.parent_id() == Some(&auth.id) {
+            Ok(target)
+        } else {
+            Err(AccountsError::Forbidden(format!(
+                "only the master of {} or an admin may {} it",
+                target.name,
+                change.verb()
+            )))
+        }
+    }
+
+    pub async fn set_status(&self, caller: &Caller, name: &str, status: AccountStatus) -> AccountsResult<Account> {
+        let change = match status {
+            AccountStatus::Active => Change::Reactivate,
+            AccountStatus::Suspended => Change::Suspend,
+        };
+        let target = self.managed(caller, name, change).await?;
+        self.store.set_account_status(&target.id, status).await?;
+        tracing::info!(account = %target.name, status = status.as_str(), "account status changed");
+        self.find(name).await
+    }
+
+    /// Changes an account's settings: the account itself, its master or an
+    /// admin may. Settings not given stay as they are.
+    pub async fn update_settings(&self, caller: &Caller, name: &str, patch: &SettingsPatch) -> AccountsResult<Account> {
+        let target = self.account(caller, name).await?;
+        let mut settings = target.settings.clone();
+        if let Some(v) = patch.track_opens {
+            settings.track_opens = v;
+        }
+        if let Some(v) = patch.track_clicks {
+            settings.track_clicks = v;
+        }
+        for (given, field, what) in [
+            (patch.hard_bounce_threshold, &mut settings.hard_bounce_threshold, "hard_bounce_threshold"),
+            (patch.soft_bounce_threshold, &mut settings.soft_bounce_threshold, "soft_bounce_threshold"),
+        ] {
+            if let Some(v) = given {
+                if v == 0 {
+                    return Err(AccountsError::Invalid(herald_types::InvalidValue::new(
+                        what,
+                        "0",
+                        "a number of bounces, 1 or more",
+                    )));
+                }
+                *field = v;
+            }
+        }
+        self.store.set_account_settings(&target.id, &settings).await?;
+        tracing::info!(account = %target.name, ?settings, "account settings changed");
+        self.find(name).await
+    }
+
+    /// Makes a sub-account a master; its former master no longer sees it.
+    pub async fn promote(&self, caller: &Caller, name: &str) -> AccountsResult<Account> {
+        let target = self.managed(caller, name, Change::Promote).await?;
+        if target.parent.is_none() {
+            return Err(AccountsError::Conflict(format!(
+                "{} is already a master account",
+                target.name
+            )));
+        }
+        self.store.promote_account(&target.id).await?;
+        tracing::info!(account = %target.name, "account promoted to master");
+        self.find(name).await
+    }
+
+    pub async fn delete(&self, caller: &Caller, name: &str) -> AccountsResult<()> {
+        let target = self.managed(caller, name, Change::Delete).await?;
+        self.store.delete_account(&target.id).await?;
+        tracing::info!(account = %target.name, "account deleted");
+        Ok(())
+    }
+
+    /// Makes the first master account and its admin key, once per store.
+    /// `None` when the store was bootstrapped before.
+    pub async fn bootstrap(&self, name: &str) -> AccountsResult<Option<(Account, IssuedKey)>> {
+        let name = AccountName::parse(name)?;
+        let fresh = secret::new_api_key();
+        let new_key = NewApiKey {
+            id: ApiKeyId::generate(),
+            // Replaced by the store with the bootstrap account's id.
+            account: herald_types::AccountId::generate(),
+            prefix: fresh.prefix.clone(),
+            hash: hash_off_thread(fresh.key.clone()).await?,
+            scope: KeyScope::Admin,
+            label: Some("bootstrap".to_owned()),
+        };
+        let done = self.store.bootstrap(NewAccount { name, parent: None }, new_key).await?;
+        Ok(done.map(|b| {
+            (
+                b.account,
+                IssuedKey {
+                    record: b.key,
+                    secret: fresh.key,
+                },
+            )
+        }))
+    }
+
+    /// Issues an API key for the acting account. Only an admin may issue an
+    /// admin-scoped key.
+    pub async fn issue_api_key(
+        &self,
+        caller: &Caller,
+        scope: KeyScope,
+        label: Option<String>,
+    ) -> AccountsResult<IssuedKey> {
+        if scope == KeyScope::Admin && !caller.admin {
+            return Err(AccountsError::Forbidden(
+                "only an admin may issue admin keys".to_owned(),
+            ));
+        }
+        let issued = until_unique(|| {
+            let label = label.clone();
+            async move {
+                let fresh = secret::new_api_key();
+                let new = NewApiKey {
+                    id: ApiKeyId::generate(),
+                    account: caller.account.id.clone(),
+                    prefix: fresh.prefix.clone(),
+                    hash: hash_off_thread(fresh.key.clone()).await?,
+                    scope,
+                    label,
+                };
+                let record = self.store.insert_api_key(new).await?;
+                Ok(IssuedKey {
+                    record,
+                    secret: fresh.key,
+                })
+            }
+        })
+        .await?;
+        tracing::info!(account = %caller.account.name, prefix = %issued.record.prefix, scope = scope.as_str(), "API key issued");
+        Ok(issued)
+    }
+
+    pub async fn list_api_keys(&self, caller: &Caller) -> AccountsResult<Vec<ApiKey>> {
+        Ok(self.store.list_api_keys(&caller.account.id).await?)
+    }
+
+    /// Revokes one of the acting account's keys, named by id or prefix.
+    pub async fn revoke_api_key(&self, caller: &Caller, id_or_prefix: &str) -> AccountsResult<ApiKey> {
+        let id = match ApiKeyId::parse(id_or_prefix) {
+            Ok(id) => id,
+            Err(_) => match self.store.api_key_by_prefix(id_or_prefix).await? {
+                Some(k) if k.account == caller.account.id => k.id,
+                _ => return Err(AccountsError::NotFound("API key")),
+            },
+        };
+        self.store.revoke_api_key(&caller.account.id, &id).await?;
+        let keys = self.store.list_api_keys(&caller.account.id).await?;
+        let key = keys
+            .into_iter()
+            .find(|k| k.id == id)
+            .ok_or(AccountsError::NotFound("API key"))?;
+        tracing::info!(account = %caller.account.name, prefix = %key.prefix, "API key revoked");
+        Ok(key)
+    }
+
+    pub async fn issue_smtp_credential(
+        &self,
+        caller: &Caller,
+        label: Option<String>,
+    ) -> AccountsResult<IssuedCredential> {
+        let issued = until_unique(|| {
+            let label = label.clone();
+            async move {
+                let password = secret::new_password();
+                let new = NewSmtpCredential {
+                    id: SmtpCredentialId::generate(),
+                    account: caller.account.id.clone(),
+                    username: secret::new_username(caller.account.name.as_str()),
+                    hash: hash_off_thread(password.clone()).await?,
+                    label,
+                };
+                let record = self.store.insert_smtp_credential(new).await?;
+                Ok(IssuedCredential { record, password })
+            }
+        })
+        .await?;
+        tracing::info!(account = %caller.account.name, username = %issued.record.username, "SMTP credential issued");
+        Ok(issued)
+    }
+
+    pub async fn list_smtp_credentials(&self, caller: &Caller) -> AccountsResult<Vec<SmtpCredential>> {
+        Ok(self.store.list_smtp_credentials(&caller.account.id).await?)
+    }
+
+    /// Revokes one of the acting account's credentials, by id or username.
+    pub async fn revoke_smtp_credential(
+        &self,
+        caller: &Caller,
+        id_or_username: &str,
+    ) -> AccountsResult<SmtpCredential> {
+        let id = match SmtpCredentialId::parse(id_or_username) {
+            Ok(id) => id,
+            Err(_) => match self.store.smtp_credential_by_username(id_or_username).await? {
+                Some(c) if c.account == caller.account.id => c.id,
+                _ => return Err(AccountsError::NotFound("SMTP credential")),
+            },
+        };
+        self.store.revoke_smtp_credential(&caller.account.id, &id).await?;
+        let all = self.store.list_smtp_credentials(&caller.account.id).await?;
+        let credential = all
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or(AccountsError::NotFound("SMTP credential"))?;
+        tracing::info!(account = %caller.account.name, username = %credential.username, "SMTP credential revoked");
+        Ok(credential)
+    }
+
+    pub async fn add_sender(&self, caller: &Caller, rule: &str) -> AccountsResult<ApprovedSender> {
+        let rule = SenderRule::parse(rule)?;
+        let added = self.store.add_sender(&caller.account.id, &rule).await?;
+        tracing::info!(account = %caller.account.name, sender = %rule, "sender approved");
+        Ok(added)
+    }
+
+    pub async fn list_senders(&self, caller: &Caller) -> AccountsResult<Vec<ApprovedSender>> {
+        Ok(self.store.list_senders(&caller.account.id).await?)
+    }
+
+    pub async fn remove_sender(&self, caller: &Caller, rule: &str) -> AccountsResult<()> {
+        let rule = SenderRule::parse(rule).map_err(|_| AccountsError::NotFound("sender"))?;
+        self.store.remove_sender(&caller.account.id, &rule).await?;
+        tracing::info!(account = %caller.account.name, sender = %rule, "sender removed");
+        Ok(())
+    }
+}

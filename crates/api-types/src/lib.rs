@@ -1,0 +1,551 @@
+//! The HTTP API's payloads: what clients send and receive, with their
+//! OpenAPI schemas. Shared by the server, the CLI's `--json` output and the
+//! tests, so all three agree on every field name by construction.
+//!
+//! L0: serde and schema derives only. Times are RFC 3339 in UTC with
+//! milliseconds. Secrets appear only in the `Created*` answers, which exist
+//! exactly once per secret.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// Every error answer: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `unauthorized`, `account_suspended`,
+    /// `forbidden`, `not_found`, `conflict`, `invalid_request`,
+    /// `unavailable`, `internal`.
+    #[schema(example = "not_found")]
+    pub code: String,
+    /// For humans; may change between versions.
+    #[schema(example = "account not found")]
+    pub message: String,
+    /// The request field at fault, for validation errors: `to[2].email`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "to[2].email")]
+    pub field: Option<String>,
+}
+
+/// A list answer. Lists that can grow without bound will add a cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct List<T> {
+    pub data: Vec<T>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    Master,
+    Sub,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountStatus {
+    Active,
+    Suspended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyScope {
+    /// Its own account, and a master's subs through `Herald-Account`.
+    Account,
+    /// The operator: every account; creates master accounts.
+    Admin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Account {
+    #[schema(example = "acc_0190f0b8a1c27d3e8f00112233445566")]
+    pub id: String,
+    #[schema(example = "acme-eu")]
+    pub name: String,
+    pub kind: AccountKind,
+    /// The master's name, for a sub-account.
+    #[schema(example = "acme")]
+    pub parent: Option<String>,
+    pub status: AccountStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub settings: AccountSettings,
+}
+
+/// What an account chose for its mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AccountSettings {
+    /// Add an open pixel to the HTML of bulk mail.
+    pub track_opens: bool,
+    /// Send links in the HTML of bulk mail through the click tracker.
+    pub track_clicks: bool,
+    /// Hard bounces of an address within 30 days that suppress it.
+    pub hard_bounce_threshold: u32,
+    /// Soft bounces (deferrals that ended, expiries) within 24 hours that
+    /// suppress an address.
+    pub soft_bounce_threshold: u32,
+}
+
+/// A change of settings; fields left out stay as they are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAccountSettings {
+    #[serde(default)]
+    pub track_opens: Option<bool>,
+    #[serde(default)]
+    pub track_clicks: Option<bool>,
+    /// 1 or more.
+    #[serde(default)]
+    pub hard_bounce_threshold: Option<u32>,
+    /// 1 or more.
+    #[serde(default)]
+    pub soft_bounce_threshold: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccount {
+    /// 1–63 of a-z, 0-9, '.', '_', '-'; unique across Herald.
+    #[schema(example = "acme-eu")]
+    pub name: String,
+    /// The master of the new account. A master's key always creates its own
+    /// subs (omit it, or give its own name); an admin key creates a master
+    /// account when it is omitted.
+    #[serde(default)]
+    pub parent: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiKey {
+    #[schema(example = "key_0190f0b8a1c27d3e8f00112233445566")]
+    pub id: String,
+    /// The key's public start, enough to recognise it; never the key.
+    #[schema(example = "hrld_k3j9x0p2qa")]
+    pub prefix: String,
+    pub scope: KeyScope,
+    pub label: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    #[serde(default)]
+    pub label: Option<String>,
+    /// `admin` only when the caller's key is an admin key. Default `account`.
+    #[serde(default)]
+    pub scope: Option<KeyScope>,
+}
+
+/// A new API key. `key` is shown this once and cannot be recovered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedApiKey {
+    pub key: String,
+    #[serde(flatten)]
+    pub record: ApiKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SmtpCredential {
+    #[schema(example = "cred_0190f0b8a1c27d3e8f00112233445566")]
+    pub id: String,
+    #[schema(example = "acme-eu-x7k2m9qa")]
+    pub username: String,
+    pub label: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSmtpCredential {
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// A new SMTP credential. `password` is shown this once and cannot be recovered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedSmtpCredential {
+    pub password: String,
+    #[serde(flatten)]
+    pub record: SmtpCredential,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Sender {
+    /// An exact address, or `@domain` for every address at that domain.
+    #[schema(example = "@acme.com")]
+    pub sender: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddSender {
+    #[schema(example = "billing@acme.com")]
+    pub sender: String,
+}
+
+/// A remote server's answer and where in the dialogue it came.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SmtpAnswer {
+    #[schema(example = 550)]
+    pub code: u16,
+    #[schema(example = "5.1.1")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enhanced: Option<String>,
+    #[schema(example = "user unknown")]
+    pub text: String,
+    /// connect, greeting, ehlo, starttls, mail, rcpt, data, dns or queue.
+    #[schema(example = "rcpt")]
+    pub phase: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Bounce {
+    /// `hard` (the address will never work) or `soft`.
+    #[schema(example = "hard")]
+    pub class: String,
+    /// Sisimai's taxonomy: userunknown, mailboxfull, hostunknown, expired, …
+    #[schema(example = "userunknown")]
+    pub reason: String,
+}
+
+/// One event in a message's life; the same shape in webhooks and the CLI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    #[schema(example = "evt_0190f0b8a1c27d3e8f00112233445566")]
+    pub id: String,
+    /// accepted, delivered, deferred, bounced, dropped, expired, opened,
+    /// clicked, complained or unsubscribed.
+    #[serde(rename = "type")]
+    #[schema(example = "bounced")]
+    pub kind: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    #[schema(example = "main")]
+    pub account: String,
+    #[schema(example = "transactional")]
+    pub stream: String,
+    #[schema(example = "msg_0190f0b8a1c27d3e8f00112233445566")]
+    pub message_id: String,
+    pub recipient: Option<String>,
+    pub sender: Option<String>,
+    pub source_ip: Option<String>,
+    pub mx: Option<String>,
+    pub smtp: Option<SmtpAnswer>,
+    pub bounce: Option<Bounce>,
+    /// Why a message was not sent to this recipient (`dropped`), such as
+    /// `suppressed: unsubscribe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "suppressed: unsubscribe")]
+    pub reason: Option<String>,
+    /// The labels the sender gave the message.
+    #[serde(default)]
+    #[schema(example = json!(["welcome"]))]
+    pub tags: Vec<String>,
+    /// The key-value pairs the sender gave the message.
+    #[serde(default)]
+    #[schema(example = json!({"order": "1234"}))]
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// Opens and clicks: the reader's user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Opens and clicks: the reader's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// Opens and clicks: made by a machine (a privacy proxy or link scanner)
+    /// rather than a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<bool>,
+    /// Clicks: the link followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// A page of events and the cursor for the next one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EventPage {
+    pub data: Vec<Event>,
+    /// Pass as `cursor` to get the events after this page. Present even when
+    /// the page is short, so a client can poll for new events with it.
+    pub next_cursor: Option<String>,
+}
+
+/// One recipient of a queued message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QueuedRecipient {
+    pub address: String,
+    /// pending, delivered, bounced, expired or purged.
+    pub status: String,
+    pub attempts: u16,
+    /// When the next attempt is due, while pending.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub next_attempt: Option<OffsetDateTime>,
+}
+
+/// A message in the delivery queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QueuedMessage {
+    pub id: String,
+    /// The account's id.
+    pub account: String,
+    pub sender: String,
+    pub size: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    pub recipients: Vec<QueuedRecipient>,
+}
+
+/// A DNS record a domain publishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DnsRecord {
+    /// spf, dkim, dmarc, return_path or tracking.
+    pub kind: String,
+    #[schema(example = "hrld20261123r._domainkey.acme.com")]
+    pub name: String,
+    /// TXT or CNAME.
+    #[serde(rename = "type")]
+    pub rtype: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DkimKey {
+    #[schema(example = "hrld20261123r")]
+    pub selector: String,
+    /// rsa-sha256 or ed25519-sha256.
+    pub algorithm: String,
+    /// pending (published, not yet found in DNS), active (signing),
+    /// retiring (replaced, still published) or retired.
+    pub state: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A sending domain, its keys and the records to publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Domain {
+    #[schema(example = "acme.com")]
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When every record was last found as expected.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub verified_at: Option<OffsetDateTime>,
+    pub keys: Vec<DkimKey>,
+    pub records: Vec<DnsRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddDomain {
+    #[schema(example = "acme.com")]
+    pub name: String,
+}
+
+/// One record as found in DNS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RecordCheck {
+    pub record: DnsRecord,
+    /// ok, missing or wrong.
+    pub status: String,
+    /// What was found instead, for a wrong record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DomainVerification {
+    pub domain: Domain,
+    /// Every record as expected.
+    pub verified: bool,
+    /// A rotation's new keys were found and now sign.
+    pub switched: bool,
+    pub checks: Vec<RecordCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `degraded` when the store does not answer.
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    pub store: String,
+    pub version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_key_flattens_the_record_beside_the_secret() {
+        let at = time::macros::datetime!(2026-11-23 08:15:26.123 UTC);
+        let created = CreatedApiKey {
+            key: "hrld_x_y".into(),
+            record: ApiKey {
+                id: "key_1".into(),
+                prefix: "hrld_x".into(),
+                scope: KeyScope::Admin,
+                label: None,
+                created_at: at,
+                revoked_at: None,
+            },
+        };
+        let json = serde_json::to_value(&created).unwrap();
+        assert_eq!(json["key"], "hrld_x_y");
+        assert_eq!(json["prefix"], "hrld_x");
+        assert_eq!(json["scope"], "admin");
+        assert_eq!(json["created_at"], "2026-11-23T08:15:26.123Z");
+        assert!(json["revoked_at"].is_null());
+    }
+
+    #[test]
+    fn unknown_request_fields_are_refused() {
+        let err = serde_json::from_str::<CreateAccount>(r#"{"name":"a","parnet":"b"}"#).unwrap_err();
+        assert!(err.to_string().contains("parnet"), "{err}");
+    }
+}
+
+/// An address, as `"jane@example.net"`, `"Jane Doe <jane@example.net>"` or
+/// `{"email": "jane@example.net", "name": "Jane Doe"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum MailboxInput {
+    Text(String),
+    Parts {
+        email: String,
+        #[serde(default)]
+        name: Option<String>,
+    },
+}
+
+/// A recipient. `substitutions` fill `{{key}}` in the subject and bodies of
+/// this recipient's copy only; a message with any gets one copy per `to`
+/// recipient, each addressed to that recipient alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum RecipientInput {
+    Text(String),
+    Parts {
+        email: String,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        #[schema(example = json!({"first_name": "Jane"}))]
+        substitutions: std::collections::BTreeMap<String, String>,
+    },
+}
+
+/// A file attached to the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentInput {
+    #[schema(example = "invoice.pdf")]
+    pub filename: String,
+    /// Defaults to `application/octet-stream`.
+    #[serde(default)]
+    #[schema(example = "application/pdf")]
+    pub content_type: Option<String>,
+    /// The file, base64-encoded.
+    #[schema(example = "JVBERi0xLjQK")]
+    pub content: String,
+}
+
+/// A message to send: built from its parts, or given whole as `raw`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SendMessage {
+    /// The sender; an approved sender of the account. With `raw`, the
+    /// envelope sender (the raw From header when omitted).
+    pub from: Option<MailboxInput>,
+    pub to: Vec<RecipientInput>,
+    pub cc: Vec<RecipientInput>,
+    /// Receive the message without appearing in it.
+    pub bcc: Vec<RecipientInput>,
+    pub reply_to: Option<MailboxInput>,
+    #[schema(example = "Your order has shipped")]
+    pub subject: Option<String>,
+    /// The text part; made from `html` when only that is given.
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub attachments: Vec<AttachmentInput>,
+    /// Extra headers, such as `X-Campaign`.
+    #[schema(example = json!({"X-Campaign": "spring"}))]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Labels that come back in every event of the message.
+    #[schema(example = json!(["welcome"]))]
+    pub tags: Vec<String>,
+    /// Key-value pairs that come back in every event of the message.
+    #[schema(example = json!({"order": "1234"}))]
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// `transactional` (the default) or a bulk stream such as `newsletter`.
+    #[schema(example = "transactional")]
+    pub stream: Option<String>,
+    /// A complete RFC 5322 message, sent as given to `to`, `cc` and `bcc`
+    /// (none of the other content fields may be set).
+    pub raw: Option<String>,
+}
+
+/// What became of one recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RecipientResult {
+    #[schema(example = "jane@example.net")]
+    pub email: String,
+    /// `queued`; `dropped` (never sent, see `reason`); or `failed` (not
+    /// stored, so not sent: send to this recipient again).
+    #[schema(example = "queued")]
+    pub status: String,
+    /// The message that carries this recipient's copy.
+    #[schema(example = "msg_0190f0b8a1c27d3e8f00112233445566")]
+    pub message_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "suppressed: unsubscribe")]
+    pub reason: Option<String>,
+}
+
+/// The answer to a send: the message id and each recipient's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SendResult {
+    /// The message; with per-recipient substitutions, the first copy (each
+    /// recipient names its own in `recipients`).
+    #[schema(example = "msg_0190f0b8a1c27d3e8f00112233445566")]
+    pub id: String,
+    pub recipients: Vec<RecipientResult>,
+}
+
+/// One recipient of a sent message: where it stands and how it got there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MessageRecipient {
+    #[schema(example = "jane@example.net")]
+    pub email: String,
+    /// queued, deferred, delivered, bounced, dropped or expired.
+    #[schema(example = "delivered")]
+    pub status: String,
+    /// Every event of this recipient, oldest first (opens and clicks too).
+    pub events: Vec<Event>,
+}
+
+/// A sent message, as its events tell it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MessageState {
+    #[schema(example = "msg_0190f0b8a1c27d3e8f00112233445566")]
+    pub id: String,
+    #[schema(example = "transactional")]
+    pub stream: String,
+    pub sender: Option<String>,
+    pub tags: Vec<String>,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    pub recipients: Vec<MessageRecipient>,
+}

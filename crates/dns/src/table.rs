@@ -1,0 +1,119 @@
+//! A resolver that answers from a table: the test double for unit tests.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+
+use crate::{DnsError, MailRoute, Mx, Resolver, plain, route_from};
+
+/// Answers from tables set by the test. A name absent from every table does
+/// not exist; a name marked with [`StaticResolver::fail`] answers a
+/// temporary failure.
+#[derive(Debug, Default)]
+pub struct StaticResolver {
+    mx: RwLock<HashMap<String, Vec<Mx>>>,
+    ips: RwLock<HashMap<String, Vec<IpAddr>>>,
+    txt: RwLock<HashMap<String, Vec<String>>>,
+    cnames: RwLock<HashMap<String, String>>,
+    failing: RwLock<Vec<String>>,
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl StaticResolver {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an MX record; an empty or "." exchange is a null MX.
+    pub fn mx(self, domain: &str, preference: u16, exchange: &str) -> Self {
+        write(&self.mx).entry(plain(domain)).or_default().push(Mx {
+            preference,
+            exchange: plain(exchange),
+        });
+        self
+    }
+
+    pub fn ip(self, host: &str, ip: IpAddr) -> Self {
+        write(&self.ips).entry(plain(host)).or_default().push(ip);
+        self
+    }
+
+    pub fn txt(self, name: &str, value: &str) -> Self {
+        write(&self.txt).entry(plain(name)).or_default().push(value.to_owned());
+        self
+    }
+
+    pub fn cname(self, name: &str, target: &str) -> Self {
+        write(&self.cnames).insert(plain(name), plain(target));
+        self
+    }
+
+    /// Every question about `name` fails temporarily.
+    pub fn fail(self, name: &str) -> Self {
+        write(&self.failing).push(plain(name));
+        self
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        read(&self.mx).contains_key(name)
+            || read(&self.ips).contains_key(name)
+            || read(&self.txt).contains_key(name)
+            || read(&self.cnames).contains_key(name)
+    }
+
+    fn check(&self, name: &str) -> Result<String, DnsError> {
+        let name = plain(name);
+        if read(&self.failing).contains(&name) {
+            return Err(DnsError::Temporary(name, "configured to fail".into()));
+        }
+        Ok(name)
+    }
+}
+
+#[async_trait]
+impl Resolver for StaticResolver {
+    async fn mail_route(&self, domain: &str) -> Result<MailRoute, DnsError> {
+        let name = self.check(domain)?;
+        match read(&self.mx).get(&name) {
+            Some(records) => Ok(route_from(records.clone())),
+            None if self.exists(&name) => Ok(MailRoute::Implicit),
+            None => Err(DnsError::NoSuchName(name)),
+        }
+    }
+
+    async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
+        let name = self.check(host)?;
+        match read(&self.ips).get(&name) {
+            Some(ips) => Ok(ips.clone()),
+            None if self.exists(&name) => Err(DnsError::NoRecords(name, "A/AAAA")),
+            None => Err(DnsError::NoSuchName(name)),
+        }
+    }
+
+    async fn cname(&self, name: &str) -> Result<String, DnsError> {
+        let name = self.check(name)?;
+        match read(&self.cnames).get(&name) {
+            Some(t) => Ok(t.clone()),
+            None if self.exists(&name) => Err(DnsError::NoRecords(name, "CNAME")),
+            None => Err(DnsError::NoSuchName(name)),
+        }
+    }
+
+    async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        let name = self.check(name)?;
+        match read(&self.txt).get(&name) {
+            Some(t) => Ok(t.clone()),
+            None if self.exists(&name) => Err(DnsError::NoRecords(name, "TXT")),
+            None => Err(DnsError::NoSuchName(name)),
+        }
+    }
+}

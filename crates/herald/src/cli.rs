@@ -1,0 +1,338 @@
+//! The command line, as `herald --help` shows it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about = "Herald: a self-hosted email delivery platform")]
+pub struct Cli {
+    /// Config file (default: ./herald.toml if present, else built-in defaults).
+    #[arg(long, global = true, value_name = "FILE", env = "HERALD_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Log format: text or json (overrides [log] format).
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+
+    /// Print results as JSON (the same shapes as the HTTP API).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every service in the foreground until Ctrl-C.
+    Serve,
+    /// Write or check the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Master accounts and sub-accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// API keys (shown once, stored hashed).
+    #[command(subcommand, name = "api-key")]
+    ApiKey(KeyCommand),
+    /// SMTP credentials (password shown once, stored hashed).
+    #[command(subcommand, name = "smtp-credential")]
+    SmtpCredential(CredentialCommand),
+    /// Approved senders: an exact address or @domain.
+    #[command(subcommand)]
+    Sender(SenderCommand),
+    /// Sending domains: DKIM keys, DNS records, verification, rotation.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// An account's events, oldest first; --follow keeps printing new ones.
+    Events(EventsArgs),
+    /// The running server's delivery queue.
+    Queue(QueueArgs),
+    /// Send a message through the running server (the send API).
+    Send(Box<SendArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub account: AccountArg,
+    /// The sender: an address or "Name <address>" (with --file, the
+    /// envelope sender; the file's From header when omitted).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// A recipient (repeat for more).
+    #[arg(long, required = true)]
+    pub to: Vec<String>,
+    #[arg(long)]
+    pub cc: Vec<String>,
+    #[arg(long)]
+    pub bcc: Vec<String>,
+    #[arg(long)]
+    pub reply_to: Option<String>,
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// The text part (made from --html when only that is given).
+    #[arg(long)]
+    pub text: Option<String>,
+    #[arg(long)]
+    pub html: Option<String>,
+    /// A complete message to send as it is (RFC 5322, UTF-8).
+    #[arg(long, value_name = "EML", conflicts_with_all = ["subject", "text", "html", "attach", "reply_to"])]
+    pub file: Option<std::path::PathBuf>,
+    /// Attach a file (repeat for more).
+    #[arg(long, value_name = "FILE")]
+    pub attach: Vec<std::path::PathBuf>,
+    /// transactional (the default) or a bulk stream such as newsletter.
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// A label that comes back in every event (repeat for more).
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// KEY=VALUE that comes back in every event (repeat for more).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub meta: Vec<String>,
+    /// Makes the command safe to repeat: the server sends once per key.
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+    /// The server's API (default: the URL the running server wrote in its data dir).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// An API key (default: the bootstrap admin key in the data dir).
+    #[arg(long, env = "HERALD_API_KEY", hide_env_values = true, value_name = "KEY")]
+    pub api_key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Register a domain: makes its DKIM keys and prints every record to publish.
+    Add {
+        domain: String,
+        #[command(flatten)]
+        account: AccountArg,
+    },
+    /// An account's domains.
+    List {
+        #[command(flatten)]
+        account: AccountArg,
+    },
+    /// A domain's keys and records.
+    Show {
+        domain: String,
+    },
+    /// Check every record against live DNS (fails unless all are as expected).
+    Verify {
+        domain: String,
+    },
+    /// Start a DKIM rotation: new selectors to publish beside the current ones.
+    Rotate {
+        domain: String,
+    },
+    /// Retire the keys a rotation replaced.
+    Retire {
+        domain: String,
+    },
+    Delete {
+        domain: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub account: AccountArg,
+    /// Only these types, comma-separated (e.g. bounced,deferred).
+    #[arg(long = "type", value_name = "TYPES")]
+    pub kind: Option<String>,
+    #[arg(long)]
+    pub recipient: Option<String>,
+    /// Only this message's events.
+    #[arg(long, value_name = "ID")]
+    pub message: Option<String>,
+    /// From this time on: RFC 3339, or a duration ago such as 1h.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// At most this many (before --follow takes over).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Keep printing events as they come, until Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    #[command(subcommand)]
+    pub action: QueueAction,
+    /// The server's API (default: the URL the running server wrote in its data dir).
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// An API key (default: the bootstrap admin key in the data dir).
+    #[arg(
+        long,
+        global = true,
+        env = "HERALD_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueAction {
+    /// Messages waiting for delivery.
+    List,
+    /// One message and each recipient's state.
+    Show { id: String },
+    /// Try every pending recipient now.
+    Retry { id: String },
+    /// Give up on every pending recipient (soft bounce, with events).
+    Bounce { id: String },
+    /// Remove the message without notice.
+    Purge { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Write a commented config with every key and its default.
+    Init {
+        /// Where to write it.
+        #[arg(long, default_value = "herald.toml")]
+        path: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate the config and print the effective values.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account; prints its id.
+    Create {
+        name: String,
+        /// Make it a sub-account of this master.
+        #[arg(long, value_name = "MASTER")]
+        parent: Option<String>,
+    },
+    /// List accounts.
+    List {
+        /// Only the sub-accounts of this master.
+        #[arg(long, value_name = "MASTER")]
+        parent: Option<String>,
+    },
+    Show {
+        name: String,
+    },
+    /// Refuse the account's keys and credentials until reactivated.
+    Suspend {
+        name: String,
+    },
+    Reactivate {
+        name: String,
+    },
+    /// Change an account's settings.
+    Set {
+        name: String,
+        /// Add an open pixel to the HTML of bulk mail.
+        #[arg(long, value_name = "on|off", value_parser = on_off)]
+        track_opens: Option<bool>,
+        /// Send links in the HTML of bulk mail through the click tracker.
+        #[arg(long, value_name = "on|off", value_parser = on_off)]
+        track_clicks: Option<bool>,
+        /// Hard bounces of an address within 30 days that suppress it.
+        #[arg(long, value_name = "N")]
+        hard_bounces: Option<u32>,
+        /// Soft bounces of an address within 24 hours that suppress it.
+        #[arg(long, value_name = "N")]
+        soft_bounces: Option<u32>,
+    },
+    /// Make a sub-account a master account.
+    Promote {
+        name: String,
+    },
+    /// Delete an account with its keys, credentials and senders.
+    Delete {
+        name: String,
+    },
+}
+
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        _ => Err(format!("expected on or off, not {s:?}")),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AccountArg {
+    /// The account to act on.
+    #[arg(long, value_name = "NAME")]
+    pub account: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a key and print it once.
+    Create {
+        #[command(flatten)]
+        account: AccountArg,
+        /// An admin key: acts on every account and creates masters.
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    List {
+        #[command(flatten)]
+        account: AccountArg,
+    },
+    /// Revoke a key by id or prefix.
+    Revoke {
+        #[command(flatten)]
+        account: AccountArg,
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Create a credential and print its username and password once.
+    Create {
+        #[command(flatten)]
+        account: AccountArg,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    List {
+        #[command(flatten)]
+        account: AccountArg,
+    },
+    /// Revoke a credential by id or username.
+    Revoke {
+        #[command(flatten)]
+        account: AccountArg,
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SenderCommand {
+    /// Approve an address (user@example.com) or a domain (@example.com).
+    Add {
+        #[command(flatten)]
+        account: AccountArg,
+        sender: String,
+    },
+    List {
+        #[command(flatten)]
+        account: AccountArg,
+    },
+    Remove {
+        #[command(flatten)]
+        account: AccountArg,
+        sender: String,
+    },
+}

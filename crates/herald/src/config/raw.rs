@@ -1,0 +1,228 @@
+//! The config file as written: strings and plain values, each with its
+//! default as a named function. Unknown keys are errors, so a typo never
+//! silently falls back to a default.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub storage: RawStorage,
+    pub http: RawHttp,
+    pub smtp: RawSmtp,
+    pub dns: RawDns,
+    pub delivery: RawDelivery,
+    pub domains: RawDomains,
+    pub tracking: RawTracking,
+    pub log: RawLog,
+}
+
+fn s(v: &str) -> String {
+    v.to_owned()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub hostname: String,
+    pub data_dir: String,
+    pub shutdown_timeout: String,
+    pub secret_file: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            hostname: String::new(),
+            data_dir: s("./herald-data"),
+            shutdown_timeout: s("30s"),
+            secret_file: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStorage {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawHttp {
+    pub listen: String,
+    pub public_url: String,
+    pub tls: bool,
+    pub request_timeout: String,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        Self {
+            listen: s("0.0.0.0:8080"),
+            public_url: String::new(),
+            tls: false,
+            request_timeout: s("30s"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRelayNetwork {
+    pub cidr: String,
+    pub account: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSmtp {
+    pub submission: Vec<String>,
+    pub submission_tls: Vec<String>,
+    pub inbound: Vec<String>,
+    pub max_message_size: u64,
+    pub max_recipients: u32,
+    pub max_connections_per_ip: u32,
+    pub max_connections: u32,
+    pub max_errors: u32,
+    pub command_timeout: String,
+    pub data_timeout: String,
+    pub allow_auth_without_tls: bool,
+    pub auth_failure_limit: u32,
+    pub auth_failure_window: String,
+    pub tls_cert: String,
+    pub tls_key: String,
+    pub relay_networks: Vec<RawRelayNetwork>,
+}
+
+impl Default for RawSmtp {
+    fn default() -> Self {
+        Self {
+            submission: vec![s("0.0.0.0:587")],
+            submission_tls: vec![s("0.0.0.0:465")],
+            inbound: vec![s("0.0.0.0:25")],
+            max_message_size: 26_214_400,
+            max_recipients: 1000,
+            max_connections_per_ip: 50,
+            max_connections: 2000,
+            max_errors: 10,
+            command_timeout: s("5m"),
+            data_timeout: s("10m"),
+            allow_auth_without_tls: false,
+            auth_failure_limit: 5,
+            auth_failure_window: s("15m"),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            relay_networks: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDns {
+    pub nameservers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub domain: String,
+    pub smarthost: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDelivery {
+    pub port: u16,
+    pub max_age: String,
+    pub retry_schedule: Vec<String>,
+    pub connect_timeout: String,
+    pub command_timeout: String,
+    pub max_connections_per_destination: u32,
+    pub max_messages_per_connection: u32,
+    pub idle_timeout: String,
+    pub starttls: bool,
+    pub routes: Vec<RawRoute>,
+}
+
+impl Default for RawDelivery {
+    fn default() -> Self {
+        Self {
+            port: 25,
+            max_age: s("72h"),
+            retry_schedule: ["5m", "10m", "20m", "40m", "1h"].map(s).to_vec(),
+            connect_timeout: s("30s"),
+            command_timeout: s("5m"),
+            max_connections_per_destination: 20,
+            max_messages_per_connection: 100,
+            idle_timeout: s("5s"),
+            starttls: true,
+            routes: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDomains {
+    pub spf_include: String,
+    pub dmarc_rua: String,
+    pub bounce_domain: String,
+    pub return_path_label: String,
+    pub tracking_label: String,
+}
+
+impl Default for RawDomains {
+    fn default() -> Self {
+        Self {
+            spf_include: String::new(),
+            dmarc_rua: String::new(),
+            bounce_domain: String::new(),
+            return_path_label: s("bounces"),
+            tracking_label: s("track"),
+        }
+    }
+}
+
+/// `[tracking]`: telling people from the machines that fetch links and
+/// images on their behalf (which still count, flagged `machine`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTracking {
+    /// User-agent fragments of proxies and scanners, beyond the built-in
+    /// list (matched case-insensitively).
+    pub machine_agents: Vec<String>,
+    /// Networks (CIDR or single address) of proxies and scanners.
+    pub machine_networks: Vec<String>,
+    /// A click this soon after sending is a scanner following the link on
+    /// arrival.
+    pub click_window: String,
+}
+
+impl Default for RawTracking {
+    fn default() -> Self {
+        Self {
+            machine_agents: Vec::new(),
+            machine_networks: Vec::new(),
+            click_window: s("30s"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    pub format: String,
+    pub level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: s("text"),
+            level: s("info"),
+        }
+    }
+}

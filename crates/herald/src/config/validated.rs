@@ -1,0 +1,586 @@
+//! The checked config the rest of the binary uses.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use std::net::IpAddr;
+
+use herald_auth::RecordPlan;
+use herald_mta::{DeliveryConfig, SmarthostRoute};
+use herald_tracking::MachineRules;
+use herald_types::{AccountName, DomainName, EmailAddress, parse_duration};
+use ipnet::IpNet;
+use serde::Serialize;
+
+use super::raw::{RawConfig, RawDelivery, RawDns, RawDomains, RawSmtp, RawTracking};
+
+/// A value that failed its check: the key, the value as written, and what
+/// would have been accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key} = {value:?}: expected {expected}")]
+pub struct ConfigError {
+    pub key: String,
+    pub value: String,
+    pub expected: String,
+}
+
+fn bad(key: impl Into<String>, value: &str, expected: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        value: value.to_owned(),
+        expected: expected.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "text" => Some(Self::Text),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub hostname: String,
+    pub data_dir: PathBuf,
+    pub shutdown_timeout: Duration,
+    pub storage_url: String,
+    pub http_listen: SocketAddr,
+    pub public_url: String,
+    pub http_tls: bool,
+    pub request_timeout: Duration,
+    /// Both set, or both `None` (self-signed in the data dir).
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub smtp: SmtpSettings,
+    /// Empty: the system resolver.
+    pub dns_servers: Vec<SocketAddr>,
+    pub delivery: DeliveryConfig,
+    /// What sending domains publish.
+    pub domains: RecordPlan,
+    /// The platform secret's file.
+    pub secret_file: PathBuf,
+    /// The platform's bounce domain (VERP addresses end in it).
+    pub bounce_domain: String,
+    /// Who counts as a machine on the tracking endpoints.
+    pub machines: MachineRules,
+    /// The config with every default resolved, for `config check`.
+    effective: RawConfig,
+}
+
+/// `[smtp]`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpSettings {
+    pub submission: Vec<SocketAddr>,
+    pub submission_tls: Vec<SocketAddr>,
+    pub inbound: Vec<SocketAddr>,
+    pub max_message_size: usize,
+    pub max_recipients: usize,
+    pub max_connections_per_ip: usize,
+    pub max_connections: usize,
+    pub max_errors: u32,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    pub allow_auth_without_tls: bool,
+    pub auth_failure_limit: u32,
+    pub auth_failure_window: Duration,
+    /// Networks that relay without AUTH, and the account each one sends as.
+    pub relay_networks: Vec<(IpNet, AccountName)>,
+}
+
+fn addresses(key: &str, values: &[String]) -> Result<Vec<SocketAddr>, ConfigError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.parse()
+                .map_err(|_| bad(format!("{key}[{i}]"), v, "an address and port such as 0.0.0.0:587"))
+        })
+        .collect()
+}
+
+fn smtp_settings(raw: &RawSmtp) -> Result<SmtpSettings, ConfigError> {
+    let positive = |key: &str, v: u32| {
+        if v == 0 {
+            Err(bad(format!("smtp.{key}"), "0", "a number above 0"))
+        } else {
+            Ok(v)
+        }
+    };
+    let relay_networks = raw
+        .relay_networks
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let net = r
+                .cidr
+                .parse::<IpNet>()
+                .or_else(|_| r.cidr.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    bad(
+                        format!("smtp.relay_networks[{i}].cidr"),
+                        &r.cidr,
+                        "a network such as 10.0.0.0/8 or an address",
+                    )
+                })?;
+            let account = AccountName::parse(&r.account)
+                .map_err(|e| bad(format!("smtp.relay_networks[{i}].account"), &r.account, e.expected))?;
+            Ok((net, account))
+        })
+        .collect::<Result<_, ConfigError>>()?;
+    Ok(SmtpSettings {
+        submission: addresses("smtp.submission", &raw.submission)?,
+        submission_tls: addresses("smtp.submission_tls", &raw.submission_tls)?,
+        inbound: addresses("smtp.inbound", &raw.inbound)?,
+        max_message_size: usize::try_from(raw.max_message_size)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                bad(
+                    "smtp.max_message_size",
+                    &raw.max_message_size.to_string(),
+                    "a size in bytes above 0",
+                )
+            })?,
+        max_recipients: positive("max_recipients", raw.max_recipients)? as usize,
+        max_connections_per_ip: positive("max_connections_per_ip", raw.max_connections_per_ip)? as usize,
+        max_connections: positive("max_connections", raw.max_connections)? as usize,
+        max_errors: positive("max_errors", raw.max_errors)?,
+        command_timeout: duration("smtp.command_timeout", &raw.command_timeout)?,
+        data_timeout: duration("smtp.data_timeout", &raw.data_timeout)?,
+        allow_auth_without_tls: raw.allow_auth_without_tls,
+        auth_failure_limit: positive("auth_failure_limit", raw.auth_failure_limit)?,
+        auth_failure_window: duration("smtp.auth_failure_window", &raw.auth_failure_window)?,
+        relay_networks,
+    })
+}
+
+/// `host:port`, `[v6]:port`.
+fn host_port(key: String, value: &str) -> Result<(String, u16), ConfigError> {
+    let expected = "host:port, such as 127.0.0.1:2602 or relay.example.com:587";
+    let (host, port) = value
+        .rsplit_once(':')
+        .ok_or_else(|| bad(key.clone(), value, expected))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().map_err(|_| bad(key.clone(), value, expected))?;
+    if host.is_empty() || port == 0 {
+        return Err(bad(key, value, expected));
+    }
+    Ok((host.to_owned(), port))
+}
+
+fn delivery_settings(raw: &RawDelivery, ehlo_name: &str) -> Result<DeliveryConfig, ConfigError> {
+    if raw.port == 0 {
+        return Err(bad("delivery.port", "0", "a port above 0"));
+    }
+    if raw.retry_schedule.is_empty() {
+        return Err(bad("delivery.retry_schedule", "[]", "at least one duration"));
+    }
+    let retry_schedule = raw
+        .retry_schedule
+        .iter()
+        .enumerate()
+        .map(|(i, d)| duration(&format!("delivery.retry_schedule[{i}]"), d))
+        .collect::<Result<_, _>>()?;
+    let routes = raw
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let domain = if r.domain == "*" {
+                r.domain.clone()
+            } else {
+                DomainName::parse(&r.domain)
+                    .map_err(|e| {
+                        bad(
+                            format!("delivery.routes[{i}].domain"),
+                            &r.domain,
+                            format!("\"*\" or {}", e.expected),
+                        )
+                    })?
+                    .to_string()
+            };
+            let (host, port) = host_port(format!("delivery.routes[{i}].smarthost"), &r.smarthost)?;
+            Ok(SmarthostRoute { domain, host, port })
+        })
+        .collect::<Result<_, ConfigError>>()?;
+    let count = |key: &str, v: u32| {
+        if v == 0 {
+            Err(bad(format!("delivery.{key}"), "0", "a number above 0"))
+        } else {
+            Ok(v as usize)
+        }
+    };
+    Ok(DeliveryConfig {
+        ehlo_name: ehlo_name.to_owned(),
+        port: raw.port,
+        max_age: duration("delivery.max_age", &raw.max_age)?,
+        retry_schedule,
+        connect_timeout: duration("delivery.connect_timeout", &raw.connect_timeout)?,
+        command_timeout: duration("delivery.command_timeout", &raw.command_timeout)?,
+        max_connections_per_destination: count("max_connections_per_destination", raw.max_connections_per_destination)?,
+        max_messages_per_connection: count("max_messages_per_connection", raw.max_messages_per_connection)?,
+        idle_timeout: duration("delivery.idle_timeout", &raw.idle_timeout)?,
+        starttls: raw.starttls,
+        routes,
+    })
+}
+
+/// A domain-valued key: empty means `default`.
+fn domain_or(key: &str, value: &str, default: String) -> Result<String, ConfigError> {
+    if value.is_empty() {
+        return Ok(default);
+    }
+    DomainName::parse(value)
+        .map(|d| d.to_string())
+        .map_err(|e| bad(key, value, e.expected))
+}
+
+/// A DNS label: letters, digits and hyphens.
+fn label(key: &str, value: &str) -> Result<String, ConfigError> {
+    let ok = !value.is_empty()
+        && value.len() <= 63
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !value.starts_with('-');
+    if ok {
+        Ok(value.to_ascii_lowercase())
+    } else {
+        Err(bad(key, value, "a DNS label such as \"bounces\""))
+    }
+}
+
+fn domains_plan(raw: &RawDomains, hostname: &str, public_url: &str) -> Result<RecordPlan, ConfigError> {
+    let tracking_host = public_url
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', ':']).next().unwrap_or(rest))
+        .unwrap_or(hostname)
+        .to_owned();
+    let dmarc_rua = if raw.dmarc_rua.is_empty() {
+        format!("dmarc@{hostname}")
+    } else {
+        EmailAddress::parse(&raw.dmarc_rua)
+            .map_err(|e| bad("domains.dmarc_rua", &raw.dmarc_rua, e.expected))?
+            .to_string()
+    };
+    Ok(RecordPlan {
+        spf_include: domain_or("domains.spf_include", &raw.spf_include, format!("_spf.{hostname}"))?,
+        dmarc_rua,
+        bounce_domain: domain_or("domains.bounce_domain", &raw.bounce_domain, hostname.to_owned())?,
+        return_path_label: label("domains.return_path_label", &raw.return_path_label)?,
+        tracking_host,
+        tracking_label: label("domains.tracking_label", &raw.tracking_label)?,
+    })
+}
+
+fn name_servers(raw: &RawDns) -> Result<Vec<SocketAddr>, ConfigError> {
+    raw.nameservers
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.parse::<SocketAddr>()
+                .or_else(|_| v.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                .map_err(|_| {
+                    bad(
+                        format!("dns.nameservers[{i}]"),
+                        v,
+                        "an address such as 127.0.0.1 or 127.0.0.1:5353",
+                    )
+                })
+        })
+        .collect()
+}
+
+/// This machine's host name, for EHLO and the certificate.
+fn machine_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| DomainName::parse(h).is_ok())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+fn machine_rules(raw: &RawTracking) -> Result<MachineRules, ConfigError> {
+    let mut rules = MachineRules::default();
+    for (i, agent) in raw.machine_agents.iter().enumerate() {
+        let agent = agent.trim().to_ascii_lowercase();
+        if agent.is_empty() {
+            return Err(bad(
+                format!("tracking.machine_agents[{i}]"),
+                "",
+                "a user-agent fragment",
+            ));
+        }
+        rules.agents.push(agent);
+    }
+    for (i, net) in raw.machine_networks.iter().enumerate() {
+        let parsed = net
+            .parse::<IpNet>()
+            .or_else(|_| net.parse::<IpAddr>().map(IpNet::from))
+            .map_err(|_| {
+                bad(
+                    format!("tracking.machine_networks[{i}]"),
+                    net,
+                    "a network such as 192.0.2.0/24 or an address",
+                )
+            })?;
+        rules.networks.push(parsed);
+    }
+    let window = duration("tracking.click_window", &raw.click_window)?;
+    rules.click_window_secs = u32::try_from(window.as_secs()).unwrap_or(u32::MAX);
+    Ok(rules)
+}
+
+fn duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    parse_duration(value).map_err(|e| bad(key, value, e.expected))
+}
+
+impl Config {
+    pub fn from_raw(raw: RawConfig) -> Result<Self, ConfigError> {
+        let hostname = if raw.server.hostname.is_empty() {
+            machine_hostname()
+        } else {
+            DomainName::parse(&raw.server.hostname)
+                .map_err(|e| bad("server.hostname", &raw.server.hostname, e.expected))?
+                .to_string()
+        };
+        if raw.server.data_dir.is_empty() {
+            return Err(bad("server.data_dir", "", "a directory path"));
+        }
+        let data_dir = PathBuf::from(&raw.server.data_dir);
+        let storage_url = if raw.storage.url.is_empty() {
+            format!("sqlite://{}", data_dir.join("herald.db").display())
+        } else if herald_store_sql::backend_of(&raw.storage.url).is_some() {
+            raw.storage.url.clone()
+        } else {
+            return Err(bad(
+                "storage.url",
+                &raw.storage.url,
+                "sqlite://PATH or postgres://USER@HOST/DATABASE",
+            ));
+        };
+        let http_listen: SocketAddr = raw.http.listen.parse().map_err(|_| {
+            bad(
+                "http.listen",
+                &raw.http.listen,
+                "an address and port such as 0.0.0.0:8080",
+            )
+        })?;
+        let public_url = if raw.http.public_url.is_empty() {
+            let scheme = if raw.http.tls { "https" } else { "http" };
+            format!("{scheme}://{hostname}:{}", http_listen.port())
+        } else if raw.http.public_url.starts_with("https://") || raw.http.public_url.starts_with("http://") {
+            raw.http.public_url.trim_end_matches('/').to_owned()
+        } else {
+            return Err(bad(
+                "http.public_url",
+                &raw.http.public_url,
+                "a URL starting with https:// or http://",
+            ));
+        };
+        let tls_files = match (raw.smtp.tls_cert.is_empty(), raw.smtp.tls_key.is_empty()) {
+            (true, true) => None,
+            (false, false) => Some((PathBuf::from(&raw.smtp.tls_cert), PathBuf::from(&raw.smtp.tls_key))),
+            (true, false) => {
+                return Err(bad(
+                    "smtp.tls_cert",
+                    "",
+                    "a certificate file, since smtp.tls_key is set",
+                ));
+            }
+            (false, true) => {
+                return Err(bad(
+                    "smtp.tls_key",
+                    "",
+                    "a private key file, since smtp.tls_cert is set",
+                ));
+            }
+        };
+        let log_format = LogFormat::parse(&raw.log.format)
+            .ok_or_else(|| bad("log.format", &raw.log.format, "\"text\" or \"json\""))?;
+        if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
+            return Err(bad(
+                "log.level",
+                &raw.log.level,
+                "a filter such as \"info\" or \"info,herald=debug\"",
+            ));
+        }
+        let smtp = smtp_settings(&raw.smtp)?;
+        let dns_servers = name_servers(&raw.dns)?;
+        let delivery = delivery_settings(&raw.delivery, &hostname)?;
+        let domains = domains_plan(&raw.domains, &hostname, &public_url)?;
+        let secret_file = if raw.server.secret_file.is_empty() {
+            data_dir.join("secret.key")
+        } else {
+            PathBuf::from(&raw.server.secret_file)
+        };
+        let machines = machine_rules(&raw.tracking)?;
+        let mut effective = raw.clone();
+        effective.server.hostname = hostname.clone();
+        effective.storage.url = storage_url.clone();
+        effective.http.public_url = public_url.clone();
+        Ok(Self {
+            smtp,
+            dns_servers,
+            delivery,
+            bounce_domain: domains.bounce_domain.clone(),
+            domains,
+            secret_file,
+            machines,
+            effective,
+            hostname,
+            data_dir,
+            shutdown_timeout: duration("server.shutdown_timeout", &raw.server.shutdown_timeout)?,
+            storage_url,
+            http_listen,
+            public_url,
+            http_tls: raw.http.tls,
+            request_timeout: duration("http.request_timeout", &raw.http.request_timeout)?,
+            tls_files,
+            log_format,
+            log_level: raw.log.level,
+        })
+    }
+
+    /// The effective config as TOML, defaults resolved, for `config check`;
+    /// a database password is masked.
+    pub fn to_toml(&self) -> String {
+        let mut shown = self.effective.clone();
+        shown.storage.url = redact_password(&shown.storage.url);
+        toml::to_string_pretty(&shown).unwrap_or_default()
+    }
+
+    /// Where the self-signed certificate lives when none is configured.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, so a
+/// printed config never shows a database password.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::raw::RawConfig;
+
+    fn with(toml_text: &str) -> Result<Config, ConfigError> {
+        Config::from_raw(toml::from_str::<RawConfig>(toml_text).expect("parses"))
+    }
+
+    #[test]
+    fn defaults_resolve_against_each_other() {
+        let c = with("").unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("./herald-data"));
+        assert_eq!(c.storage_url, "sqlite://./herald-data/herald.db");
+        assert_eq!(c.http_listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(30));
+        assert!(c.public_url.ends_with(":8080") && c.public_url.starts_with("http://"));
+        assert_eq!(c.tls_files, None);
+    }
+
+    #[test]
+    fn bad_values_name_key_value_and_expectation() {
+        let e = with("[http]\nlisten = \"localhost\"\n").unwrap_err();
+        assert_eq!(e.key, "http.listen");
+        assert_eq!(
+            e.to_string(),
+            "http.listen = \"localhost\": expected an address and port such as 0.0.0.0:8080"
+        );
+        let e = with("[storage]\nurl = \"mysql://x/y\"\n").unwrap_err();
+        assert_eq!(e.key, "storage.url");
+        let e = with("[server]\nshutdown_timeout = \"30\"\n").unwrap_err();
+        assert_eq!(e.key, "server.shutdown_timeout");
+        assert!(e.to_string().contains("\"72h\""), "{e}");
+        let e = with("[smtp]\ntls_cert = \"c.pem\"\n").unwrap_err();
+        assert_eq!(e.key, "smtp.tls_key");
+        let e = with("[log]\nformat = \"xml\"\n").unwrap_err();
+        assert_eq!(e.key, "log.format");
+        let e = with("[server]\nhostname = \"not a host\"\n").unwrap_err();
+        assert_eq!(e.key, "server.hostname");
+    }
+
+    #[test]
+    fn smtp_dns_and_delivery_sections_are_checked() {
+        let c = with(
+            "[smtp]\nsubmission = [\"127.0.0.1:0\"]\n[[smtp.relay_networks]]\ncidr = \"10.0.0.0/8\"\naccount = \"Main\"\n\
+             [[smtp.relay_networks]]\ncidr = \"192.0.2.7\"\naccount = \"ops\"\n\
+             [dns]\nnameservers = [\"127.0.0.1:5353\", \"::1\"]\n\
+             [delivery]\nretry_schedule = [\"1s\"]\n[[delivery.routes]]\ndomain = \"*\"\nsmarthost = \"[::1]:2602\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.smtp.submission.len(), 1);
+        assert_eq!(c.smtp.relay_networks[0].1.as_str(), "main");
+        assert_eq!(c.smtp.relay_networks[1].0.to_string(), "192.0.2.7/32");
+        assert_eq!(c.dns_servers[1].to_string(), "[::1]:53");
+        assert_eq!(
+            c.delivery.routes,
+            vec![SmarthostRoute {
+                domain: "*".to_owned(),
+                host: "::1".to_owned(),
+                port: 2602
+            }]
+        );
+        assert_eq!(c.delivery.retry_schedule, vec![Duration::from_secs(1)]);
+
+        for (text, key) in [
+            ("[smtp]\ninbound = [\"0.0.0.0\"]\n", "smtp.inbound[0]"),
+            (
+                "[[smtp.relay_networks]]\ncidr = \"10.0.0.0/33\"\naccount = \"main\"\n",
+                "smtp.relay_networks[0].cidr",
+            ),
+            ("[dns]\nnameservers = [\"resolver\"]\n", "dns.nameservers[0]"),
+            ("[delivery]\nretry_schedule = []\n", "delivery.retry_schedule"),
+            ("[delivery]\nmax_age = \"3 days\"\n", "delivery.max_age"),
+            (
+                "[[delivery.routes]]\ndomain = \"*\"\nsmarthost = \"relay\"\n",
+                "delivery.routes[0].smarthost",
+            ),
+            ("[smtp]\nmax_recipients = 0\n", "smtp.max_recipients"),
+        ] {
+            assert_eq!(with(text).unwrap_err().key, key, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_effective_config_hides_database_passwords() {
+        let c = with("[storage]\nurl = \"postgres://herald:s3cret@db.internal/herald\"\n").unwrap();
+        let printed = c.to_toml();
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(
+            printed.contains("postgres://herald:***@db.internal/herald"),
+            "{printed}"
+        );
+        assert_eq!(redact_password("sqlite://./x.db"), "sqlite://./x.db");
+    }
+
+    #[test]
+    fn the_effective_config_parses_back_to_itself() {
+        let c = with("[http]\nlisten = \"127.0.0.1:0\"\nrequest_timeout = \"90s\"\n").unwrap();
+        let again = with(&c.to_toml()).unwrap();
+        assert_eq!(again, c);
+    }
+}

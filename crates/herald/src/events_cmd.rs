@@ -1,0 +1,99 @@
+//! `herald events`: an account's events from the store.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use herald_accounts::Accounts;
+use herald_http::views;
+use herald_store::EventFilter;
+use herald_types::{EventId, EventKind, MessageId, parse_duration};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::cli::EventsArgs;
+use crate::output;
+
+/// How often `--follow` asks for new events.
+const FOLLOW_POLL: Duration = Duration::from_secs(1);
+
+/// RFC 3339, or a duration back from now ("1h").
+pub fn parse_time(value: &str) -> anyhow::Result<OffsetDateTime> {
+    if let Ok(t) = OffsetDateTime::parse(value, &Rfc3339) {
+        return Ok(t);
+    }
+    let ago = parse_duration(value)
+        .map_err(|_| anyhow::anyhow!("{value:?}: expected an RFC 3339 time or a duration such as 1h"))?;
+    Ok(OffsetDateTime::now_utc() - ago)
+}
+
+fn line(e: &herald_api_types::Event) -> String {
+    let mut detail = String::new();
+    if let Some(s) = &e.smtp {
+        detail = format!("{} {} {}", s.code, s.enhanced.as_deref().unwrap_or(""), s.text);
+    }
+    if let Some(b) = &e.bounce {
+        detail = format!("{detail} [{} {}]", b.class, b.reason);
+    }
+    if let Some(mx) = &e.mx {
+        detail = format!("{detail} via {mx}");
+    }
+    format!(
+        "{}  {:<9} {}  {}  {}",
+        output::time(e.at),
+        e.kind,
+        e.message_id,
+        e.recipient.as_deref().unwrap_or("-"),
+        detail.trim()
+    )
+}
+
+pub async fn run(accounts: &Accounts, args: EventsArgs, json: bool) -> anyhow::Result<()> {
+    let account = accounts.find(&args.account.account).await?;
+    let kinds = match &args.kind {
+        Some(list) => list
+            .split(',')
+            .map(|k| EventKind::parse(k.trim()))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
+    };
+    let mut filter = EventFilter {
+        account: Some(account.id.clone()),
+        kinds,
+        recipient: args.recipient.clone(),
+        message_id: args.message.as_deref().map(MessageId::parse).transpose()?,
+        since: args.since.as_deref().map(parse_time).transpose()?,
+        until: None,
+        after: None,
+        bounce_class: None,
+    };
+    let name = account.name.to_string();
+    let mut limit = args.limit.clamp(1, 1000);
+    loop {
+        let page = accounts
+            .store()
+            .list_events(&filter, limit)
+            .await
+            .context("reading events")?;
+        for e in &page {
+            let view = views::event(e, &name);
+            if json {
+                output::line(&serde_json::to_string(&view)?);
+            } else {
+                output::line(&line(&view));
+            }
+        }
+        if let Some(last) = page.last() {
+            filter.after = Some(EventId::parse(last.id.as_str())?);
+        }
+        if !args.follow {
+            return Ok(());
+        }
+        limit = 1000;
+        if page.is_empty() {
+            tokio::select! {
+                () = tokio::time::sleep(FOLLOW_POLL) => {}
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            }
+        }
+    }
+}

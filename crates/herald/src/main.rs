@@ -1,0 +1,104 @@
+//! `herald`: the binary and the composition root. It loads the config, picks
+//! the concrete store, and wires the services; nothing below it names a
+//! backend.
+
+mod accept;
+mod cli;
+mod client;
+mod commands;
+mod config;
+mod domain_cmd;
+mod events_cmd;
+mod ingress;
+mod logging;
+mod output;
+mod prepare;
+mod queue_cmd;
+mod queue_control;
+mod secret;
+mod send_cmd;
+mod serve;
+mod tls;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use herald_accounts::Accounts;
+
+use crate::cli::{Cli, Command, ConfigCommand};
+use crate::config::LogFormat;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            output::note(&format!("error: cannot start the async runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            output::note(&format!("error: {e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    // One TLS provider for the whole process (ring), before anything uses TLS.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    if let Command::Config(ConfigCommand::Init { path, force }) = &cli.command {
+        return config_init(path, *force);
+    }
+    let (config, path) = config::load(cli.config.as_deref())?;
+    let log_format = match &cli.log_format {
+        Some(f) => LogFormat::parse(f).ok_or_else(|| anyhow::anyhow!("--log-format {f:?}: expected text or json"))?,
+        None => config.log_format,
+    };
+    // The server logs at its configured level; one-shot commands only warn,
+    // so their output is what they print.
+    let level = if matches!(cli.command, Command::Serve) {
+        config.log_level.as_str()
+    } else {
+        "warn"
+    };
+    logging::init(log_format, level);
+
+    match cli.command {
+        Command::Serve => serve::run(config).await,
+        Command::Config(ConfigCommand::Check) => {
+            let source = path.map_or_else(|| "built-in defaults".to_owned(), |p| p.display().to_string());
+            output::note(&format!("config OK ({source}); effective values:"));
+            output::line(&config.to_toml());
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Init { .. }) => Ok(()),
+        Command::Account(cmd) => commands::account(&open(&config).await?, cmd, cli.json).await,
+        Command::ApiKey(cmd) => commands::api_key(&open(&config).await?, cmd, cli.json).await,
+        Command::SmtpCredential(cmd) => commands::smtp_credential(&open(&config).await?, cmd, cli.json).await,
+        Command::Sender(cmd) => commands::sender(&open(&config).await?, cmd, cli.json).await,
+        Command::Domain(cmd) => domain_cmd::run(&config, &open(&config).await?, cmd, cli.json).await,
+        Command::Events(args) => events_cmd::run(&open(&config).await?, args, cli.json).await,
+        Command::Queue(args) => queue_cmd::run(&config, args, cli.json).await,
+        Command::Send(args) => send_cmd::run(&config, *args, cli.json).await,
+    }
+}
+
+async fn open(config: &config::Config) -> anyhow::Result<Accounts> {
+    let store = herald_store_sql::open(&config.storage_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the store at {}: {e}", config::redact(&config.storage_url)))?;
+    Ok(Accounts::new(store))
+}
+
+fn config_init(path: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    if path.exists() && !force {
+        anyhow::bail!("{} exists; use --force to replace it", path.display());
+    }
+    std::fs::write(path, config::TEMPLATE).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    output::note(&format!("wrote {}", path.display()));
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! Herald's preparation of each message for each recipient, just before
+//! the wire: VERP return path, List-Unsubscribe and tracking for bulk
+//! streams, DKIM signatures last (so they cover what the others added).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use herald_domains::Domains;
+use herald_message::{HeaderBlock, rewrite_html_parts};
+use herald_mta::{Prepare, Prepared};
+use herald_spool::Queued;
+use herald_store::Store;
+use herald_tracking::{Keyring, Purpose, TrackToken, TrackingLinks, VerpToken, rewrite_html};
+use herald_types::{AccountId, AccountSettings, EmailAddress, ReversePath};
+
+/// Account settings are read again after this long.
+const SETTINGS_TTL: Duration = Duration::from_secs(10);
+
+pub struct HeraldPreparer {
+    pub keys: Keyring,
+    pub domains: Arc<Domains>,
+    pub store: Arc<dyn Store>,
+    /// Base of tracking and unsubscribe links, without the final slash.
+    pub public_url: String,
+    settings: Mutex<HashMap<AccountId, (Instant, AccountSettings)>>,
+}
+
+impl HeraldPreparer {
+    pub fn new(keys: Keyring, domains: Arc<Domains>, store: Arc<dyn Store>, public_url: String) -> Self {
+        Self {
+            keys,
+            domains,
+            store,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            settings: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn settings(&self, account: &AccountId) -> AccountSettings {
+        if let Ok(cache) = self.settings.lock()
+            && let Some((at, s)) = cache.get(account)
+            && at.elapsed() < SETTINGS_TTL
+        {
+            return s.clone();
+        }
+        let settings = match self.store.account_by_id(account).await {
+            Ok(Some(a)) => a.settings,
+            _ => AccountSettings::default(),
+        };
+        if let Ok(mut cache) = self.settings.lock() {
+            cache.insert(account.clone(), (Instant::now(), settings.clone()));
+        }
+        settings
+    }
+
+    fn token(
+        &self,
+        purpose: Purpose,
+        q: &Queued,
+        recipient: &str,
+        sent_at: u32,
+        url: Option<String>,
+    ) -> Option<String> {
+        TrackToken {
+            purpose,
+            message: q.id.clone(),
+            account: q.envelope.account.clone(),
+            sent_at,
+            recipient: recipient.to_owned(),
+            url,
+        }
+        .encode(&self.keys)
+    }
+
+    /// List-Unsubscribe (RFC 2369, RFC 8058 one-click) and tracking for one
+    /// recipient of a bulk message.
+    fn personalize(
+        &self,
+        q: &Queued,
+        index: usize,
+        body: &[u8],
+        settings: &AccountSettings,
+        rp_domain: &str,
+    ) -> Vec<u8> {
+        let recipient = q.envelope.recipients[index].to_string();
+        let sent_at = u32::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(u32::MAX);
+        let mut content = body.to_vec();
+        if settings.track_opens || settings.track_clicks {
+            let click = |target: &str| {
+                self.token(Purpose::Click, q, &recipient, sent_at, Some(target.to_owned()))
+                    .map(|t| format!("{}/t/c/{t}", self.public_url))
+            };
+            let links = TrackingLinks {
+                click_url: if settings.track_clicks { Some(&click) } else { None },
+                open_url: if settings.track_opens {
+                    self.token(Purpose::Open, q, &recipient, sent_at, None)
+                        .map(|t| format!("{}/t/o/{t}", self.public_url))
+                } else {
+                    None
+                },
+                keep_prefixes: vec![format!("{}/u/", self.public_url)],
+            };
+            if let Some(tracked) = rewrite_html_parts(&content, |html| {
+                let out = rewrite_html(html, &links);
+                (out.links > 0 || out.pixel).then_some(out.html)
+            }) {
+                content = tracked;
+            }
+        }
+        if let (Some(token), Ok(mut block)) = (
+            self.token(Purpose::Unsubscribe, q, &recipient, sent_at, None),
+            HeaderBlock::parse(&content),
+        ) {
+            let verp = VerpToken {
+                message: q.id.clone(),
+                recipient: u16::try_from(index).unwrap_or(u16::MAX),
+            }
+            .local_part(&self.keys);
+            // The mailto form: the VERP token with the unsubscribe prefix.
+            let mailto = format!("u{}@{rp_domain}", &verp[1..]);
+            block.remove_where(|n| {
+                n.eq_ignore_ascii_case("List-Unsubscribe") || n.eq_ignore_ascii_case("List-Unsubscribe-Post")
+            });
+            block.prepend("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+            block.prepend(
+                "List-Unsubscribe",
+                &format!("<{}/u/{token}>, <mailto:{mailto}?subject=unsubscribe>", self.public_url),
+            );
+            content = block.to_bytes();
+        }
+        content
+    }
+}
+
+/// The domain of the From header's address.
+fn from_domain(body: &[u8]) -> Option<String> {
+    let from = HeaderBlock::parse(body).ok()?.get("From")?;
+    let addr = match (from.rfind('<'), from.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &from[a + 1..b],
+        _ => from.as_str(),
+    };
+    EmailAddress::parse(addr.trim()).ok().map(|a| a.domain().to_string())
+}
+
+#[async_trait]
+impl Prepare for HeraldPreparer {
+    async fn prepare(&self, q: &Queued, body: Vec<u8>, recipients: &[usize]) -> Vec<Prepared> {
+        let domain = from_domain(&body);
+        let signer = match &domain {
+            Some(d) => self.domains.signer(d).await,
+            None => None,
+        };
+        let rp_domain = self.domains.return_path_domain(domain.as_deref()).await;
+        let sign = |content: Vec<u8>| match &signer {
+            Some(s) => s.sign(&content).unwrap_or_else(|e| {
+                tracing::error!(message = %q.id, error = %e, "DKIM signing failed; sending unsigned");
+                content
+            }),
+            None => content,
+        };
+        let bulk = q.envelope.is_bulk();
+        let settings = if bulk {
+            self.settings(&q.envelope.account).await
+        } else {
+            AccountSettings::default()
+        };
+        // Transactional mail is the same for every recipient: sign it once.
+        let shared = (!bulk).then(|| sign(body.clone()));
+        recipients
+            .iter()
+            .map(|&i| {
+                let sender = match &q.envelope.sender {
+                    // A null sender (a notification) must stay null.
+                    ReversePath::Null => ReversePath::Null,
+                    ReversePath::Address(original) => {
+                        let local = VerpToken {
+                            message: q.id.clone(),
+                            recipient: u16::try_from(i).unwrap_or(u16::MAX),
+                        }
+                        .local_part(&self.keys);
+                        EmailAddress::parse(&format!("{local}@{rp_domain}"))
+                            .map(ReversePath::Address)
+                            .unwrap_or_else(|_| ReversePath::Address(original.clone()))
+                    }
+                };
+                let content = match &shared {
+                    Some(c) => c.clone(),
+                    None => sign(self.personalize(q, i, &body, &settings, &rp_domain)),
+                };
+                Prepared {
+                    sender,
+                    recipients: vec![i],
+                    content,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_from_domain_is_read_from_any_form() {
+        assert_eq!(
+            from_domain(b"From: News <news@Acme.test>\r\n\r\nx").as_deref(),
+            Some("acme.test")
+        );
+        assert_eq!(
+            from_domain(b"From: news@acme.test\r\n\r\nx").as_deref(),
+            Some("acme.test")
+        );
+        assert_eq!(
+            from_domain(b"From: \"a <b>\" <c@d.test>\r\n\r\nx").as_deref(),
+            Some("d.test")
+        );
+        assert_eq!(from_domain(b"Subject: no from\r\n\r\nx"), None);
+    }
+}

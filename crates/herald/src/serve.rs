@@ -1,0 +1,306 @@
+//! `herald serve`: open the store and the spool, bootstrap on first start,
+//! start the delivery engine and every listener, serve until a signal, then
+//! stop in order — listeners first, then deliveries, then the event
+//! pipeline, then the spool — so nothing accepted is left half-written.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use herald_accounts::Accounts;
+use herald_dns::{HickoryResolver, Resolver, Settings};
+use herald_events::EventPipeline;
+use herald_http::{AppState, HttpOptions, Tracker};
+use herald_mta::Mta;
+use herald_smtp_server::{AuthThrottle, ConnectionLimiter, Listener, ListenerKind, SessionConfig, SessionContext};
+use herald_spool::{Spool, SpoolOptions};
+use herald_types::EventSink;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::ingress::HeraldIngress;
+use crate::queue_control::SpoolQueue;
+use crate::{output, tls};
+
+/// The account the first start creates, named in the docs and in
+/// `[[smtp.relay_networks]]` examples.
+pub const BOOTSTRAP_ACCOUNT: &str = "main";
+/// Where the bootstrap admin key is saved (mode 0600) beside the data.
+pub const BOOTSTRAP_KEY_FILE: &str = "bootstrap-admin-key";
+/// Where the running server writes its API's URL, for `herald queue`.
+pub const API_URL_FILE: &str = "api-url";
+/// The spool's folder in the data dir.
+const SPOOL_DIR: &str = "spool";
+/// How often histogram summaries are compacted for `/metrics`.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+/// How often expired idempotency keys are deleted.
+const IDEMPOTENCY_PURGE: Duration = Duration::from_secs(3600);
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+fn make_data_dir(config: &Config) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))
+}
+
+/// Binds `addr` for the config key `key`, with an error a user can act on.
+async fn bind(addr: SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied && addr.port() < 1024 {
+            " (ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a higher port, or [] to turn the listener off)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("cannot listen on {addr} ({key}): {e}{hint}")
+    })
+}
+
+/// Where requests to the server's own API go from this machine.
+fn local_url(proto: &str, bound: SocketAddr) -> String {
+    let host = if bound.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        bound.ip().to_string()
+    };
+    let host = if host.contains(':') { format!("[{host}]") } else { host };
+    format!("{proto}://{host}:{}", bound.port())
+}
+
+fn session_config(config: &Config) -> SessionConfig {
+    let s = &config.smtp;
+    SessionConfig {
+        hostname: config.hostname.clone(),
+        max_message_size: s.max_message_size,
+        max_recipients: s.max_recipients,
+        max_errors: s.max_errors,
+        command_timeout: s.command_timeout,
+        data_timeout: s.data_timeout,
+        allow_auth_without_tls: s.allow_auth_without_tls,
+        ..SessionConfig::default()
+    }
+}
+
+fn resolver(config: &Config) -> anyhow::Result<Arc<dyn Resolver>> {
+    let settings = Settings::default();
+    let resolver = if config.dns_servers.is_empty() {
+        HickoryResolver::system(settings)
+    } else {
+        HickoryResolver::with_servers(&config.dns_servers, settings)
+    };
+    Ok(Arc::new(resolver.context("cannot set up the DNS resolver")?))
+}
+
+fn open_spool(dir: &Path) -> anyhow::Result<Arc<Spool>> {
+    Ok(Arc::new(Spool::open(dir, SpoolOptions::default()).with_context(
+        || format!("cannot open the spool in {}", dir.display()),
+    )?))
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    make_data_dir(&config)?;
+    let cert = tls::ensure_cert(&config)?;
+    if cert.created {
+        tracing::info!(cert = %cert.cert.display(), "made a self-signed TLS certificate");
+    }
+    let tls_config = tls::server_config(&cert)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
+
+    let store = herald_store_sql::open(&config.storage_url).await.with_context(|| {
+        format!(
+            "cannot open the store at {}",
+            crate::config::redact(&config.storage_url)
+        )
+    })?;
+    tracing::info!(backend = store.backend(), "store open");
+    let accounts = Accounts::new(store.clone());
+
+    let secret = crate::secret::load_or_create(&config.secret_file)?;
+    let domains = Arc::new(crate::domain_cmd::service(&config, store.clone(), &secret)?);
+    let keys = herald_tracking::Keyring::new(&secret);
+    let bootstrapped = accounts.bootstrap(BOOTSTRAP_ACCOUNT).await?;
+    if let Some((account, key)) = &bootstrapped {
+        let path = config.data_dir.join(BOOTSTRAP_KEY_FILE);
+        tls::write_private(&path, format!("{}\n", key.secret).as_bytes())?;
+        tracing::info!(account = %account.name, prefix = %key.record.prefix, file = %path.display(),
+            "first start: created the master account and an admin API key");
+    }
+
+    let metrics = Arc::new(
+        PrometheusBuilder::new()
+            .install_recorder()
+            .context("cannot install the metrics recorder")?,
+    );
+    metrics::gauge!("herald_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(METRICS_UPKEEP);
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+
+    // Idempotency keys past their window are forgotten.
+    let purge = store.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(IDEMPOTENCY_PURGE);
+        loop {
+            tick.tick().await;
+            let before = time::OffsetDateTime::now_utc() - herald_http::IDEMPOTENCY_WINDOW;
+            match purge.purge_idempotency(before).await {
+                Ok(n) if n > 0 => tracing::debug!(forgotten = n, "idempotency keys purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot purge idempotency keys"),
+            }
+        }
+    });
+
+    // The mail path: spool, events, delivery.
+    let spool = open_spool(&config.data_dir.join(SPOOL_DIR))?;
+    tracing::info!(queued = spool.len(), "spool open");
+    let events = EventPipeline::start(store.clone());
+    let sink: Arc<dyn EventSink> = events.clone();
+    let preparer =
+        crate::prepare::HeraldPreparer::new(keys.clone(), domains.clone(), store.clone(), config.public_url.clone());
+    let mta = Mta::with_preparer(
+        config.delivery.clone(),
+        spool.clone(),
+        resolver(&config)?,
+        sink.clone(),
+        Arc::new(preparer),
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let grace = config.shutdown_timeout;
+    let delivery = {
+        let mta = mta.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { mta.run(rx, grace).await })
+    };
+
+    // SMTP listeners.
+    let acceptance = Arc::new(crate::accept::Acceptor::new(
+        config.hostname.clone(),
+        accounts.clone(),
+        spool.clone(),
+        mta.clone(),
+        sink.clone(),
+        config.smtp.max_message_size,
+    ));
+    let ingress = Arc::new(HeraldIngress::new(
+        acceptance.clone(),
+        accounts.clone(),
+        config.smtp.relay_networks.clone(),
+    ));
+    let context = Arc::new(SessionContext {
+        config: Arc::new(session_config(&config)),
+        ingress,
+        tls: Some(acceptor.clone()),
+        throttle: AuthThrottle::new(config.smtp.auth_failure_limit, config.smtp.auth_failure_window),
+    });
+    let limiter = ConnectionLimiter::new(config.smtp.max_connections_per_ip, config.smtp.max_connections);
+    let mut listeners = JoinSet::new();
+    let kinds = [
+        (ListenerKind::Submission, &config.smtp.submission, "smtp.submission"),
+        (
+            ListenerKind::SubmissionTls,
+            &config.smtp.submission_tls,
+            "smtp.submission_tls",
+        ),
+        (ListenerKind::Inbound, &config.smtp.inbound, "smtp.inbound"),
+    ];
+    for (kind, addrs, key) in kinds {
+        for addr in addrs {
+            let tcp = bind(*addr, key).await?;
+            tracing::info!(proto = %kind.as_str(), addr = %tcp.local_addr()?, "listening");
+            let listener = Listener { kind, tcp };
+            listeners.spawn(herald_smtp_server::serve(
+                listener,
+                context.clone(),
+                limiter.clone(),
+                stop_rx.clone(),
+                grace,
+            ));
+        }
+    }
+
+    // HTTP.
+    let app = herald_http::router(
+        AppState {
+            accounts,
+            metrics: Some(metrics),
+            queue: Some(Arc::new(SpoolQueue {
+                spool: spool.clone(),
+                mta: mta.clone(),
+            })),
+            domains: Some(domains.clone()),
+            tracker: Some(Arc::new(Tracker::new(
+                keys.clone(),
+                sink.clone(),
+                config.machines.clone(),
+                store.clone(),
+            ))),
+            submit: Some(acceptance),
+        },
+        HttpOptions {
+            request_timeout: config.request_timeout,
+        },
+    );
+    let listener = bind(config.http_listen, "http.listen").await?;
+    let proto = if config.http_tls { "https" } else { "http" };
+    let bound = listener.local_addr()?;
+    tracing::info!(proto = %proto, addr = %bound, "listening");
+    let url = local_url(proto, bound);
+    std::fs::write(config.data_dir.join(API_URL_FILE), format!("{url}\n")).context("cannot write the API URL file")?;
+    if let Some((account, key)) = bootstrapped {
+        output::bootstrap_banner(
+            account.name.as_str(),
+            &key.secret,
+            &config.data_dir.join(BOOTSTRAP_KEY_FILE),
+            &url,
+        );
+    }
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let http_tls = config.http_tls.then_some(acceptor);
+    let http = tokio::spawn(herald_http::serve(listener, http_tls, app, stopped(stop_rx.clone())));
+
+    shutdown_signal().await;
+    tracing::info!(grace = ?grace, "shutting down");
+    let _ = stop_tx.send(true);
+    // Listeners let open sessions finish (each within the grace period).
+    while listeners.join_next().await.is_some() {}
+    if let Ok(Ok(Err(e))) = tokio::time::timeout(grace, http).await {
+        tracing::warn!(error = %e, "http server ended with an error");
+    }
+    let _ = delivery.await;
+    events.close(grace).await;
+    // The spool's writer syncs what is pending before it stops.
+    let _ = tokio::task::spawn_blocking(move || spool.close()).await;
+    drop(store);
+    tracing::info!("stopped");
+    Ok(())
+}

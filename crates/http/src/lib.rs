@@ -1,0 +1,106 @@
+//! The HTTP face of Herald, on axum: the REST API under `/api/v1`, its
+//! OpenAPI document, `/healthz` and `/metrics`.
+//!
+//! Main design decision: handlers are thin. Each one authenticates through
+//! the [`auth::Authed`] extractor, calls one `herald_accounts` operation and
+//! converts the result with [`views`]; the rules live in `herald-accounts`,
+//! shared with the CLI. Routes are declared through `utoipa-axum`, so a route
+//! cannot exist without its entry in the OpenAPI document.
+//!
+//! Must never: answer 403 for an object the caller cannot see (404 instead,
+//! so ids cannot be probed), or put a cause from the store into a response
+//! body (it goes to the log).
+
+mod auth;
+mod compose;
+mod engagement;
+mod error;
+mod metrics_layer;
+mod openapi;
+mod routes;
+mod serve;
+mod submit;
+pub mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use herald_accounts::Accounts;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+pub use compose::MAX_RECIPIENTS;
+pub use engagement::{Tracker, Visitor};
+pub use error::ApiError;
+pub use openapi::openapi;
+pub use routes::messages::{IDEMPOTENCY_HEADER, IDEMPOTENCY_WINDOW, REPLAYED_HEADER};
+pub use serve::{PeerAddr, TlsListener, serve};
+pub use submit::{Accepted, Outcome, Submit, SubmitError};
+
+/// The largest request body the API reads, but for sends.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// The largest send request: a message at the default size limit with its
+/// attachments in base64, and room to spare.
+pub const MAX_SEND_BODY: usize = 48 * 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub accounts: Accounts,
+    /// Renders `/metrics`; `None` when no recorder is installed (some tests).
+    pub metrics: Option<Arc<PrometheusHandle>>,
+    /// The delivery queue, when this process runs one.
+    pub queue: Option<Arc<dyn QueueControl>>,
+    /// Sending domains, when configured.
+    pub domains: Option<Arc<herald_domains::Domains>>,
+    /// Opens, clicks and unsubscribes, when this process serves them.
+    pub tracker: Option<Arc<Tracker>>,
+    /// Acceptance of mail for the send API, when this process sends.
+    pub submit: Option<Arc<dyn Submit>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("accounts", &self.accounts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A queued message and the account it belongs to (for visibility).
+#[derive(Debug, Clone)]
+pub struct QueueEntry {
+    pub account: herald_types::AccountId,
+    pub message: herald_api_types::QueuedMessage,
+}
+
+/// The operations on the delivery queue the API offers; implemented by the
+/// binary over the spool and the MTA. Each returns `false` / `None` when the
+/// message is not (or no longer) queued.
+pub trait QueueControl: Send + Sync {
+    fn list(&self) -> Vec<QueueEntry>;
+    fn get(&self, id: &herald_types::MessageId) -> Option<QueueEntry>;
+    fn retry(&self, id: &herald_types::MessageId) -> bool;
+    fn bounce(&self, id: &herald_types::MessageId) -> bool;
+    fn purge(&self, id: &herald_types::MessageId) -> bool;
+}
+
+/// Settings of the HTTP layer itself.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpOptions {
+    /// A request running longer is answered 503 and abandoned.
+    pub request_timeout: Duration,
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState, options: HttpOptions) -> Router {
+    let (api, _doc) = routes::api().split_for_parts();
+    api.fallback(routes::system::not_found)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            options.request_timeout,
+        ))
+        .layer(axum::middleware::from_fn(metrics_layer::record))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,115 @@
+//! `/api/v1/events`: the acting account's events, oldest first, by cursor.
+
+use axum::Json;
+use axum::extract::State;
+use herald_api_types::{ErrorBody, EventPage};
+use herald_store::EventFilter;
+use herald_types::{EventId, EventKind, MessageId};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::ApiQuery;
+use crate::auth::Authed;
+use crate::error::{ApiError, ApiResult};
+use crate::{AppState, views};
+
+/// Events per page when `limit` is not given, and at most.
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
+    /// Comma-separated types, e.g. `bounced,deferred`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    kind: Option<String>,
+    recipient: Option<String>,
+    message_id: Option<String>,
+    /// RFC 3339 time: events at or after it.
+    since: Option<String>,
+    /// RFC 3339 time: events before it.
+    until: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// 1–1000, default 100.
+    limit: Option<u32>,
+}
+
+fn time_param(name: &str, value: Option<&String>) -> ApiResult<Option<OffsetDateTime>> {
+    value
+        .map(|v| {
+            OffsetDateTime::parse(v, &Rfc3339).map_err(|_| {
+                ApiError::invalid(format!(
+                    "{name}: {v:?} is not an RFC 3339 time such as 2026-11-23T08:00:00Z"
+                ))
+            })
+        })
+        .transpose()
+}
+
+fn filter_of(q: &EventQuery) -> ApiResult<EventFilter> {
+    let kinds = match &q.kind {
+        Some(list) => list
+            .split(',')
+            .filter(|k| !k.is_empty())
+            .map(|k| EventKind::parse(k.trim()).map_err(|e| ApiError::invalid(format!("type: {e}"))))
+            .collect::<ApiResult<Vec<_>>>()?,
+        None => Vec::new(),
+    };
+    let message_id = q
+        .message_id
+        .as_deref()
+        .map(|m| MessageId::parse(m).map_err(|e| ApiError::invalid(format!("message_id: {e}"))))
+        .transpose()?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            EventId::parse(c)
+                .map_err(|_| ApiError::invalid(format!("cursor: {c:?} is not a cursor from a previous page")))
+        })
+        .transpose()?;
+    Ok(EventFilter {
+        account: None,
+        kinds,
+        recipient: q.recipient.clone(),
+        message_id,
+        since: time_param("since", q.since.as_ref())?,
+        until: time_param("until", q.until.as_ref())?,
+        bounce_class: None,
+        after,
+    })
+}
+
+/// List the acting account's events, oldest first.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery),
+    responses((status = 200, body = EventPage), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiQuery(q): ApiQuery<EventQuery>,
+) -> ApiResult<Json<EventPage>> {
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(format!(
+            "limit: {limit} is not between 1 and {MAX_LIMIT}"
+        )));
+    }
+    let mut filter = filter_of(&q)?;
+    filter.account = Some(caller.account.id.clone());
+    let events = s
+        .accounts
+        .store()
+        .list_events(&filter, limit)
+        .await
+        .map_err(|e| ApiError::from(herald_accounts::AccountsError::from(e)))?;
+    let next_cursor = events.last().map(|e| e.id.to_string()).or(q.cursor);
+    let name = caller.account.name.to_string();
+    Ok(Json(EventPage {
+        data: events.iter().map(|e| views::event(e, &name)).collect(),
+        next_cursor,
+    }))
+}

@@ -1,0 +1,110 @@
+//! The routes. Each module declares its handlers with `#[utoipa::path]`; the
+//! `routes!` macro registers a handler and its documentation together.
+
+pub mod accounts;
+pub mod credentials;
+pub mod domains;
+pub mod events;
+pub mod messages;
+pub mod queue;
+pub mod system;
+pub mod track;
+
+use std::net::IpAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
+use axum::http::request::Parts;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::serve::PeerAddr;
+use crate::{ApiError, AppState};
+
+/// A JSON body whose rejection is an [`ApiError`] naming the bad field.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// A query string whose rejection is an [`ApiError`].
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// A path parameter whose rejection is an [`ApiError`].
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// A JSON body that may be absent: an empty body means `T::default()`, so
+/// `POST /api/v1/api-keys` works with no body at all.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::invalid(e.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// The client's IP address when the server knows it (a router driven
+/// without a listener, as in unit tests, does not).
+pub struct Peer(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts.extensions.get::<ConnectInfo<PeerAddr>>().map(|c| c.0.0.ip()),
+        ))
+    }
+}
+
+/// Every documented route, each with its request body limit.
+pub fn api() -> OpenApiRouter<AppState> {
+    let sending = OpenApiRouter::new()
+        .routes(routes!(messages::send))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(crate::MAX_SEND_BODY));
+    OpenApiRouter::new()
+        .routes(routes!(accounts::list, accounts::create))
+        .routes(routes!(accounts::show, accounts::delete))
+        .routes(routes!(accounts::promote))
+        .routes(routes!(accounts::suspend))
+        .routes(routes!(accounts::reactivate))
+        .routes(routes!(accounts::update_settings))
+        .routes(routes!(credentials::list_keys, credentials::create_key))
+        .routes(routes!(credentials::revoke_key))
+        .routes(routes!(credentials::list_smtp, credentials::create_smtp))
+        .routes(routes!(credentials::revoke_smtp))
+        .routes(routes!(credentials::list_senders, credentials::add_sender))
+        .routes(routes!(credentials::remove_sender))
+        .routes(routes!(domains::list, domains::add))
+        .routes(routes!(domains::show, domains::delete))
+        .routes(routes!(domains::verify))
+        .routes(routes!(domains::rotate))
+        .routes(routes!(domains::retire))
+        .routes(routes!(events::list))
+        .routes(routes!(messages::show))
+        .routes(routes!(queue::list))
+        .routes(routes!(queue::show, queue::purge))
+        .routes(routes!(queue::retry))
+        .routes(routes!(queue::bounce))
+        .routes(routes!(track::open))
+        .routes(routes!(track::click))
+        .routes(routes!(track::unsubscribe_page, track::unsubscribe))
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::metrics))
+        .routes(routes!(system::openapi_json))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(crate::MAX_BODY))
+        .merge(sending)
+}

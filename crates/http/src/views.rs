@@ -1,0 +1,171 @@
+//! Store rows to API payloads. The CLI's `--json` output uses the same
+//! conversions, so the CLI and the API print the same shapes.
+
+use herald_accounts::{IssuedCredential, IssuedKey};
+use herald_api_types as api;
+use herald_store as store;
+use herald_types::{AccountKind, AccountStatus, KeyScope};
+
+pub fn account(a: &store::Account) -> api::Account {
+    api::Account {
+        id: a.id.to_string(),
+        name: a.name.to_string(),
+        kind: match a.kind() {
+            AccountKind::Master => api::AccountKind::Master,
+            AccountKind::Sub => api::AccountKind::Sub,
+        },
+        parent: a.parent.as_ref().map(|p| p.name.to_string()),
+        status: match a.status {
+            AccountStatus::Active => api::AccountStatus::Active,
+            AccountStatus::Suspended => api::AccountStatus::Suspended,
+        },
+        created_at: a.created_at,
+        settings: api::AccountSettings {
+            track_opens: a.settings.track_opens,
+            track_clicks: a.settings.track_clicks,
+            hard_bounce_threshold: a.settings.hard_bounce_threshold,
+            soft_bounce_threshold: a.settings.soft_bounce_threshold,
+        },
+    }
+}
+
+pub fn scope(s: KeyScope) -> api::KeyScope {
+    match s {
+        KeyScope::Account => api::KeyScope::Account,
+        KeyScope::Admin => api::KeyScope::Admin,
+    }
+}
+
+pub fn scope_from(s: api::KeyScope) -> KeyScope {
+    match s {
+        api::KeyScope::Account => KeyScope::Account,
+        api::KeyScope::Admin => KeyScope::Admin,
+    }
+}
+
+pub fn api_key(k: &store::ApiKey) -> api::ApiKey {
+    api::ApiKey {
+        id: k.id.to_string(),
+        prefix: k.prefix.clone(),
+        scope: scope(k.scope),
+        label: k.label.clone(),
+        created_at: k.created_at,
+        revoked_at: k.revoked_at,
+    }
+}
+
+pub fn created_api_key(k: &IssuedKey) -> api::CreatedApiKey {
+    api::CreatedApiKey {
+        key: k.secret.clone(),
+        record: api_key(&k.record),
+    }
+}
+
+pub fn smtp_credential(c: &store::SmtpCredential) -> api::SmtpCredential {
+    api::SmtpCredential {
+        id: c.id.to_string(),
+        username: c.username.clone(),
+        label: c.label.clone(),
+        created_at: c.created_at,
+        revoked_at: c.revoked_at,
+    }
+}
+
+pub fn created_smtp_credential(c: &IssuedCredential) -> api::CreatedSmtpCredential {
+    api::CreatedSmtpCredential {
+        password: c.password.clone(),
+        record: smtp_credential(&c.record),
+    }
+}
+
+pub fn sender(s: &store::ApprovedSender) -> api::Sender {
+    api::Sender {
+        sender: s.rule.to_string(),
+        created_at: s.created_at,
+    }
+}
+
+pub fn event(e: &herald_types::Event, account_name: &str) -> api::Event {
+    api::Event {
+        id: e.id.to_string(),
+        kind: e.kind.as_str().to_owned(),
+        at: e.at,
+        account: account_name.to_owned(),
+        stream: e.stream.clone(),
+        message_id: e.message_id.to_string(),
+        recipient: e.recipient.clone(),
+        sender: e.sender.clone(),
+        source_ip: e.source_ip.map(|ip| ip.to_string()),
+        mx: e.mx.clone(),
+        smtp: e.smtp.as_ref().map(|s| api::SmtpAnswer {
+            code: s.code,
+            enhanced: s.enhanced.clone(),
+            text: s.text.clone(),
+            phase: s.phase.clone(),
+        }),
+        bounce: e.bounce.as_ref().map(|b| api::Bounce {
+            class: b.class.as_str().to_owned(),
+            reason: b.reason.clone(),
+        }),
+        reason: e.reason.clone(),
+        tags: e.tags.clone(),
+        metadata: e.metadata.iter().cloned().collect(),
+        user_agent: e.engagement.as_ref().map(|g| g.user_agent.clone()),
+        ip: e.engagement.as_ref().and_then(|g| g.ip).map(|ip| ip.to_string()),
+        machine: e.engagement.as_ref().map(|g| g.machine),
+        url: e.engagement.as_ref().and_then(|g| g.url.clone()),
+    }
+}
+
+pub fn dns_record(r: &herald_auth::DnsRecord) -> api::DnsRecord {
+    api::DnsRecord {
+        kind: r.kind.as_str().to_owned(),
+        name: r.name.clone(),
+        rtype: r.rtype.to_owned(),
+        value: r.value.clone(),
+    }
+}
+
+pub fn domain(r: &herald_domains::DomainReport) -> api::Domain {
+    api::Domain {
+        name: r.domain.name.to_string(),
+        created_at: r.domain.created_at,
+        verified_at: r.domain.verified_at,
+        keys: r
+            .domain
+            .keys
+            .iter()
+            .map(|k| api::DkimKey {
+                selector: k.selector.clone(),
+                algorithm: k.algorithm.as_str().to_owned(),
+                state: k.state.as_str().to_owned(),
+                created_at: k.created_at,
+            })
+            .collect(),
+        records: r.records.iter().map(dns_record).collect(),
+    }
+}
+
+pub fn verification(v: &herald_domains::Verification) -> api::DomainVerification {
+    api::DomainVerification {
+        domain: domain(&v.report),
+        verified: v.verified,
+        switched: v.switched,
+        checks: v
+            .checks
+            .iter()
+            .map(|(record, check)| {
+                let (status, found) = match check {
+                    herald_auth::Check::Ok => ("ok", None),
+                    herald_auth::Check::Missing => ("missing", None),
+                    herald_auth::Check::Wrong(found) => ("wrong", Some(found.clone())),
+                };
+                api::RecordCheck {
+                    record: dns_record(record),
+                    status: status.to_owned(),
+                    found,
+                }
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,158 @@
+//! Outbound delivery: from the spool to the recipients' mail servers.
+//!
+//! Main design decision: a queue per *destination* — the set of hosts a
+//! domain's mail goes to (its MX hosts, or a smarthost) — each with its own
+//! workers up to a concurrency limit, each worker reusing its connection
+//! for message after message. A slow or dead destination fills only its own
+//! queue; every other destination keeps its pace.
+//!
+//! The spool is the only record of queue state: a scheduler keeps a heap of
+//! (next attempt, message) in memory, rebuilt from the spool on start, and
+//! every outcome is written back to the spool per recipient (delivered,
+//! bounced, expired, or pending with its next attempt). Each outcome is also
+//! an event.
+//!
+//! Must never: mark a recipient delivered without a 2xx answer to its
+//! message's content; retry a recipient after a 5xx; keep retrying past the
+//! maximum age.
+
+mod classify;
+mod client;
+mod prepare;
+mod queue;
+mod route;
+mod schedule;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_dns::Resolver;
+use herald_spool::Spool;
+use herald_types::{EventSink, MessageId};
+
+pub use classify::{Verdict, classify, reason_of};
+pub use client::dot_stuff;
+pub use prepare::{Passthrough, Prepare, Prepared};
+pub use route::{Refusal, Target, route};
+pub use schedule::{default_schedule, next_attempt, retry_delay};
+
+/// Mail for `domain` ("*" for any) goes to `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmarthostRoute {
+    pub domain: String,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryConfig {
+    /// The name Herald gives in EHLO.
+    pub ehlo_name: String,
+    /// The port of MX hosts (25; tests and benchmarks change it).
+    pub port: u16,
+    /// Smarthost routes, first match wins, before any MX lookup.
+    pub routes: Vec<SmarthostRoute>,
+    /// A recipient not delivered by then expires.
+    pub max_age: Duration,
+    /// Waits between attempts; the last one repeats.
+    pub retry_schedule: Vec<Duration>,
+    pub connect_timeout: Duration,
+    /// For each reply.
+    pub command_timeout: Duration,
+    /// Connections open at once to one destination.
+    pub max_connections_per_destination: usize,
+    /// Messages sent over one connection before it is renewed.
+    pub max_messages_per_connection: usize,
+    /// How long a connection with nothing to send stays open for more.
+    pub idle_timeout: Duration,
+    /// Use STARTTLS when the destination offers it.
+    pub starttls: bool,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            ehlo_name: "localhost".to_owned(),
+            port: 25,
+            routes: Vec::new(),
+            max_age: Duration::from_secs(72 * 3600),
+            retry_schedule: default_schedule(),
+            connect_timeout: Duration::from_secs(30),
+            command_timeout: Duration::from_secs(300),
+            max_connections_per_destination: 20,
+            max_messages_per_connection: 100,
+            idle_timeout: Duration::from_secs(5),
+            starttls: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    #[error("message not in the queue")]
+    NotFound,
+}
+
+/// The delivery engine. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Mta {
+    inner: Arc<queue::Inner>,
+}
+
+impl Mta {
+    /// Delivers messages as spooled (see [`Mta::with_preparer`]).
+    pub fn new(
+        config: DeliveryConfig,
+        spool: Arc<Spool>,
+        resolver: Arc<dyn Resolver>,
+        events: Arc<dyn EventSink>,
+    ) -> Self {
+        Self::with_preparer(config, spool, resolver, events, Arc::new(Passthrough))
+    }
+
+    /// Delivers what `prepare` makes of each message: per-recipient return
+    /// paths, signatures, tracking.
+    pub fn with_preparer(
+        config: DeliveryConfig,
+        spool: Arc<Spool>,
+        resolver: Arc<dyn Resolver>,
+        events: Arc<dyn EventSink>,
+        prepare: Arc<dyn Prepare>,
+    ) -> Self {
+        Self {
+            inner: queue::Inner::new(config, spool, resolver, events, prepare),
+        }
+    }
+
+    /// Schedules every message in the spool and delivers until `shutdown`
+    /// turns true; returns once in-flight deliveries have finished (or the
+    /// grace period ran out).
+    pub async fn run(&self, shutdown: tokio::sync::watch::Receiver<bool>, grace: Duration) {
+        queue::run(self.inner.clone(), shutdown, grace).await;
+    }
+
+    /// A message just accepted: deliver it now.
+    pub fn submit(&self, id: &MessageId) {
+        self.inner.schedule_now(id);
+    }
+
+    /// Tries every pending recipient of `id` now.
+    pub fn retry(&self, id: &MessageId) -> Result<(), QueueError> {
+        self.inner.retry(id)
+    }
+
+    /// Gives up on every pending recipient of `id`: bounced (soft), with events.
+    pub fn bounce(&self, id: &MessageId) -> Result<(), QueueError> {
+        self.inner.give_up(id, false)
+    }
+
+    /// Removes `id` from the queue silently.
+    pub fn purge(&self, id: &MessageId) -> Result<(), QueueError> {
+        self.inner.give_up(id, true)
+    }
+
+    /// Messages waiting in memory for their next attempt (for metrics).
+    pub fn scheduled(&self) -> usize {
+        self.inner.scheduled()
+    }
+}

@@ -1,0 +1,41 @@
+//! The last step before the wire: what exactly is sent, from which return
+//! path, to whom.
+
+use async_trait::async_trait;
+use herald_spool::Queued;
+use herald_types::ReversePath;
+
+/// One SMTP transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// `MAIL FROM` (a per-recipient VERP address, typically).
+    pub sender: ReversePath,
+    /// Indexes into the message's recipients.
+    pub recipients: Vec<usize>,
+    /// The message as sent.
+    pub content: Vec<u8>,
+}
+
+/// Turns a queued message into the transactions that deliver it to some of
+/// its recipients. Called on the delivery path for every attempt, so it
+/// should be quick; it must never lose a recipient (each index given comes
+/// back in exactly one transaction).
+#[async_trait]
+pub trait Prepare: Send + Sync {
+    async fn prepare(&self, message: &Queued, body: Vec<u8>, recipients: &[usize]) -> Vec<Prepared>;
+}
+
+/// Sends the message as it was accepted, in one transaction.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Passthrough;
+
+#[async_trait]
+impl Prepare for Passthrough {
+    async fn prepare(&self, message: &Queued, body: Vec<u8>, recipients: &[usize]) -> Vec<Prepared> {
+        vec![Prepared {
+            sender: message.envelope.sender.clone(),
+            recipients: recipients.to_vec(),
+            content: body,
+        }]
+    }
+}

@@ -1,0 +1,281 @@
+//! Rows as the rest of Herald sees them.
+
+use herald_types::{
+    AccountId, AccountKind, AccountName, AccountSettings, AccountStatus, ApiKeyId, DkimKeyId, DomainId, DomainName,
+    EventId, EventKind, KeyScope, MessageId, SenderRule, SmtpCredentialId,
+};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub name: AccountName,
+    /// The master of a sub-account; `None` for a master.
+    pub parent: Option<AccountRef>,
+    pub status: AccountStatus,
+    pub created_at: OffsetDateTime,
+    pub settings: AccountSettings,
+}
+
+/// Another account named by a row: its id and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRef {
+    pub id: AccountId,
+    pub name: AccountName,
+}
+
+impl Account {
+    pub fn kind(&self) -> AccountKind {
+        if self.parent.is_some() {
+            AccountKind::Sub
+        } else {
+            AccountKind::Master
+        }
+    }
+
+    pub fn parent_id(&self) -> Option<&AccountId> {
+        self.parent.as_ref().map(|p| &p.id)
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == AccountStatus::Active
+    }
+
+    /// The brand's master account: the parent of a sub, a master itself.
+    /// Brand-wide suppressions live there.
+    pub fn brand(&self) -> &AccountId {
+        self.parent_id().unwrap_or(&self.id)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub name: AccountName,
+    pub parent: Option<AccountId>,
+}
+
+/// Which accounts to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountFilter {
+    All,
+    /// Master accounts only.
+    Masters,
+    /// The sub-accounts of one master.
+    SubsOf(AccountId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub account: AccountId,
+    /// The key's public first part, shown in listings and used for lookup.
+    pub prefix: String,
+    /// argon2id PHC string of the whole key.
+    pub hash: String,
+    pub scope: KeyScope,
+    pub label: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub id: ApiKeyId,
+    pub account: AccountId,
+    pub prefix: String,
+    pub hash: String,
+    pub scope: KeyScope,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpCredential {
+    pub id: SmtpCredentialId,
+    pub account: AccountId,
+    pub username: String,
+    /// argon2id PHC string of the password.
+    pub hash: String,
+    pub label: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSmtpCredential {
+    pub id: SmtpCredentialId,
+    pub account: AccountId,
+    pub username: String,
+    pub hash: String,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovedSender {
+    pub account: AccountId,
+    pub rule: SenderRule,
+    pub created_at: OffsetDateTime,
+}
+
+/// Which events to list. Every field but `account` narrows the result.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub account: Option<AccountId>,
+    pub kinds: Vec<EventKind>,
+    pub recipient: Option<String>,
+    pub message_id: Option<MessageId>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+    /// Only events after this one (the previous page's last id).
+    pub after: Option<EventId>,
+    /// Only events with this bounce class (bounced and expired events).
+    pub bounce_class: Option<herald_types::BounceClass>,
+}
+
+/// The DKIM signing algorithms Herald uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DkimAlgorithm {
+    RsaSha256,
+    Ed25519Sha256,
+}
+
+impl DkimAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RsaSha256 => "rsa-sha256",
+            Self::Ed25519Sha256 => "ed25519-sha256",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "rsa-sha256" => Some(Self::RsaSha256),
+            "ed25519-sha256" => Some(Self::Ed25519Sha256),
+            _ => None,
+        }
+    }
+}
+
+/// Where a key is in its life: published but not yet seen in DNS, signing,
+/// still published after a newer key took over, or gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyState {
+    Pending,
+    Active,
+    Retiring,
+    Retired,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Retiring => "retiring",
+            Self::Retired => "retired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "active" => Some(Self::Active),
+            "retiring" => Some(Self::Retiring),
+            "retired" => Some(Self::Retired),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DkimKey {
+    pub id: DkimKeyId,
+    pub selector: String,
+    pub algorithm: DkimAlgorithm,
+    /// Sealed private key (see `herald-auth`); opaque to the store.
+    pub private_key: String,
+    /// The `p=` value of the DNS record.
+    pub public_key: String,
+    pub state: KeyState,
+    pub created_at: OffsetDateTime,
+    pub changed_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDkimKey {
+    pub selector: String,
+    pub algorithm: DkimAlgorithm,
+    pub private_key: String,
+    pub public_key: String,
+    pub state: KeyState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    pub id: DomainId,
+    pub account: AccountId,
+    pub name: DomainName,
+    pub created_at: OffsetDateTime,
+    pub verified_at: Option<OffsetDateTime>,
+    /// Oldest first.
+    pub keys: Vec<DkimKey>,
+}
+
+/// An address an account no longer sends to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppression {
+    pub account: AccountId,
+    /// Lower-case.
+    pub address: String,
+    /// unsubscribe, complaint, hard_bounce, soft_bounces, manual or import.
+    pub reason: String,
+    /// The event that caused it, if one did.
+    pub source_event: Option<EventId>,
+    /// Kept for every account of the brand (the entry belongs to the brand's
+    /// master account): complaints and unsubscribes.
+    pub brand: bool,
+    pub created_at: OffsetDateTime,
+}
+
+/// An entry to add to a suppression list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSuppression {
+    /// The account whose list it joins: for a brand-wide entry, the brand's
+    /// master account.
+    pub account: AccountId,
+    pub address: String,
+    pub reason: String,
+    pub source_event: Option<EventId>,
+    pub brand: bool,
+}
+
+/// Which entries of a list to show, in address order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SuppressionFilter {
+    /// Entries whose address contains this (case-insensitive).
+    pub search: Option<String>,
+    pub reason: Option<String>,
+    /// Entries after this address (the previous page's last).
+    pub after: Option<String>,
+}
+
+/// The state of an idempotency key when a request claims it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key was free: this request acts and then completes it.
+    Claimed,
+    /// Another request with this key is still being handled.
+    InProgress { fingerprint: String },
+    /// A request with this key was answered.
+    Done {
+        fingerprint: String,
+        status: u16,
+        body: String,
+    },
+}
+
+/// What the first start created.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub account: Account,
+    pub key: ApiKey,
+}

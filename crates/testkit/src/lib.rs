@@ -1,0 +1,25 @@
+//! Test support for Herald's own tests; never a dependency of the product.
+//!
+//! - [`TempStore`]: a throw-away store on SQLite (always) or PostgreSQL (when
+//!   `HERALD_TEST_POSTGRES_URL` is set), each in its own file or schema so
+//!   tests and CI runs never see each other's rows.
+//! - [`DnsServer`]: a real authoritative DNS server on loopback serving
+//!   zones from a table ([`Zones`]), for `[dns] nameservers` in tests.
+//! - [`SmtpSink`]: a scripted SMTP server that answers per recipient and
+//!   phase (accept, 4xx, 5xx, disconnect, hang) and records what it accepts.
+//! - [`store_suite`]: the one behaviour suite every store backend must pass.
+//! - [`HeraldProcess`]: the real `herald` binary started on port 0, with its
+//!   log captured and the bound addresses read from it; [`Api`] to talk to it.
+
+mod api;
+mod dns_server;
+mod process;
+mod smtp_sink;
+pub mod store_suite;
+mod temp_store;
+
+pub use api::{Answer, Api, Call};
+pub use dns_server::{DnsServer, Zones};
+pub use process::{HeraldProcess, wait_for};
+pub use smtp_sink::{Behaviour, Phase, Rule, SinkMessage, SmtpSink};
+pub use temp_store::{POSTGRES_ENV, TempStore, postgres_url};

@@ -1,0 +1,874 @@
+//! The behaviour every store backend must show, run against SQLite always
+//! and PostgreSQL when configured (see `tests/store_suite.rs`).
+//!
+//! Each case gets a fresh, empty store. Cases assert what a user of Herald
+//! would notice: names unique, deletes that cascade or refuse, revocations
+//! that stick, a bootstrap that happens once even when nodes race.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use anyhow::{Context, ensure};
+use herald_store::{
+    AccountFilter, DkimAlgorithm, EventFilter, KeyState, NewAccount, NewApiKey, NewDkimKey, NewSmtpCredential, Store,
+    StoreError,
+};
+use herald_types::{
+    AccountId, AccountName, AccountStatus, ApiKeyId, BounceClass, BounceInfo, DomainName, Event, EventKind, KeyScope,
+    MessageId, SenderRule, SmtpAnswer, SmtpCredentialId,
+};
+
+type CaseFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+/// A named case of the suite.
+pub type Case = (&'static str, fn(Arc<dyn Store>) -> CaseFuture);
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        /// Every case, by name.
+        pub const CASES: &[Case] = &[$((stringify!($name), |s| Box::pin($name(s)))),*];
+    };
+}
+
+cases![
+    accounts_are_unique_by_name_and_listed_by_kind,
+    sub_accounts_need_an_existing_parent,
+    status_changes_persist,
+    promotion_detaches_a_sub,
+    deleting_refuses_masters_with_subs_and_cascades_credentials,
+    api_keys_are_found_by_prefix_and_revoked_per_account,
+    smtp_credentials_are_found_by_username_and_revoked_per_account,
+    approved_senders_are_per_account,
+    bootstrap_happens_once_even_when_racing,
+    bootstrap_reuses_an_existing_master,
+    concurrent_writers_all_succeed,
+    times_round_trip_exactly,
+    events_round_trip_with_every_field,
+    events_filter_and_page_stably,
+    domains_have_one_owner_and_keep_their_keys,
+    key_switches_and_rotations_are_all_or_nothing,
+    suppressions_are_per_account_and_keep_the_first_reason,
+    brand_wide_suppressions_cover_every_account_of_the_brand,
+    suppression_lists_page_search_import_and_remove,
+    bounces_find_their_message_and_are_counted,
+    idempotency_keys_are_claimed_once_and_answer_the_same,
+];
+
+fn name(s: &str) -> AccountName {
+    AccountName::parse(s).expect("test names are valid")
+}
+
+fn master(s: &str) -> NewAccount {
+    NewAccount {
+        name: name(s),
+        parent: None,
+    }
+}
+
+fn sub(s: &str, parent: &AccountId) -> NewAccount {
+    NewAccount {
+        name: name(s),
+        parent: Some(parent.clone()),
+    }
+}
+
+fn key(account: &AccountId, prefix: &str) -> NewApiKey {
+    NewApiKey {
+        id: ApiKeyId::generate(),
+        account: account.clone(),
+        prefix: prefix.to_owned(),
+        hash: format!("$argon2id$fake${prefix}"),
+        scope: KeyScope::Account,
+        label: Some(format!("label of {prefix}")),
+    }
+}
+
+fn credential(account: &AccountId, username: &str) -> NewSmtpCredential {
+    NewSmtpCredential {
+        id: SmtpCredentialId::generate(),
+        account: account.clone(),
+        username: username.to_owned(),
+        hash: format!("$argon2id$fake${username}"),
+        label: None,
+    }
+}
+
+fn is_conflict<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Conflict { .. }))
+}
+
+fn is_not_found<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::NotFound { .. }))
+}
+
+async fn accounts_are_unique_by_name_and_listed_by_kind(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let acme = s.create_account(master("acme")).await?;
+    ensure!(acme.parent.is_none() && acme.status == AccountStatus::Active);
+    let eu = s.create_account(sub("acme-eu", &acme.id)).await?;
+    let globex = s.create_account(master("globex")).await?;
+    ensure!(
+        eu.parent.as_ref().map(|p| p.name.as_str()) == Some("acme"),
+        "sub knows its master: {eu:?}"
+    );
+
+    ensure!(s.account_by_name(&name("acme-eu")).await? == Some(eu.clone()));
+    ensure!(s.account_by_id(&eu.id).await? == Some(eu.clone()));
+    ensure!(s.account_by_name(&name("nobody")).await?.is_none());
+
+    let dup = s.create_account(master("acme")).await;
+    ensure!(is_conflict(&dup), "a taken name is a conflict: {dup:?}");
+    let dup_sub = s.create_account(sub("globex", &acme.id)).await;
+    ensure!(
+        is_conflict(&dup_sub),
+        "names are unique across masters and subs: {dup_sub:?}"
+    );
+
+    let names = |v: Vec<herald_store::Account>| v.into_iter().map(|a| a.name.to_string()).collect::<Vec<_>>();
+    ensure!(names(s.list_accounts(AccountFilter::All).await?) == ["acme", "acme-eu", "globex"]);
+    ensure!(names(s.list_accounts(AccountFilter::Masters).await?) == ["acme", "globex"]);
+    ensure!(names(s.list_accounts(AccountFilter::SubsOf(acme.id.clone())).await?) == ["acme-eu"]);
+    ensure!(s.list_accounts(AccountFilter::SubsOf(globex.id)).await?.is_empty());
+    Ok(())
+}
+
+async fn sub_accounts_need_an_existing_parent(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let orphan = s.create_account(sub("orphan", &AccountId::generate())).await;
+    ensure!(is_not_found(&orphan), "unknown parent: {orphan:?}");
+    ensure!(s.account_by_name(&name("orphan")).await?.is_none(), "nothing written");
+    Ok(())
+}
+
+async fn status_changes_persist(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let a = s.create_account(master("acme")).await?;
+    ensure!(
+        a.settings == herald_types::AccountSettings::default(),
+        "new accounts track nothing"
+    );
+    let tracking = herald_types::AccountSettings {
+        track_opens: true,
+        track_clicks: true,
+        hard_bounce_threshold: 2,
+        soft_bounce_threshold: 10,
+    };
+    s.set_account_settings(&a.id, &tracking).await?;
+    ensure!(s.account_by_id(&a.id).await?.context("exists")?.settings == tracking);
+    ensure!(is_not_found(
+        &s.set_account_settings(&AccountId::generate(), &tracking).await
+    ));
+    s.set_account_status(&a.id, AccountStatus::Suspended).await?;
+    ensure!(s.account_by_id(&a.id).await?.context("exists")?.status == AccountStatus::Suspended);
+    s.set_account_status(&a.id, AccountStatus::Active).await?;
+    ensure!(s.account_by_id(&a.id).await?.context("exists")?.is_active());
+    let missing = s
+        .set_account_status(&AccountId::generate(), AccountStatus::Suspended)
+        .await;
+    ensure!(is_not_found(&missing), "{missing:?}");
+    Ok(())
+}
+
+async fn promotion_detaches_a_sub(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let acme = s.create_account(master("acme")).await?;
+    let eu = s.create_account(sub("acme-eu", &acme.id)).await?;
+    s.promote_account(&eu.id).await?;
+    let eu = s.account_by_id(&eu.id).await?.context("exists")?;
+    ensure!(eu.parent.is_none(), "promoted: {eu:?}");
+    ensure!(s.list_accounts(AccountFilter::SubsOf(acme.id)).await?.is_empty());
+    ensure!(s.list_accounts(AccountFilter::Masters).await?.len() == 2);
+    ensure!(is_not_found(&s.promote_account(&AccountId::generate()).await));
+    Ok(())
+}
+
+async fn deleting_refuses_masters_with_subs_and_cascades_credentials(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let acme = s.create_account(master("acme")).await?;
+    let eu = s.create_account(sub("acme-eu", &acme.id)).await?;
+    s.insert_api_key(key(&eu.id, "hrld_eukey00001")).await?;
+    s.insert_smtp_credential(credential(&eu.id, "acme-eu-smtp")).await?;
+    s.add_sender(&eu.id, &SenderRule::parse("@acme.eu")?).await?;
+
+    let refused = s.delete_account(&acme.id).await;
+    ensure!(is_conflict(&refused), "a master with subs stays: {refused:?}");
+    ensure!(s.account_by_id(&acme.id).await?.is_some());
+
+    s.delete_account(&eu.id).await?;
+    ensure!(s.account_by_id(&eu.id).await?.is_none());
+    ensure!(
+        s.api_key_by_prefix("hrld_eukey00001").await?.is_none(),
+        "its keys go with it"
+    );
+    ensure!(
+        s.smtp_credential_by_username("acme-eu-smtp").await?.is_none(),
+        "its credentials go with it"
+    );
+    ensure!(s.list_senders(&eu.id).await?.is_empty(), "its senders go with it");
+
+    s.delete_account(&acme.id).await?;
+    ensure!(is_not_found(&s.delete_account(&acme.id).await), "deleting twice");
+    Ok(())
+}
+
+async fn api_keys_are_found_by_prefix_and_revoked_per_account(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let acme = s.create_account(master("acme")).await?;
+    let globex = s.create_account(master("globex")).await?;
+    let k1 = s.insert_api_key(key(&acme.id, "hrld_aaaaaaaaaa")).await?;
+    let k2 = s.insert_api_key(key(&acme.id, "hrld_bbbbbbbbbb")).await?;
+    s.insert_api_key(key(&globex.id, "hrld_cccccccccc")).await?;
+    ensure!(k1.hash == "$argon2id$fake$hrld_aaaaaaaaaa" && k1.scope == KeyScope::Account);
+    ensure!(k1.label.as_deref() == Some("label of hrld_aaaaaaaaaa") && k1.revoked_at.is_none());
+    ensure!(s.api_key_by_prefix("hrld_aaaaaaaaaa").await? == Some(k1.clone()));
+
+    let dup = s.insert_api_key(key(&globex.id, "hrld_aaaaaaaaaa")).await;
+    ensure!(is_conflict(&dup), "prefixes are unique: {dup:?}");
+    let nowhere = s.insert_api_key(key(&AccountId::generate(), "hrld_dddddddddd")).await;
+    ensure!(is_not_found(&nowhere), "{nowhere:?}");
+
+    let listed: Vec<_> = s.list_api_keys(&acme.id).await?.into_iter().map(|k| k.id).collect();
+    ensure!(
+        listed == [k1.id.clone(), k2.id.clone()],
+        "oldest first, own keys only: {listed:?}"
+    );
+
+    let foreign = s.revoke_api_key(&globex.id, &k1.id).await;
+    ensure!(
+        is_not_found(&foreign),
+        "another account's key is not found: {foreign:?}"
+    );
+    ensure!(
+        s.api_key_by_prefix("hrld_aaaaaaaaaa")
+            .await?
+            .context("exists")?
+            .revoked_at
+            .is_none()
+    );
+
+    s.revoke_api_key(&acme.id, &k1.id).await?;
+    let first = s
+        .api_key_by_prefix("hrld_aaaaaaaaaa")
+        .await?
+        .context("exists")?
+        .revoked_at;
+    ensure!(first.is_some());
+    s.revoke_api_key(&acme.id, &k1.id).await?;
+    let second = s
+        .api_key_by_prefix("hrld_aaaaaaaaaa")
+        .await?
+        .context("exists")?
+        .revoked_at;
+    ensure!(first == second, "revoking again keeps the first time");
+    ensure!(
+        s.api_key_by_prefix("hrld_bbbbbbbbbb")
+            .await?
+            .context("exists")?
+            .revoked_at
+            .is_none()
+    );
+    Ok(())
+}
+
+async fn smtp_credentials_are_found_by_username_and_revoked_per_account(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let acme = s.create_account(master("acme")).await?;
+    let globex = s.create_account(master("globex")).await?;
+    let c = s.insert_smtp_credential(credential(&acme.id, "acme-x1")).await?;
+    ensure!(c.username == "acme-x1" && c.hash == "$argon2id$fake$acme-x1");
+    ensure!(is_conflict(
+        &s.insert_smtp_credential(credential(&globex.id, "acme-x1")).await
+    ));
+    ensure!(s.list_smtp_credentials(&acme.id).await? == vec![c.clone()]);
+    ensure!(s.list_smtp_credentials(&globex.id).await?.is_empty());
+    ensure!(is_not_found(&s.revoke_smtp_credential(&globex.id, &c.id).await));
+    s.revoke_smtp_credential(&acme.id, &c.id).await?;
+    let after = s.smtp_credential_by_username("acme-x1").await?.context("exists")?;
+    ensure!(after.revoked_at.is_some());
+    Ok(())
+}
+
+async fn approved_senders_are_per_account(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let acme = s.create_account(master("acme")).await?;
+    let globex = s.create_account(master("globex")).await?;
+    let domain = SenderRule::parse("@acme.com")?;
+    let exact = SenderRule::parse("billing@acme.net")?;
+    s.add_sender(&acme.id, &domain).await?;
+    s.add_sender(&acme.id, &exact).await?;
+    s.add_sender(&globex.id, &domain).await?;
+    ensure!(
+        is_conflict(&s.add_sender(&acme.id, &domain).await),
+        "the same rule twice"
+    );
+    let rules: Vec<_> = s.list_senders(&acme.id).await?.into_iter().map(|a| a.rule).collect();
+    ensure!(
+        rules.len() == 2 && rules.contains(&domain) && rules.contains(&exact),
+        "{rules:?}"
+    );
+    s.remove_sender(&acme.id, &domain).await?;
+    ensure!(is_not_found(&s.remove_sender(&acme.id, &domain).await));
+    ensure!(
+        s.list_senders(&globex.id).await?.len() == 1,
+        "removing one account's rule leaves another's"
+    );
+    Ok(())
+}
+
+async fn bootstrap_happens_once_even_when_racing(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let mut racers = Vec::new();
+    for i in 0..4 {
+        let s = s.clone();
+        racers.push(tokio::spawn(async move {
+            let k = key(&AccountId::generate(), &format!("hrld_boot{i:06}"));
+            s.bootstrap(
+                master("main"),
+                NewApiKey {
+                    scope: KeyScope::Admin,
+                    ..k
+                },
+            )
+            .await
+        }));
+    }
+    let mut winners = Vec::new();
+    for r in racers {
+        if let Some(b) = r.await?? {
+            winners.push(b);
+        }
+    }
+    ensure!(winners.len() == 1, "exactly one bootstrap, got {}", winners.len());
+    let b = &winners[0];
+    ensure!(b.account.name.as_str() == "main" && b.account.parent.is_none());
+    ensure!(b.key.account == b.account.id && b.key.scope == KeyScope::Admin);
+    ensure!(s.list_api_keys(&b.account.id).await?.len() == 1, "losers wrote nothing");
+    ensure!(s.list_accounts(AccountFilter::All).await?.len() == 1);
+    Ok(())
+}
+
+async fn bootstrap_reuses_an_existing_master(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let main = s.create_account(master("main")).await?;
+    let b = s
+        .bootstrap(master("main"), key(&AccountId::generate(), "hrld_reuse0000"))
+        .await?
+        .context("first bootstrap")?;
+    ensure!(b.account.id == main.id, "the existing master gets the key");
+    ensure!(
+        s.bootstrap(master("main"), key(&main.id, "hrld_reuse0001"))
+            .await?
+            .is_none()
+    );
+    Ok(())
+}
+
+async fn concurrent_writers_all_succeed(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let a = s.create_account(master(&format!("acct{i:03}"))).await?;
+            s.insert_api_key(key(&a.id, &format!("hrld_conc{i:06}"))).await?;
+            s.add_sender(&a.id, &SenderRule::parse(&format!("@d{i}.example"))?)
+                .await?;
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    ensure!(s.list_accounts(AccountFilter::All).await?.len() == 40);
+    Ok(())
+}
+
+async fn times_round_trip_exactly(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let before = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    let a = s.create_account(master("acme")).await?;
+    let after = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    ensure!(
+        before <= a.created_at && a.created_at <= after,
+        "{} not within the call",
+        a.created_at
+    );
+    let again = s.account_by_id(&a.id).await?.context("exists")?;
+    ensure!(again.created_at == a.created_at);
+    Ok(())
+}
+
+fn event(kind: EventKind, account: &AccountId, message: &MessageId, rcpt: &str) -> Event {
+    let mut e = Event::new(kind, account.clone(), message.clone());
+    e.recipient = Some(rcpt.to_owned());
+    e.sender = Some("news@acme.test".to_owned());
+    e
+}
+
+async fn events_round_trip_with_every_field(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let account = AccountId::generate();
+    let message = MessageId::generate();
+    let bare = Event::new(EventKind::Accepted, account.clone(), message.clone());
+    let mut full = event(EventKind::Bounced, &account, &message, "who@example.net");
+    full.source_ip = Some("192.0.2.10".parse()?);
+    full.mx = Some("mx1.example.net".to_owned());
+    full.smtp = Some(SmtpAnswer {
+        code: 550,
+        enhanced: Some("5.1.1".to_owned()),
+        text: "user unknown".to_owned(),
+        phase: "rcpt".to_owned(),
+    });
+    full.bounce = Some(BounceInfo {
+        class: BounceClass::Hard,
+        reason: "userunknown".to_owned(),
+    });
+    full.reason = Some("suppressed: unsubscribe".to_owned());
+    full.rcpt_index = Some(7);
+    full.tags = vec!["welcome".to_owned(), "spring sale".to_owned()];
+    full.metadata = vec![
+        ("order".to_owned(), "1234".to_owned()),
+        ("cohort".to_owned(), "B".to_owned()),
+    ];
+    full.engagement = Some(herald_types::Engagement {
+        user_agent: "Mozilla/5.0 (X11)".to_owned(),
+        ip: Some("198.51.100.7".parse()?),
+        machine: false,
+        url: Some("https://acme.test/p?x=1".to_owned()),
+    });
+    s.insert_events(&[full.clone(), bare.clone()]).await?;
+    // A batch retried after an unclear failure changes nothing.
+    s.insert_events(&[full.clone()]).await?;
+    let all = s
+        .list_events(
+            &EventFilter {
+                account: Some(account),
+                ..EventFilter::default()
+            },
+            100,
+        )
+        .await?;
+    ensure!(all == vec![bare, full], "stored exactly, oldest first: {all:#?}");
+    Ok(())
+}
+
+async fn events_filter_and_page_stably(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let a = AccountId::generate();
+    let b = AccountId::generate();
+    let m1 = MessageId::generate();
+    let m2 = MessageId::generate();
+    let batch = vec![
+        event(EventKind::Accepted, &a, &m1, "x@example.net"),
+        event(EventKind::Delivered, &a, &m1, "x@example.net"),
+        event(EventKind::Accepted, &a, &m2, "y@example.net"),
+        event(EventKind::Deferred, &a, &m2, "y@example.net"),
+        event(EventKind::Accepted, &b, &MessageId::generate(), "x@example.net"),
+    ];
+    s.insert_events(&batch).await?;
+    let of_a = |f: EventFilter| EventFilter {
+        account: Some(a.clone()),
+        ..f
+    };
+    let count = |v: Vec<Event>| v.len();
+    ensure!(
+        count(s.list_events(&of_a(EventFilter::default()), 100).await?) == 4,
+        "one account only"
+    );
+    let kinds = EventFilter {
+        kinds: vec![EventKind::Delivered, EventKind::Deferred],
+        ..EventFilter::default()
+    };
+    ensure!(count(s.list_events(&of_a(kinds), 100).await?) == 2);
+    let rcpt = EventFilter {
+        recipient: Some("x@example.net".into()),
+        ..EventFilter::default()
+    };
+    ensure!(count(s.list_events(&of_a(rcpt), 100).await?) == 2);
+    let msg = EventFilter {
+        message_id: Some(m2.clone()),
+        ..EventFilter::default()
+    };
+    ensure!(count(s.list_events(&of_a(msg), 100).await?) == 2);
+    let future = EventFilter {
+        since: Some(time::OffsetDateTime::now_utc() + time::Duration::hours(1)),
+        ..EventFilter::default()
+    };
+    ensure!(count(s.list_events(&of_a(future), 100).await?) == 0);
+    let past = EventFilter {
+        until: Some(time::OffsetDateTime::now_utc() - time::Duration::hours(1)),
+        ..EventFilter::default()
+    };
+    ensure!(count(s.list_events(&of_a(past), 100).await?) == 0);
+
+    // Pages of 3: a new event arriving between pages lands after them.
+    let first = s.list_events(&of_a(EventFilter::default()), 3).await?;
+    ensure!(first.len() == 3);
+    let late = event(EventKind::Delivered, &a, &m2, "y@example.net");
+    s.insert_events(std::slice::from_ref(&late)).await?;
+    let cursor = EventFilter {
+        after: first.last().map(|e| e.id.clone()),
+        ..EventFilter::default()
+    };
+    let second = s.list_events(&of_a(cursor), 3).await?;
+    let ids: Vec<_> = second.iter().map(|e| e.id.clone()).collect();
+    ensure!(
+        ids == vec![batch[3].id.clone(), late.id.clone()],
+        "stable pages: {ids:?}"
+    );
+    Ok(())
+}
+
+fn dkim(selector: &str, algorithm: DkimAlgorithm, state: KeyState) -> NewDkimKey {
+    NewDkimKey {
+        selector: selector.to_owned(),
+        algorithm,
+        private_key: format!("sealed:{selector}"),
+        public_key: format!("pub-{selector}"),
+        state,
+    }
+}
+
+async fn domains_have_one_owner_and_keep_their_keys(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let acme = s.create_account(master("acme")).await?;
+    let globex = s.create_account(master("globex")).await?;
+    let name = DomainName::parse("acme.test")?;
+    let keys = vec![
+        dkim("hrld-20261123-rsa", DkimAlgorithm::RsaSha256, KeyState::Active),
+        dkim("hrld-20261123-ed", DkimAlgorithm::Ed25519Sha256, KeyState::Active),
+    ];
+    let d = s.create_domain(&acme.id, &name, keys).await?;
+    ensure!(d.account == acme.id && d.verified_at.is_none());
+    let selectors: Vec<_> = d.keys.iter().map(|k| k.selector.as_str()).collect();
+    ensure!(selectors == ["hrld-20261123-rsa", "hrld-20261123-ed"], "{selectors:?}");
+    ensure!(d.keys[1].algorithm == DkimAlgorithm::Ed25519Sha256 && d.keys[1].private_key == "sealed:hrld-20261123-ed");
+    ensure!(s.domain(&name).await? == Some(d.clone()));
+
+    let taken = s.create_domain(&globex.id, &name, vec![]).await;
+    ensure!(is_conflict(&taken), "one owner per domain: {taken:?}");
+    s.create_domain(&acme.id, &DomainName::parse("acme-mail.test")?, vec![])
+        .await?;
+    let names: Vec<_> = s
+        .list_domains(&acme.id)
+        .await?
+        .into_iter()
+        .map(|d| d.name.to_string())
+        .collect();
+    ensure!(names == ["acme-mail.test", "acme.test"], "{names:?}");
+    ensure!(s.list_domains(&globex.id).await?.is_empty());
+
+    let when = time::OffsetDateTime::from_unix_timestamp(1_790_000_000)?;
+    s.set_domain_verified(&d.id, Some(when)).await?;
+    ensure!(s.domain(&name).await?.context("exists")?.verified_at == Some(when));
+
+    ensure!(
+        is_not_found(&s.delete_domain(&globex.id, &name).await),
+        "another account's domain"
+    );
+    s.delete_domain(&acme.id, &name).await?;
+    ensure!(s.domain(&name).await?.is_none());
+    // Deleting the account takes its remaining domains along.
+    s.delete_account(&acme.id).await?;
+    ensure!(s.domain(&DomainName::parse("acme-mail.test")?).await?.is_none());
+    Ok(())
+}
+
+async fn key_switches_and_rotations_are_all_or_nothing(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let acme = s.create_account(master("acme")).await?;
+    let name = DomainName::parse("acme.test")?;
+    let d = s
+        .create_domain(
+            &acme.id,
+            &name,
+            vec![dkim("old", DkimAlgorithm::RsaSha256, KeyState::Active)],
+        )
+        .await?;
+    // A rotation whose second key clashes with an existing selector adds nothing.
+    let clash = s
+        .add_dkim_keys(
+            &d.id,
+            vec![
+                dkim("new", DkimAlgorithm::RsaSha256, KeyState::Pending),
+                dkim("old", DkimAlgorithm::RsaSha256, KeyState::Pending),
+            ],
+        )
+        .await;
+    ensure!(is_conflict(&clash), "{clash:?}");
+    ensure!(
+        s.domain(&name).await?.context("exists")?.keys.len() == 1,
+        "nothing of a failed rotation is kept"
+    );
+    s.add_dkim_keys(&d.id, vec![dkim("new", DkimAlgorithm::RsaSha256, KeyState::Pending)])
+        .await?;
+    let keys = s.domain(&name).await?.context("exists")?.keys;
+    let (old, new) = (keys[0].id.clone(), keys[1].id.clone());
+    s.set_key_states(
+        &d.id,
+        &[(new.clone(), KeyState::Active), (old.clone(), KeyState::Retiring)],
+    )
+    .await?;
+    let states: Vec<_> = s
+        .domain(&name)
+        .await?
+        .context("exists")?
+        .keys
+        .iter()
+        .map(|k| k.state)
+        .collect();
+    ensure!(states == [KeyState::Retiring, KeyState::Active], "{states:?}");
+    // A switch naming a key of no such domain changes nothing.
+    let stray = s
+        .set_key_states(
+            &d.id,
+            &[
+                (old.clone(), KeyState::Retired),
+                (herald_types::DkimKeyId::generate(), KeyState::Active),
+            ],
+        )
+        .await;
+    ensure!(is_not_found(&stray), "{stray:?}");
+    ensure!(s.domain(&name).await?.context("exists")?.keys[0].state == KeyState::Retiring);
+    Ok(())
+}
+
+fn entry(account: &AccountId, address: &str, reason: &str, brand: bool) -> herald_store::NewSuppression {
+    herald_store::NewSuppression {
+        account: account.clone(),
+        address: address.to_owned(),
+        reason: reason.to_owned(),
+        source_event: None,
+        brand,
+    }
+}
+
+async fn suppressions_are_per_account_and_keep_the_first_reason(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let acme = s.create_account(master("acme")).await?;
+    let globex = s.create_account(master("globex")).await?;
+    let source = herald_types::EventId::generate();
+    let mut first = entry(&acme.id, "Jane@Example.NET", "hard_bounce", false);
+    first.source_event = Some(source.clone());
+    ensure!(s.suppress(&first).await?);
+    ensure!(
+        !s.suppress(&entry(&acme.id, "jane@example.net", "soft_bounces", false))
+            .await?,
+        "already suppressed"
+    );
+    let asked = vec!["JANE@example.net".to_owned(), "joe@example.net".to_owned()];
+    let found = s.suppressed(&acme.id, None, &asked).await?;
+    ensure!(found.len() == 1, "{found:?}");
+    ensure!(
+        found[0].address == "jane@example.net"
+            && found[0].reason == "hard_bounce"
+            && found[0].source_event == Some(source)
+            && !found[0].brand
+    );
+    ensure!(
+        s.suppressed(&globex.id, None, &asked).await?.is_empty(),
+        "another account's list is its own"
+    );
+    ensure!(s.suppressed(&acme.id, None, &[]).await?.is_empty());
+    // A brand-wide entry widens an account-only one.
+    ensure!(
+        s.suppress(&entry(&acme.id, "jane@example.net", "complaint", true))
+            .await?
+    );
+    let found = s.suppressed(&acme.id, None, &asked).await?;
+    ensure!(
+        found.len() == 1 && found[0].reason == "complaint" && found[0].brand,
+        "{found:?}"
+    );
+    ensure!(
+        !s.suppress(&entry(&acme.id, "jane@example.net", "unsubscribe", true))
+            .await?
+    );
+    Ok(())
+}
+
+async fn brand_wide_suppressions_cover_every_account_of_the_brand(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let acme = s.create_account(master("acme")).await?;
+    let eu = s.create_account(sub("acme-eu", &acme.id)).await?;
+    let us = s.create_account(sub("acme-us", &acme.id)).await?;
+    s.suppress(&entry(&acme.id, "complainer@example.net", "complaint", true))
+        .await?;
+    s.suppress(&entry(&acme.id, "bounced-at-master@example.net", "hard_bounce", false))
+        .await?;
+    s.suppress(&entry(&eu.id, "bounced-at-eu@example.net", "hard_bounce", false))
+        .await?;
+    let asked: Vec<String> = [
+        "complainer@example.net",
+        "bounced-at-master@example.net",
+        "bounced-at-eu@example.net",
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect();
+    let addresses = |v: Vec<herald_store::Suppression>| {
+        let mut a: Vec<String> = v.into_iter().map(|s| s.address).collect();
+        a.sort();
+        a
+    };
+    ensure!(
+        addresses(s.suppressed(&us.id, Some(&acme.id), &asked).await?) == ["complainer@example.net"],
+        "a sibling sees only the brand-wide entry"
+    );
+    ensure!(
+        addresses(s.suppressed(&eu.id, Some(&acme.id), &asked).await?)
+            == ["bounced-at-eu@example.net", "complainer@example.net"]
+    );
+    ensure!(
+        addresses(s.suppressed(&acme.id, Some(&acme.id), &asked).await?)
+            == ["bounced-at-master@example.net", "complainer@example.net"]
+    );
+    Ok(())
+}
+
+async fn suppression_lists_page_search_import_and_remove(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let acme = s.create_account(master("acme")).await?;
+    let many: Vec<_> = (0..25)
+        .map(|i| entry(&acme.id, &format!("user{i:02}@example.net"), "import", false))
+        .chain([entry(&acme.id, "odd_one%@example.org", "manual", false)])
+        .collect();
+    ensure!(s.suppress_many(&many).await? == 26);
+    ensure!(s.suppress_many(&many[..3]).await? == 0, "importing again adds nothing");
+    let mut seen = Vec::new();
+    let mut filter = herald_store::SuppressionFilter::default();
+    loop {
+        let page = s.list_suppressions(&acme.id, &filter, 10).await?;
+        if page.is_empty() {
+            break;
+        }
+        filter.after = page.last().map(|e| e.address.clone());
+        seen.extend(page.into_iter().map(|e| e.address));
+    }
+    ensure!(seen.len() == 26 && seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    let search = |text: &str| herald_store::SuppressionFilter {
+        search: Some(text.to_owned()),
+        ..Default::default()
+    };
+    ensure!(s.list_suppressions(&acme.id, &search("USER1"), 100).await?.len() == 10);
+    ensure!(
+        s.list_suppressions(&acme.id, &search("_one%"), 100).await?.len() == 1,
+        "the search's own % and _ are literal"
+    );
+    ensure!(s.list_suppressions(&acme.id, &search("r_1"), 100).await?.is_empty());
+    let manual = herald_store::SuppressionFilter {
+        reason: Some("manual".into()),
+        ..Default::default()
+    };
+    ensure!(s.list_suppressions(&acme.id, &manual, 100).await?.len() == 1);
+    ensure!(s.remove_suppression(&acme.id, "USER00@example.net").await?);
+    ensure!(!s.remove_suppression(&acme.id, "user00@example.net").await?);
+    ensure!(
+        s.suppressed(&acme.id, None, &["user00@example.net".into()])
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}
+
+async fn bounces_find_their_message_and_are_counted(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let acme = s.create_account(master("acme")).await?;
+    let message = herald_types::MessageId::generate();
+    let mut events = Vec::new();
+    for (i, rcpt) in ["a@example.net", "b@example.net"].iter().enumerate() {
+        let mut e = Event::new(EventKind::Accepted, acme.id.clone(), message.clone());
+        e.recipient = Some((*rcpt).to_owned());
+        e.rcpt_index = Some(u32::try_from(i)?);
+        if i == 0 {
+            e.header_id = Some("abc@mta.test".to_owned());
+        }
+        events.push(e);
+    }
+    for class in [BounceClass::Soft, BounceClass::Soft, BounceClass::Hard] {
+        let mut e = Event::new(EventKind::Bounced, acme.id.clone(), message.clone());
+        e.recipient = Some("b@example.net".to_owned());
+        e.bounce = Some(BounceInfo {
+            class,
+            reason: "mailboxfull".into(),
+        });
+        events.push(e);
+    }
+    s.insert_events(&events).await?;
+    ensure!(s.recipient_at(&message, 1).await? == Some((acme.id.clone(), "b@example.net".to_owned())));
+    ensure!(s.recipient_at(&message, 2).await?.is_none());
+    // Stored again (a retried batch): still one entry.
+    s.insert_events(&events[..1]).await?;
+    ensure!(s.messages_by_header_id("abc@mta.test").await? == [(message.clone(), acme.id.clone())]);
+    ensure!(s.messages_by_header_id("other@mta.test").await?.is_empty());
+    let soft = EventFilter {
+        account: Some(acme.id.clone()),
+        recipient: Some("b@example.net".into()),
+        bounce_class: Some(BounceClass::Soft),
+        since: Some(time::OffsetDateTime::now_utc() - time::Duration::hours(24)),
+        ..EventFilter::default()
+    };
+    ensure!(s.count_events(&soft).await? == 2);
+    Ok(())
+}
+
+async fn idempotency_keys_are_claimed_once_and_answer_the_same(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    use herald_store::IdempotencyClaim;
+    let acme = s.create_account(master("acme")).await?;
+    let globex = s.create_account(master("globex")).await?;
+    let day_ago = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    // Racing claims of one key: exactly one wins.
+    let mut racing = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (s, id) = (s.clone(), acme.id.clone());
+        racing.spawn(async move { s.claim_idempotency(&id, "order-1", "fp-a", day_ago).await });
+    }
+    let claims = racing.join_all().await;
+    let won = claims
+        .iter()
+        .filter(|c| matches!(c, Ok(IdempotencyClaim::Claimed)))
+        .count();
+    ensure!(won == 1, "{claims:?}");
+    ensure!(
+        claims
+            .iter()
+            .all(|c| matches!(c, Ok(IdempotencyClaim::Claimed | IdempotencyClaim::InProgress { .. }))),
+        "{claims:?}"
+    );
+    s.complete_idempotency(&acme.id, "order-1", 202, "{\"id\":\"msg_1\"}")
+        .await?;
+    let again = s.claim_idempotency(&acme.id, "order-1", "fp-b", day_ago).await?;
+    ensure!(
+        again
+            == IdempotencyClaim::Done {
+                fingerprint: "fp-a".into(),
+                status: 202,
+                body: "{\"id\":\"msg_1\"}".into()
+            },
+        "{again:?}"
+    );
+    ensure!(
+        s.claim_idempotency(&globex.id, "order-1", "fp-a", day_ago).await? == IdempotencyClaim::Claimed,
+        "keys are per account"
+    );
+    // A released claim frees the key; a completed one is not released.
+    ensure!(s.claim_idempotency(&acme.id, "order-2", "fp", day_ago).await? == IdempotencyClaim::Claimed);
+    s.release_idempotency(&acme.id, "order-2").await?;
+    ensure!(s.claim_idempotency(&acme.id, "order-2", "fp", day_ago).await? == IdempotencyClaim::Claimed);
+    s.release_idempotency(&acme.id, "order-1").await?;
+    ensure!(matches!(
+        s.claim_idempotency(&acme.id, "order-1", "fp-a", day_ago).await?,
+        IdempotencyClaim::Done { .. }
+    ));
+    // Keys older than the window are forgotten, by claim or by purge.
+    let future = time::OffsetDateTime::now_utc() + time::Duration::seconds(5);
+    ensure!(s.claim_idempotency(&acme.id, "order-1", "fp-c", future).await? == IdempotencyClaim::Claimed);
+    ensure!(s.purge_idempotency(future).await? == 3, "order-1, order-2 and globex's");
+    ensure!(s.claim_idempotency(&acme.id, "order-2", "fp", day_ago).await? == IdempotencyClaim::Claimed);
+    Ok(())
+}
+
+/// Runs every case on fresh stores from `fresh`, and fails naming each case
+/// that failed.
+pub async fn run<F, Fut>(backend: &str, mut fresh: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<(crate::TempStore, Arc<dyn Store>)>>,
+{
+    let mut failed = Vec::new();
+    for (name, case) in CASES {
+        let (_guard, store) = fresh().await?;
+        ensure!(store.backend() == backend, "expected the {backend} backend");
+        if let Err(e) = case(store).await {
+            failed.push(format!("{name}: {e:#}"));
+        }
+    }
+    ensure!(
+        failed.is_empty(),
+        "{} of {} cases failed on {backend}:\n{}",
+        failed.len(),
+        CASES.len(),
+        failed.join("\n")
+    );
+    Ok(())
+}

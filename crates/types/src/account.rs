@@ -1,0 +1,188 @@
+//! Accounts: their names, kinds and states, and the scopes of API keys.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::InvalidValue;
+
+/// Longest account name. Names appear in URLs, headers and SMTP usernames,
+/// so they stay short and ASCII.
+pub const MAX_ACCOUNT_NAME: usize = 63;
+
+/// An account's unique name: 1–63 of `a-z 0-9 . _ -`, starting with a letter
+/// or digit. Stored lower-case; parsing folds case so `Main` and `main` are one
+/// account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AccountName(String);
+
+impl AccountName {
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        const EXPECTED: &str = "1 to 63 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit";
+        let lower = s.to_ascii_lowercase();
+        let bytes = lower.as_bytes();
+        let valid = !bytes.is_empty()
+            && bytes.len() <= MAX_ACCOUNT_NAME
+            && bytes[0].is_ascii_alphanumeric()
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(b));
+        if valid {
+            Ok(Self(lower))
+        } else {
+            Err(InvalidValue::new("account name", s, EXPECTED))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for AccountName {
+    type Error = InvalidValue;
+    fn try_from(s: String) -> Result<Self, InvalidValue> {
+        Self::parse(&s)
+    }
+}
+
+impl From<AccountName> for String {
+    fn from(n: AccountName) -> String {
+        n.0
+    }
+}
+
+/// What an account chose for its mail. Stored as JSON: a setting added
+/// later reads as its default for every account that predates it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AccountSettings {
+    /// Add the open pixel to HTML parts of bulk mail.
+    pub track_opens: bool,
+    /// Rewrite links in HTML parts of bulk mail through the click tracker.
+    pub track_clicks: bool,
+    /// Hard bounces of an address (within 30 days) that suppress it.
+    pub hard_bounce_threshold: u32,
+    /// Soft bounces of an address within 24 hours that suppress it.
+    pub soft_bounce_threshold: u32,
+}
+
+impl AccountSettings {
+    pub const DEFAULT_HARD_BOUNCES: u32 = 1;
+    pub const DEFAULT_SOFT_BOUNCES: u32 = 4;
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            track_opens: false,
+            track_clicks: false,
+            hard_bounce_threshold: Self::DEFAULT_HARD_BOUNCES,
+            soft_bounce_threshold: Self::DEFAULT_SOFT_BOUNCES,
+        }
+    }
+}
+
+/// A master account owns sub-accounts; a sub-account sees only itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    Master,
+    Sub,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Master => "master",
+            Self::Sub => "sub",
+        }
+    }
+}
+
+/// Whether an account may use its keys and credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountStatus {
+    Active,
+    /// Keys and credentials are refused (HTTP 403, SMTP 535) until the
+    /// account is reactivated; nothing is deleted.
+    Suspended,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        match s {
+            "active" => Ok(Self::Active),
+            "suspended" => Ok(Self::Suspended),
+            _ => Err(InvalidValue::new("account status", s, "active or suspended")),
+        }
+    }
+}
+
+/// What an API key may do beyond its own account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyScope {
+    /// Acts on its own account and, for a master, on its subs.
+    Account,
+    /// The operator's key: acts on any account and creates master accounts.
+    Admin,
+}
+
+impl KeyScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Account => "account",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        match s {
+            "account" => Ok(Self::Account),
+            "admin" => Ok(Self::Admin),
+            _ => Err(InvalidValue::new("key scope", s, "account or admin")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_names_fold_case_and_refuse_what_would_break_urls() {
+        assert_eq!(AccountName::parse("Acme-EU.1").unwrap().as_str(), "acme-eu.1");
+        for bad in ["", "-lead", ".x", "a b", "a/b", "ünïcode", &"x".repeat(64)] {
+            let err = AccountName::parse(bad).expect_err(bad);
+            assert_eq!(err.value, bad);
+        }
+        assert!(AccountName::parse(&"x".repeat(63)).is_ok());
+    }
+
+    #[test]
+    fn enums_round_trip_their_wire_names() {
+        for s in [AccountStatus::Active, AccountStatus::Suspended] {
+            assert_eq!(AccountStatus::parse(s.as_str()), Ok(s));
+        }
+        for k in [KeyScope::Account, KeyScope::Admin] {
+            assert_eq!(KeyScope::parse(k.as_str()), Ok(k));
+        }
+        assert!(AccountStatus::parse("deleted").is_err());
+    }
+}

@@ -1,0 +1,236 @@
+//! Events: every step of a message's life, in the one shape the API,
+//! webhooks and the CLI share (see interfaces.md).
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{AccountId, EventId, InvalidValue, MessageId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Accepted,
+    Delivered,
+    Deferred,
+    Bounced,
+    Dropped,
+    Expired,
+    Opened,
+    Clicked,
+    Complained,
+    Unsubscribed,
+}
+
+impl EventKind {
+    pub const ALL: [Self; 10] = [
+        Self::Accepted,
+        Self::Delivered,
+        Self::Deferred,
+        Self::Bounced,
+        Self::Dropped,
+        Self::Expired,
+        Self::Opened,
+        Self::Clicked,
+        Self::Complained,
+        Self::Unsubscribed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Delivered => "delivered",
+            Self::Deferred => "deferred",
+            Self::Bounced => "bounced",
+            Self::Dropped => "dropped",
+            Self::Expired => "expired",
+            Self::Opened => "opened",
+            Self::Clicked => "clicked",
+            Self::Complained => "complained",
+            Self::Unsubscribed => "unsubscribed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            InvalidValue::new(
+                "event type",
+                s,
+                "accepted, delivered, deferred, bounced, dropped, expired, opened, clicked, complained or unsubscribed",
+            )
+        })
+    }
+}
+
+/// A remote server's answer, and where in the dialogue it came.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmtpAnswer {
+    pub code: u16,
+    /// RFC 3463 enhanced status code, e.g. "5.1.1", when the server gave one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub enhanced: Option<String>,
+    pub text: String,
+    /// connect, greeting, ehlo, starttls, mail, rcpt, data, or dns.
+    pub phase: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BounceClass {
+    /// The address will never work: suppress it.
+    Hard,
+    /// This message failed; the address may work another time.
+    Soft,
+}
+
+impl BounceClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hard => "hard",
+            Self::Soft => "soft",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BounceInfo {
+    pub class: BounceClass,
+    /// A reason from Sisimai's taxonomy, e.g. "userunknown", "mailboxfull".
+    pub reason: String,
+}
+
+/// One event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: EventId,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub account: AccountId,
+    pub stream: String,
+    pub message_id: MessageId,
+    pub recipient: Option<String>,
+    pub sender: Option<String>,
+    /// The address Herald sent from (delivery events) or the client's
+    /// address (accepted).
+    pub source_ip: Option<IpAddr>,
+    /// The remote host that answered.
+    pub mx: Option<String>,
+    pub smtp: Option<SmtpAnswer>,
+    pub bounce: Option<BounceInfo>,
+    /// Why the message was not sent to the recipient (`dropped`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The recipient's position among the message's queued recipients (the
+    /// index a VERP token names), on `accepted` events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rcpt_index: Option<u32>,
+    /// The message's Message-ID header (without brackets), on the first
+    /// `accepted` event of a message, so bounces that name only it are matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_id: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub metadata: Vec<(String, String)>,
+    /// For opens and clicks: the reader's user agent and address, whether a
+    /// machine made it, and the link followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engagement: Option<Engagement>,
+}
+
+/// What an open or a click tells.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Engagement {
+    pub user_agent: String,
+    pub ip: Option<IpAddr>,
+    pub machine: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl Event {
+    /// A new event of `kind` for a message, now, with nothing else filled in.
+    pub fn new(kind: EventKind, account: AccountId, message_id: MessageId) -> Self {
+        let now = OffsetDateTime::now_utc();
+        // Milliseconds: the precision the store keeps, so an event read back
+        // equals the event written.
+        let at = now
+            .replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+            .unwrap_or(now);
+        Self {
+            id: EventId::generate(),
+            kind,
+            at,
+            account,
+            stream: "transactional".to_owned(),
+            message_id,
+            recipient: None,
+            sender: None,
+            source_ip: None,
+            mx: None,
+            smtp: None,
+            bounce: None,
+            reason: None,
+            rcpt_index: None,
+            header_id: None,
+            tags: Vec::new(),
+            metadata: Vec::new(),
+            engagement: None,
+        }
+    }
+
+    /// Stream, tags and metadata of the message, carried into the event.
+    pub fn of_message(mut self, envelope: &crate::Envelope) -> Self {
+        self.stream = envelope.stream.clone();
+        self.tags = envelope.tags.clone();
+        self.metadata = envelope.metadata.clone();
+        self
+    }
+}
+
+/// Where events go. `emit` never blocks and never fails the caller: the
+/// sink owns buffering, durability and delivery onwards.
+pub trait EventSink: Send + Sync + std::fmt::Debug {
+    fn emit(&self, event: Event);
+
+    /// Events emitted but not yet stored. Acceptance holds back new mail
+    /// while this is large, so memory stays bounded and events keep up.
+    fn backlog(&self) -> usize {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_and_events_serialise_in_the_documented_shape() {
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::parse(k.as_str()), Ok(k));
+        }
+        assert!(EventKind::parse("sent").is_err());
+        let mut e = Event::new(EventKind::Bounced, AccountId::generate(), MessageId::generate());
+        e.smtp = Some(SmtpAnswer {
+            code: 550,
+            enhanced: Some("5.1.1".into()),
+            text: "user unknown".into(),
+            phase: "rcpt".into(),
+        });
+        e.bounce = Some(BounceInfo {
+            class: BounceClass::Hard,
+            reason: "userunknown".into(),
+        });
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["type"], "bounced");
+        assert_eq!(json["smtp"]["enhanced"], "5.1.1");
+        assert_eq!(json["bounce"]["class"], "hard");
+        assert!(json["id"].as_str().unwrap().starts_with("evt_"));
+        assert!(json["at"].as_str().unwrap().ends_with('Z'), "UTC: {}", json["at"]);
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back, e, "an event survives its JSON form exactly");
+    }
+}
