@@ -14,6 +14,7 @@ mod auth;
 mod error;
 mod ops;
 pub mod secret;
+pub mod suppressions;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use herald_store::{Account, Store};
 pub use auth::{Principal, VerifyCache};
 pub use error::{AccountsError, AccountsResult};
 pub use ops::{IssuedCredential, IssuedKey};
+pub use suppressions::Imported;
 
 /// The account rules, over a store. Cheap to clone.
 #[derive(Clone)]

@@ -225,8 +225,16 @@ impl Accounts {
             settings.track_clicks = v;
         }
         for (given, field, what) in [
-            (patch.hard_bounce_threshold, &mut settings.hard_bounce_threshold, "hard_bounce_threshold"),
-            (patch.soft_bounce_threshold, &mut settings.soft_bounce_threshold, "soft_bounce_threshold"),
+            (
+                patch.hard_bounce_threshold,
+                &mut settings.hard_bounce_threshold,
+                "hard_bounce_threshold",
+            ),
+            (
+                patch.soft_bounce_threshold,
+                &mut settings.soft_bounce_threshold,
+                "soft_bounce_threshold",
+            ),
         ] {
             if let Some(v) = given {
                 if v == 0 {

@@ -549,3 +549,47 @@ pub struct MessageState {
     pub metadata: std::collections::BTreeMap<String, String>,
     pub recipients: Vec<MessageRecipient>,
 }
+
+/// An address on a suppression list: mail to it is dropped, not sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Suppression {
+    pub address: String,
+    /// unsubscribe, complaint, hard_bounce, soft_bounces, manual, import, or
+    /// the reason an import named.
+    pub reason: String,
+    /// The event that caused it (a bounce, a complaint, an unsubscribe).
+    pub source_event: Option<String>,
+    /// Kept for every account of the brand (complaints, unsubscribes); the
+    /// entry belongs to the brand's master account.
+    pub brand: bool,
+    /// The account whose list holds it.
+    pub account: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A page of a suppression list, by address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SuppressionPage {
+    pub data: Vec<Suppression>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddSuppression {
+    pub address: String,
+    /// `manual` when not given.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImportedSuppressions {
+    /// Addresses in the file.
+    pub rows: u64,
+    /// Addresses that were not on the list before.
+    pub added: u64,
+}

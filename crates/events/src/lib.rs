@@ -9,41 +9,92 @@
 //! the store fails, the batch is kept and retried with back-off; nothing is
 //! dropped. On shutdown, [`EventPipeline::close`] writes what is waiting.
 //!
-//! Later stages (suppression, stats, webhooks) hang off the same stream.
+//! Stages see each batch once it is stored: the [`Suppressor`] keeps
+//! suppression lists from bounces and complaints; webhooks and stats hang
+//! off the same stream. [`EventPipeline::flush`] waits until what was
+//! emitted is stored and staged, for callers that must not answer before.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use herald_store::EventStore;
 use herald_types::{Event, EventSink};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+
+mod suppression;
+
+pub use suppression::Suppressor;
 
 /// Events written per transaction at most.
 pub const MAX_BATCH: usize = 1000;
 /// Longest wait between retries of a failing store.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// A stage after storage: sees every batch once it is stored, in order,
+/// before the next batch is written.
+#[async_trait]
+pub trait Stage: Send + Sync {
+    async fn stored(&self, batch: &[Event]);
+}
+
+// Events are the traffic; a flush is rare, and boxing events would cost an
+// allocation each.
+#[allow(clippy::large_enum_variant)]
+enum Item {
+    Event(Event),
+    /// Answered once every event sent before it is stored and staged.
+    Flush(oneshot::Sender<()>),
+}
+
 /// The pipeline; share it as `Arc<dyn EventSink>`.
-#[derive(Debug)]
 pub struct EventPipeline {
-    tx: Mutex<Option<mpsc::UnboundedSender<Event>>>,
+    tx: Mutex<Option<mpsc::UnboundedSender<Item>>>,
     /// Emitted and not yet stored.
     pending: Arc<AtomicUsize>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
+impl std::fmt::Debug for EventPipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventPipeline")
+            .field("pending", &self.pending.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
 impl EventPipeline {
     /// Starts the writer task on the current runtime.
     pub fn start(store: Arc<dyn EventStore>) -> Arc<Self> {
+        Self::with_stages(store, Vec::new())
+    }
+
+    /// Starts the writer task with stages that see each stored batch.
+    pub fn with_stages(store: Arc<dyn EventStore>, stages: Vec<Arc<dyn Stage>>) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let pending = Arc::new(AtomicUsize::new(0));
-        let task = tokio::spawn(write_loop(store, rx, pending.clone()));
+        let task = tokio::spawn(write_loop(store, stages, rx, pending.clone()));
         Arc::new(Self {
             tx: Mutex::new(Some(tx)),
             pending,
             task: Mutex::new(Some(task)),
         })
+    }
+
+    /// Returns once every event emitted before this call is stored and has
+    /// passed the stages: what a caller needs before it acknowledges
+    /// something the events record (a bounce taken by the inbound MX).
+    /// `false` when the pipeline is closed.
+    pub async fn flush(&self) -> bool {
+        let (done, wait) = oneshot::channel();
+        let sent = self
+            .tx
+            .lock()
+            .ok()
+            .and_then(|t| t.as_ref().map(|tx| tx.send(Item::Flush(done)).is_ok()))
+            .unwrap_or(false);
+        sent && wait.await.is_ok()
     }
 
     /// Stops taking events and returns once every event emitted before is
@@ -68,7 +119,7 @@ impl EventSink for EventPipeline {
             .tx
             .lock()
             .ok()
-            .and_then(|t| t.as_ref().map(|tx| tx.send(event).is_ok()))
+            .and_then(|t| t.as_ref().map(|tx| tx.send(Item::Event(event)).is_ok()))
             .unwrap_or(false);
         if !sent {
             self.pending.fetch_sub(1, Ordering::Relaxed);
@@ -81,29 +132,51 @@ impl EventSink for EventPipeline {
     }
 }
 
-async fn write_loop(store: Arc<dyn EventStore>, mut rx: mpsc::UnboundedReceiver<Event>, pending: Arc<AtomicUsize>) {
+async fn write_loop(
+    store: Arc<dyn EventStore>,
+    stages: Vec<Arc<dyn Stage>>,
+    mut rx: mpsc::UnboundedReceiver<Item>,
+    pending: Arc<AtomicUsize>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut flushes = Vec::new();
     while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(e) => batch.push(e),
-                Err(_) => break,
-            }
-        }
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match store.insert_events(&batch).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, events = batch.len(), retry_in = ?backoff, "storing events failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            match item {
+                Item::Event(e) => batch.push(e),
+                // A flush ends the batch: it is answered once what came
+                // before it is written.
+                Item::Flush(done) => {
+                    flushes.push(done);
+                    break;
                 }
             }
+            if batch.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
         }
-        metrics::counter!("herald_events_stored_total").increment(batch.len() as u64);
-        pending.fetch_sub(batch.len(), Ordering::Relaxed);
-        batch.clear();
+        if !batch.is_empty() {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match store.insert_events(&batch).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, events = batch.len(), retry_in = ?backoff, "storing events failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
+            }
+            metrics::counter!("herald_events_stored_total").increment(batch.len() as u64);
+            pending.fetch_sub(batch.len(), Ordering::Relaxed);
+            for stage in &stages {
+                stage.stored(&batch).await;
+            }
+            batch.clear();
+        }
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
     }
 }

@@ -235,6 +235,9 @@ impl Acceptor {
             Some(reason) => Outcome::Dropped {
                 reason: format!("suppressed: {reason}"),
             },
+            None if herald_mta::simulator::is_suppressed(r.local_part(), r.domain().as_str()) => Outcome::Dropped {
+                reason: "suppressed: simulator".to_owned(),
+            },
             None => Outcome::Queued,
         };
         let outcomes: Vec<(EmailAddress, Outcome)> =

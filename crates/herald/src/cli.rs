@@ -51,6 +51,67 @@ pub enum Command {
     Queue(QueueArgs),
     /// Send a message through the running server (the send API).
     Send(Box<SendArgs>),
+    /// Suppression lists: addresses mail is not sent to.
+    #[command(subcommand)]
+    Suppression(SuppressionCommand),
+    /// Read bounces, complaints and auto-replies.
+    #[command(subcommand)]
+    Feedback(FeedbackCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuppressionCommand {
+    /// List suppressed addresses, by address.
+    List {
+        #[command(flatten)]
+        account: AccountArg,
+        /// Only addresses containing this.
+        #[arg(long)]
+        search: Option<String>,
+        /// Only entries with this reason (hard_bounce, soft_bounces, complaint, unsubscribe, manual, import).
+        #[arg(long)]
+        reason: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
+    /// Suppress an address.
+    Add {
+        #[command(flatten)]
+        account: AccountArg,
+        address: String,
+        /// Why (default: manual).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Remove an address from the list.
+    Remove {
+        #[command(flatten)]
+        account: AccountArg,
+        address: String,
+    },
+    /// Import a CSV file: a header with an address (or email) column and
+    /// optionally reason, or one address per line.
+    Import {
+        #[command(flatten)]
+        account: AccountArg,
+        file: PathBuf,
+    },
+    /// Write the list as CSV to standard output.
+    Export {
+        #[command(flatten)]
+        account: AccountArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeedbackCommand {
+    /// Classify returned messages: one line per recipient with file, index,
+    /// reason, status, reply code and hard (tab-separated).
+    Classify {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,7 @@ use herald_types::{AccountName, DEFAULT_STREAM, EmailAddress, Envelope, MessageI
 use ipnet::IpNet;
 
 use crate::accept::Acceptor;
+use crate::inbound::Inbound;
 
 /// How long relay accounts are remembered: a change by the CLI or the API
 /// applies to new sessions within this time.
@@ -29,15 +30,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 pub struct HeraldIngress {
     acceptor: Arc<Acceptor>,
+    inbound: Arc<Inbound>,
     accounts: Accounts,
     relays: Vec<(IpNet, AccountName)>,
     relay_accounts: Cached<Option<Principal>>,
 }
 
 impl HeraldIngress {
-    pub fn new(acceptor: Arc<Acceptor>, accounts: Accounts, relays: Vec<(IpNet, AccountName)>) -> Self {
+    pub fn new(
+        acceptor: Arc<Acceptor>,
+        inbound: Arc<Inbound>,
+        accounts: Accounts,
+        relays: Vec<(IpNet, AccountName)>,
+    ) -> Self {
         Self {
             acceptor,
+            inbound,
             accounts,
             relays,
             relay_accounts: Mutex::new(HashMap::new()),
@@ -103,9 +111,8 @@ impl Ingress for HeraldIngress {
         _: Option<&Principal>,
         rcpt: &EmailAddress,
     ) -> Result<(), Reply> {
-        if kind == ListenerKind::Inbound {
-            // No inbound handler is in place yet (bounces, reports and
-            // replies come with their own capability): nothing is ours.
+        // The inbound MX takes only the addresses Herald manages.
+        if kind == ListenerKind::Inbound && self.inbound.route(rcpt).is_none() {
             return Err(Reply::new(
                 550,
                 [5, 7, 1],
@@ -117,6 +124,10 @@ impl Ingress for HeraldIngress {
 
     async fn accept(&self, message: Incoming) -> Result<MessageId, Reply> {
         let Some(principal) = message.principal else {
+            if message.kind == ListenerKind::Inbound {
+                self.inbound.take(&message.recipients, &message.body).await?;
+                return Ok(MessageId::generate());
+            }
             return Err(Reply::new(550, [5, 7, 1], "No handler for this message"));
         };
         let envelope = Envelope {

@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod domain_cmd;
 mod events_cmd;
+mod inbound;
 mod ingress;
 mod logging;
 mod output;
@@ -18,6 +19,7 @@ mod queue_control;
 mod secret;
 mod send_cmd;
 mod serve;
+mod suppression_cmd;
 mod tls;
 
 use std::process::ExitCode;
@@ -84,6 +86,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events(args) => events_cmd::run(&open(&config).await?, args, cli.json).await,
         Command::Queue(args) => queue_cmd::run(&config, args, cli.json).await,
         Command::Send(args) => send_cmd::run(&config, *args, cli.json).await,
+        Command::Suppression(cmd) => suppression_cmd::run(&open(&config).await?, cmd, cli.json).await,
+        Command::Feedback(cmd) => suppression_cmd::feedback(cmd, cli.json),
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use herald_accounts::Accounts;
 use herald_dns::{HickoryResolver, Resolver, Settings};
-use herald_events::EventPipeline;
+use herald_events::{EventPipeline, Suppressor};
 use herald_http::{AppState, HttpOptions, Tracker};
 use herald_mta::Mta;
 use herald_smtp_server::{AuthThrottle, ConnectionLimiter, Listener, ListenerKind, SessionConfig, SessionContext};
@@ -181,7 +181,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // The mail path: spool, events, delivery.
     let spool = open_spool(&config.data_dir.join(SPOOL_DIR))?;
     tracing::info!(queued = spool.len(), "spool open");
-    let events = EventPipeline::start(store.clone());
+    // Stored events pass the suppression stage, which keeps the lists.
+    let events = EventPipeline::with_stages(store.clone(), vec![Suppressor::new(store.clone())]);
     let sink: Arc<dyn EventSink> = events.clone();
     let preparer =
         crate::prepare::HeraldPreparer::new(keys.clone(), domains.clone(), store.clone(), config.public_url.clone());
@@ -209,8 +210,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         sink.clone(),
         config.smtp.max_message_size,
     ));
+    let inbound = Arc::new(crate::inbound::Inbound::new(
+        keys.clone(),
+        store.clone(),
+        events.clone(),
+        &config.domains.bounce_domain,
+    ));
     let ingress = Arc::new(HeraldIngress::new(
         acceptance.clone(),
+        inbound,
         accounts.clone(),
         config.smtp.relay_networks.clone(),
     ));

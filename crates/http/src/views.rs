@@ -85,6 +85,23 @@ pub fn sender(s: &store::ApprovedSender) -> api::Sender {
     }
 }
 
+/// A suppression entry as the API shows it to `caller`: its own, or its
+/// brand's (kept on the master account).
+pub fn suppression(s: &store::Suppression, caller: &herald_accounts::Caller) -> api::Suppression {
+    let account = match &caller.account.parent {
+        Some(p) if p.id == s.account => p.name.to_string(),
+        _ => caller.account.name.to_string(),
+    };
+    api::Suppression {
+        address: s.address.clone(),
+        reason: s.reason.clone(),
+        source_event: s.source_event.as_ref().map(ToString::to_string),
+        brand: s.brand,
+        account,
+        created_at: s.created_at,
+    }
+}
+
 pub fn event(e: &herald_types::Event, account_name: &str) -> api::Event {
     api::Event {
         id: e.id.to_string(),

@@ -1,9 +1,11 @@
 //! What a remote answer means for a recipient: delivered, try later, or
 //! bounced (hard or soft, with a reason).
 //!
-//! This is the built-in minimum the delivery path needs: the reply class
-//! decides, and the enhanced code picks the reason. The full rule engine
-//! (patterns, provider quirks, operator rules) refines it later.
+//! The reply class decides between delivered, deferred and bounced; the
+//! reason comes from the same classifier that reads bounce messages
+//! (`herald-feedback`), so a synchronous answer and a later DSN for the same
+//! problem carry the same reason. When the classifier cannot name one, the
+//! enhanced code alone picks it.
 
 use herald_types::{BounceClass, SmtpAnswer};
 
@@ -50,14 +52,16 @@ pub fn classify(answer: &SmtpAnswer) -> Verdict {
         400..=499 => Verdict::Deferred,
         _ => {
             let enhanced = answer.enhanced.as_deref();
-            let class = if enhanced.is_some_and(|e| HARD.contains(&e)) {
-                BounceClass::Hard
+            let named = herald_feedback::classify_reply(answer.code, enhanced, &answer.text);
+            let reason = if named == herald_feedback::Reason::Undefined {
+                reason_of(enhanced, answer.code)
             } else {
-                BounceClass::Soft
+                named.as_str()
             };
+            let hard = herald_feedback::is_hard(named, true) || enhanced.is_some_and(|e| HARD.contains(&e));
             Verdict::Bounced {
-                class,
-                reason: reason_of(enhanced, answer.code),
+                class: if hard { BounceClass::Hard } else { BounceClass::Soft },
+                reason,
             }
         }
     }

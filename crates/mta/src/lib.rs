@@ -22,6 +22,7 @@ mod prepare;
 mod queue;
 mod route;
 mod schedule;
+pub mod simulator;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,7 @@ pub use client::dot_stuff;
 pub use prepare::{Passthrough, Prepare, Prepared};
 pub use route::{Refusal, Target, route};
 pub use schedule::{default_schedule, next_attempt, retry_delay};
+pub use simulator::SIMULATOR_DOMAIN;
 
 /// Mail for `domain` ("*" for any) goes to `host:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]

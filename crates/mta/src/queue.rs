@@ -17,6 +17,7 @@ use crate::classify::{Verdict, classify};
 use crate::client::{Connection, Dialer, Timeouts, opportunistic_tls};
 use crate::route::{Target, route};
 use crate::schedule::next_attempt;
+use crate::simulator;
 use crate::{DeliveryConfig, QueueError};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -236,6 +237,51 @@ impl Inner {
         self.events.emit(event);
     }
 
+    /// Plays the mailbox simulator's answers for recipients at its domain.
+    fn simulate(&self, q: &Queued, recipients: &[usize]) {
+        for &i in recipients {
+            let (Some(state), Some(rcpt)) = (q.states.get(i).copied(), q.envelope.recipients.get(i)) else {
+                continue;
+            };
+            let (answer, then) = simulator::simulate(rcpt.local_part(), u32::from(state.attempts));
+            let verdict = classify(&answer);
+            self.record(
+                q,
+                i,
+                &verdict,
+                Some(answer),
+                Some((simulator::SIMULATOR_DOMAIN, std::net::Ipv4Addr::LOCALHOST.into())),
+            );
+            if verdict == Verdict::Deferred {
+                // Retried soon, so a test of the deferrals does not wait
+                // for the retry schedule.
+                let _ = self.spool.update(
+                    &q.id,
+                    i,
+                    RcptState {
+                        status: RcptStatus::Pending,
+                        attempts: state.attempts.saturating_add(1),
+                        next_attempt_ms: now_ms() + simulator::SOFT_RETRY_MS,
+                    },
+                );
+            }
+            match then {
+                simulator::Then::Nothing => {}
+                simulator::Then::Complaint => {
+                    let mut event = Event::new(EventKind::Complained, q.envelope.account.clone(), q.id.clone())
+                        .of_message(&q.envelope);
+                    event.recipient = Some(rcpt.to_string());
+                    event.sender = Some(q.envelope.sender.to_string());
+                    event.reason = Some("abuse".to_owned());
+                    self.events.emit(event);
+                }
+                simulator::Then::AutoReply => {
+                    tracing::info!(message = %q.id, recipient = %rcpt, "simulated out-of-office reply recorded");
+                }
+            }
+        }
+    }
+
     fn expire(&self, q: &Queued, index: usize) {
         let Some(state) = q.states.get(index).copied() else {
             return;
@@ -319,6 +365,11 @@ async fn dispatch(inner: Arc<Inner>, id: MessageId) {
     }
     lock(&inner.in_flight).insert(key, by_domain.len());
     for (domain, recipients) in by_domain {
+        if simulator::is_simulated(&domain) {
+            inner.simulate(&q, &recipients);
+            inner.job_done(&id);
+            continue;
+        }
         match route(
             &domain,
             &inner.config.routes,

@@ -7,6 +7,7 @@ pub mod domains;
 pub mod events;
 pub mod messages;
 pub mod queue;
+pub mod suppressions;
 pub mod system;
 pub mod track;
 
@@ -74,6 +75,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
 pub fn api() -> OpenApiRouter<AppState> {
     let sending = OpenApiRouter::new()
         .routes(routes!(messages::send))
+        .routes(routes!(suppressions::import))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(crate::MAX_SEND_BODY));
     OpenApiRouter::new()
         .routes(routes!(accounts::list, accounts::create))
@@ -94,6 +96,9 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(domains::rotate))
         .routes(routes!(domains::retire))
         .routes(routes!(events::list))
+        .routes(routes!(suppressions::list, suppressions::add))
+        .routes(routes!(suppressions::export))
+        .routes(routes!(suppressions::show, suppressions::remove))
         .routes(routes!(messages::show))
         .routes(routes!(queue::list))
         .routes(routes!(queue::show, queue::purge))

@@ -1,0 +1,318 @@
+//! The inbound MX: what the world sends back, taken only for the addresses
+//! Herald manages and turned into events.
+//!
+//! - `b<VERP token>@…` (any return path Herald wrote): bounces (DSNs of any
+//!   format), late ones included, and complaints that come to the return
+//!   path. The token names the message and the recipient.
+//! - `u<VERP token>@…`: the mailto List-Unsubscribe of bulk mail.
+//! - `fbl@<bounce domain>`: feedback-loop reports (ARF).
+//! - `bounces@<bounce domain>`: bounces without a token, matched by the
+//!   returned message's Message-ID.
+//!
+//! Anything else is refused at RCPT with `550 5.7.1`. A message is answered
+//! `250` only after its events are stored and the suppression lists are
+//! updated, so nothing the world told us is lost.
+
+use std::sync::Arc;
+
+use herald_events::EventPipeline;
+use herald_feedback::{Failure, Kind, Reason, Report};
+use herald_smtp_server::Reply;
+use herald_store::{EventFilter, NewSuppression, Store, StoreError};
+use herald_tracking::{Keyring, VerpToken};
+use herald_types::{
+    AccountId, BounceClass, BounceInfo, EmailAddress, Event, EventKind, EventSink, MessageId, SmtpAnswer,
+};
+
+/// The local part of the feedback-loop address on the bounce domain.
+pub const FEEDBACK_LOCAL: &str = "fbl";
+/// The local part of the bounce address for bounces without a VERP token.
+pub const BOUNCES_LOCAL: &str = "bounces";
+
+/// What a recipient of the inbound MX is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// A return path: bounces and complaints for one message and recipient.
+    Verp(VerpToken),
+    /// A mailto unsubscribe for one message and recipient.
+    Unsubscribe(VerpToken),
+    /// The feedback-loop address.
+    Feedback,
+    /// The bounce address without a token.
+    Bounces,
+}
+
+pub struct Inbound {
+    keys: Keyring,
+    store: Arc<dyn Store>,
+    events: Arc<EventPipeline>,
+    bounce_domain: String,
+}
+
+/// A recipient a report is about, found in our records.
+struct Target {
+    account: AccountId,
+    message: MessageId,
+    recipient: String,
+}
+
+impl Inbound {
+    pub fn new(keys: Keyring, store: Arc<dyn Store>, events: Arc<EventPipeline>, bounce_domain: &str) -> Self {
+        Self {
+            keys,
+            store,
+            events,
+            bounce_domain: bounce_domain.to_ascii_lowercase(),
+        }
+    }
+
+    /// The route of a recipient, or `None` when Herald does not take it.
+    pub fn route(&self, rcpt: &EmailAddress) -> Option<Route> {
+        let local = rcpt.local_part();
+        if let Some(token) = VerpToken::parse(&self.keys, local) {
+            return Some(Route::Verp(token));
+        }
+        if let Some(rest) = local.strip_prefix(['u', 'U'])
+            && let Some(token) = VerpToken::parse(&self.keys, &format!("b{rest}"))
+        {
+            return Some(Route::Unsubscribe(token));
+        }
+        if !rcpt.domain().as_str().eq_ignore_ascii_case(&self.bounce_domain) {
+            return None;
+        }
+        match local.to_ascii_lowercase().as_str() {
+            FEEDBACK_LOCAL => Some(Route::Feedback),
+            BOUNCES_LOCAL => Some(Route::Bounces),
+            _ => None,
+        }
+    }
+
+    /// Handles a message for `recipients` (all of them routed). Returns once
+    /// what it says is recorded.
+    pub async fn take(&self, recipients: &[EmailAddress], body: &[u8]) -> Result<(), Reply> {
+        let routes: Vec<Route> = recipients.iter().filter_map(|r| self.route(r)).collect();
+        let report = herald_feedback::parse(body);
+        let kind = match report.as_ref().map(|r| &r.kind) {
+            Some(Kind::Bounce) => "bounce",
+            Some(Kind::Feedback) => "feedback",
+            Some(Kind::AutoReply) => "autoreply",
+            None => "other",
+        };
+        metrics::counter!("herald_inbound_messages_total", "kind" => kind).increment(1);
+        let mut emitted = 0;
+        for route in &routes {
+            emitted += self.handle(route, report.as_ref()).await.map_err(|e| {
+                tracing::warn!(error = %e, "inbound message not recorded; asking the sender to retry");
+                Reply::try_later()
+            })?;
+        }
+        if emitted > 0 && !self.events.flush().await {
+            return Err(Reply::try_later());
+        }
+        tracing::info!(kind, events = emitted, "inbound message taken");
+        Ok(())
+    }
+
+    async fn handle(&self, route: &Route, report: Option<&Report>) -> Result<usize, StoreError> {
+        match route {
+            Route::Unsubscribe(token) => self.unsubscribe(token).await,
+            Route::Verp(token) => {
+                let Some(report) = report else { return Ok(0) };
+                let Some(target) = self.by_token(token).await? else {
+                    return Ok(0);
+                };
+                match report.kind {
+                    Kind::Bounce => {
+                        // The token names the recipient; the report's line
+                        // for that recipient, or its first, says why.
+                        let failure = report
+                            .failures
+                            .iter()
+                            .find(|f| f.recipient.eq_ignore_ascii_case(&target.recipient))
+                            .or(report.failures.first());
+                        match failure {
+                            Some(f) => self.bounce(&target, f).await,
+                            None => Ok(0),
+                        }
+                    }
+                    Kind::Feedback => self.complaint(&target, report.failures.first()).await,
+                    // Vacation replies to the return path say nothing about
+                    // delivery.
+                    Kind::AutoReply => Ok(0),
+                }
+            }
+            Route::Feedback | Route::Bounces => {
+                let Some(report) = report else { return Ok(0) };
+                let mut n = 0;
+                for f in &report.failures {
+                    let Some(target) = self.by_report(report, f).await? else {
+                        tracing::info!(recipient = %f.recipient, "report about a message not found here");
+                        continue;
+                    };
+                    n += match report.kind {
+                        Kind::Bounce => self.bounce(&target, f).await?,
+                        Kind::Feedback => self.complaint(&target, Some(f)).await?,
+                        Kind::AutoReply => 0,
+                    };
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    async fn by_token(&self, token: &VerpToken) -> Result<Option<Target>, StoreError> {
+        Ok(self
+            .store
+            .recipient_at(&token.message, u32::from(token.recipient))
+            .await?
+            .map(|(account, recipient)| Target {
+                account,
+                message: token.message.clone(),
+                recipient,
+            }))
+    }
+
+    /// Finds what a report without a token is about: the returned
+    /// message's return path when it is one of ours, else its Message-ID
+    /// and the recipient the report names.
+    async fn by_report(&self, report: &Report, f: &Failure) -> Result<Option<Target>, StoreError> {
+        if let Some(local) = report
+            .original_return_path
+            .as_deref()
+            .and_then(|rp| rp.trim_matches(['<', '>']).rsplit_once('@'))
+            .map(|(l, _)| l)
+            && let Some(token) = VerpToken::parse(&self.keys, local)
+        {
+            return self.by_token(&token).await;
+        }
+        let Some(header_id) = report.original_message_id.as_deref() else {
+            return Ok(None);
+        };
+        for (message, account) in self.store.messages_by_header_id(header_id).await? {
+            let accepted = self
+                .store
+                .list_events(
+                    &EventFilter {
+                        message_id: Some(message.clone()),
+                        kinds: vec![EventKind::Accepted],
+                        recipient: Some(f.recipient.clone()),
+                        ..EventFilter::default()
+                    },
+                    1,
+                )
+                .await?;
+            if let Some(e) = accepted.into_iter().next() {
+                return Ok(Some(Target {
+                    account,
+                    message,
+                    recipient: e.recipient.unwrap_or_else(|| f.recipient.clone()),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// An event about `target`, with its message's stream, sender, tags and
+    /// metadata (from its `accepted` event).
+    async fn event(&self, kind: EventKind, target: &Target) -> Result<Event, StoreError> {
+        let mut e = Event::new(kind, target.account.clone(), target.message.clone());
+        e.recipient = Some(target.recipient.clone());
+        let accepted = self
+            .store
+            .list_events(
+                &EventFilter {
+                    message_id: Some(target.message.clone()),
+                    kinds: vec![EventKind::Accepted],
+                    ..EventFilter::default()
+                },
+                1,
+            )
+            .await?;
+        if let Some(a) = accepted.into_iter().next() {
+            e.stream = a.stream;
+            e.sender = a.sender;
+            e.tags = a.tags;
+            e.metadata = a.metadata;
+        }
+        Ok(e)
+    }
+
+    /// A bounce (or a delay) reported after the fact: `bounced`, or
+    /// `deferred` when the reason may pass, whatever the recipient's state.
+    async fn bounce(&self, target: &Target, f: &Failure) -> Result<usize, StoreError> {
+        let delayed = f.action.as_deref().is_some_and(|a| a.eq_ignore_ascii_case("delayed"));
+        if f.action.as_deref().is_some_and(|a| {
+            a.eq_ignore_ascii_case("delivered")
+                || a.eq_ignore_ascii_case("relayed")
+                || a.eq_ignore_ascii_case("expanded")
+        }) {
+            return Ok(0);
+        }
+        let transient = delayed || !f.hard && is_transient(f);
+        let kind = if transient {
+            EventKind::Deferred
+        } else {
+            EventKind::Bounced
+        };
+        let mut e = self.event(kind, target).await?;
+        let temporary = transient || f.status.as_deref().is_some_and(|s| s.starts_with('4'));
+        e.smtp = Some(SmtpAnswer {
+            code: f.reply_code.unwrap_or(if temporary { 450 } else { 550 }),
+            enhanced: f.status.clone(),
+            text: f.diagnostic.clone(),
+            phase: "dsn".to_owned(),
+        });
+        e.mx = f.remote_mta.clone();
+        e.bounce = Some(BounceInfo {
+            class: if f.hard { BounceClass::Hard } else { BounceClass::Soft },
+            reason: f.reason.as_str().to_owned(),
+        });
+        tracing::info!(message = %target.message, recipient = %target.recipient, kind = kind.as_str(),
+            reason = f.reason.as_str(), "bounce message recorded");
+        self.events.emit(e);
+        Ok(1)
+    }
+
+    /// A complaint: a `complained` event; the suppressor then suppresses the
+    /// address for the whole brand.
+    async fn complaint(&self, target: &Target, f: Option<&Failure>) -> Result<usize, StoreError> {
+        let mut e = self.event(EventKind::Complained, target).await?;
+        e.reason = Some(
+            f.and_then(|f| f.feedback_type.clone())
+                .unwrap_or_else(|| "abuse".to_owned()),
+        );
+        tracing::info!(message = %target.message, recipient = %target.recipient, "complaint recorded");
+        self.events.emit(e);
+        Ok(1)
+    }
+
+    /// A mailto unsubscribe: suppressed for the brand, and one event.
+    async fn unsubscribe(&self, token: &VerpToken) -> Result<usize, StoreError> {
+        let Some(target) = self.by_token(token).await? else {
+            return Ok(0);
+        };
+        let Some(account) = self.store.account_by_id(&target.account).await? else {
+            return Ok(0);
+        };
+        let mut e = self.event(EventKind::Unsubscribed, &target).await?;
+        e.reason = Some("mailto".to_owned());
+        let entry = NewSuppression {
+            account: account.brand().clone(),
+            address: target.recipient.to_ascii_lowercase(),
+            reason: "unsubscribe".to_owned(),
+            source_event: Some(e.id.clone()),
+            brand: true,
+        };
+        if !self.store.suppress(&entry).await? {
+            return Ok(0);
+        }
+        self.events.emit(e);
+        Ok(1)
+    }
+}
+
+/// Reasons that say the mailbox may take mail again soon (it is full): a
+/// late DSN for them is a deferral, not a bounce.
+fn is_transient(f: &Failure) -> bool {
+    matches!(f.reason, Reason::MailboxFull | Reason::SystemFull)
+}

@@ -1,0 +1,513 @@
+//! Issue 5, end to end through the real binary: what comes back. Bounces
+//! sent by swaks to the inbound MX (late DSNs reopen delivered recipients),
+//! an ARF complaint to the feedback-loop address, the soft-bounce threshold,
+//! the suppression API and CLI (CSV in and out), the mailbox simulator and
+//! `herald feedback classify`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use herald_testkit::{Api, Behaviour, DnsServer, HeraldProcess, Phase, Rule, SmtpSink, Zones, wait_for};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_herald");
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Setup {
+    dir: tempfile::TempDir,
+    server: HeraldProcess,
+    inbound: SocketAddr,
+    api: Api,
+    key: String,
+    sink: SmtpSink,
+    _dns: DnsServer,
+}
+
+fn cli(server: &HeraldProcess, args: &[&str]) -> anyhow::Result<String> {
+    let out = server.cli(args)?;
+    ensure!(
+        out.status.success(),
+        "herald {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+async fn setup() -> anyhow::Result<Setup> {
+    // The remote server: full@ always answers "mailbox full" after DATA.
+    let sink = SmtpSink::start(
+        "127.0.0.2:0",
+        vec![Rule::new(
+            Phase::Rcpt,
+            "full@example.test",
+            Behaviour::Reply("552 5.2.2 Mailbox full".to_owned()),
+        )],
+    )
+    .await?;
+    let dns = DnsServer::start(
+        &Zones::new()
+            .mx("example.test", 10, "mx.example.test")
+            .ip("mx.example.test", "127.0.0.2".parse()?),
+    )
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let config = format!(
+        r#"[server]
+hostname = "mta.test"
+data_dir = "{data}"
+shutdown_timeout = "5s"
+
+[http]
+listen = "127.0.0.1:0"
+public_url = "https://links.mta.test"
+
+[smtp]
+submission = []
+submission_tls = []
+inbound = ["127.0.0.1:0"]
+
+[dns]
+nameservers = ["{dns}"]
+
+[delivery]
+port = {port}
+retry_schedule = ["1s"]
+"#,
+        data = dir.path().join("data").display(),
+        dns = dns.addr(),
+        port = sink.addr().port(),
+    );
+    let mut server = HeraldProcess::start(Path::new(BIN), dir.path(), &config, &[])?;
+    let http = server.listening("http").await?;
+    let inbound = server.listening("smtp-inbound").await?;
+    cli(&server, &["account", "create", "acme"])?;
+    cli(&server, &["account", "create", "acme-news", "--parent", "acme"])?;
+    cli(&server, &["sender", "add", "--account", "acme-news", "@acme.test"])?;
+    // Two soft bounces within a day suppress, for this account.
+    cli(&server, &["account", "set", "acme-news", "--soft-bounces", "2"])?;
+    let key = cli(&server, &["api-key", "create", "--account", "acme-news"])?
+        .trim()
+        .to_owned();
+    Ok(Setup {
+        dir,
+        server,
+        inbound,
+        api: Api::http(http)?,
+        key,
+        sink,
+        _dns: dns,
+    })
+}
+
+impl Setup {
+    async fn send(&self, to: &str) -> anyhow::Result<String> {
+        let answer = self
+            .api
+            .call("POST", "/api/v1/messages")
+            .key(&self.key)
+            .json(json!({
+                "from": "news@acme.test",
+                "to": [to],
+                "subject": "Spring news",
+                "text": "Hello",
+                "tags": ["spring"],
+            }))
+            .send()
+            .await?;
+        ensure!(answer.status == 202, "{}", answer.body);
+        Ok(answer.body["id"].as_str().context("message id")?.to_owned())
+    }
+
+    async fn events(&self, query: &str) -> anyhow::Result<Vec<Value>> {
+        let answer = self
+            .api
+            .call("GET", &format!("/api/v1/events?{query}"))
+            .key(&self.key)
+            .send()
+            .await?;
+        ensure!(answer.status == 200, "{}", answer.body);
+        Ok(answer.body["data"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Waits until `recipient` has `n` events of `kind`; returns them.
+    async fn wait_events(&self, kind: &str, recipient: &str, n: usize) -> anyhow::Result<Vec<Value>> {
+        let query = format!("type={kind}&recipient={recipient}");
+        wait_for(&format!("{n} {kind} events for {recipient}"), WAIT, || {
+            let q = query.clone();
+            async move { self.events(&q).await.ok().filter(|e| e.len() >= n) }
+        })
+        .await
+    }
+
+    async fn suppression(&self, address: &str) -> anyhow::Result<(u16, Value)> {
+        let a = self
+            .api
+            .call("GET", &format!("/api/v1/suppressions/{address}"))
+            .key(&self.key)
+            .send()
+            .await?;
+        Ok((a.status, a.body))
+    }
+
+    /// Hands `body` to the inbound MX for `rcpt` with swaks; the transcript.
+    fn inbound(&self, rcpt: &str, body: &str) -> anyhow::Result<(bool, String)> {
+        let file = self.dir.path().join("inbound.eml");
+        std::fs::write(&file, body)?;
+        let out = Command::new("swaks")
+            .args([
+                "--server",
+                &self.inbound.ip().to_string(),
+                "--port",
+                &self.inbound.port().to_string(),
+                "--from",
+                "",
+                "--to",
+                rcpt,
+                "--data",
+            ])
+            .arg(&file)
+            .output()
+            .context("running swaks (apt-get install swaks)")?;
+        Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned()))
+    }
+
+    /// The message the sink got for `rcpt`: its return path and Message-ID.
+    async fn delivered_to(&self, rcpt: &str) -> anyhow::Result<(String, String)> {
+        let got = wait_for(&format!("a message for {rcpt} at the sink"), WAIT, || {
+            let m = self.sink.messages().into_iter().find(|m| m.rcpt_to == [rcpt]);
+            async move { m }
+        })
+        .await?;
+        let message = mail_parser::MessageParser::default()
+            .parse(&got.data)
+            .context("the delivered message parses")?;
+        let id = message.message_id().context("a Message-ID")?.to_owned();
+        Ok((got.mail_from, id))
+    }
+}
+
+/// An RFC 3464 DSN, as a remote MTA writes one after it first said 250.
+fn dsn(rcpt: &str, status: &str, diagnostic: &str, message_id: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@mx.example.test\r\n\
+To: bounces@mta.test\r\n\
+Subject: Undelivered Mail Returned to Sender\r\n\
+Auto-Submitted: auto-replied\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\
+\r\n\
+--b1\r\n\
+Content-Type: text/plain\r\n\
+\r\n\
+I'm sorry to have to inform you that your message could not be delivered.\r\n\
+\r\n\
+--b1\r\n\
+Content-Type: message/delivery-status\r\n\
+\r\n\
+Reporting-MTA: dns; mx.example.test\r\n\
+\r\n\
+Final-Recipient: rfc822; {rcpt}\r\n\
+Action: failed\r\n\
+Status: {status}\r\n\
+Remote-MTA: dns; store.example.test\r\n\
+Diagnostic-Code: smtp; {diagnostic}\r\n\
+\r\n\
+--b1\r\n\
+Content-Type: text/rfc822-headers\r\n\
+\r\n\
+From: news@acme.test\r\n\
+To: {rcpt}\r\n\
+Subject: Spring news\r\n\
+Message-ID: <{message_id}>\r\n\
+\r\n\
+--b1--\r\n"
+    )
+}
+
+/// An ARF report (RFC 5965) as a mailbox provider's feedback loop sends it.
+fn arf(rcpt: &str, return_path: &str, message_id: &str) -> String {
+    format!(
+        "From: fbl@provider.test\r\n\
+To: fbl@mta.test\r\n\
+Subject: Complaint about message from acme.test\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=feedback-report; boundary=\"arf\"\r\n\
+\r\n\
+--arf\r\n\
+Content-Type: text/plain\r\n\
+\r\n\
+This is an email abuse report.\r\n\
+\r\n\
+--arf\r\n\
+Content-Type: message/feedback-report\r\n\
+\r\n\
+Feedback-Type: abuse\r\n\
+User-Agent: ProviderFBL/1.0\r\n\
+Version: 1\r\n\
+Original-Mail-From: <{return_path}>\r\n\
+Original-Rcpt-To: <{rcpt}>\r\n\
+\r\n\
+--arf\r\n\
+Content-Type: message/rfc822\r\n\
+\r\n\
+Return-Path: <{return_path}>\r\n\
+From: news@acme.test\r\n\
+To: {rcpt}\r\n\
+Subject: Spring news\r\n\
+Message-ID: <{message_id}>\r\n\
+\r\n\
+Hello\r\n\
+--arf--\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounces_complaints_and_suppressions_close_the_loop() -> anyhow::Result<()> {
+    let s = setup().await?;
+
+    // Only managed addresses are taken by the inbound MX.
+    let (ok, t) = s.inbound("someone@mta.test", "Subject: hi\r\n\r\nhi\r\n")?;
+    ensure!(!ok && t.contains("550 5.7.1"), "{t}");
+
+    // A late DSN: delivered first, then the remote server bounces it to
+    // the VERP return path. The recipient is reopened as a hard bounce and
+    // suppressed at once.
+    let first = s.send("user@example.test").await?;
+    s.wait_events("delivered", "user@example.test", 1).await?;
+    let (return_path, header_id) = s.delivered_to("user@example.test").await?;
+    ensure!(return_path.starts_with('b'), "{return_path}");
+    let body = dsn(
+        "user@example.test",
+        "5.1.1",
+        "550 5.1.1 <user@example.test>: Recipient address rejected: User unknown",
+        &header_id,
+    );
+    let (ok, t) = s.inbound(&return_path, &body)?;
+    ensure!(ok, "the bounce is taken: {t}");
+    let bounced = s.wait_events("bounced", "user@example.test", 1).await?;
+    let b = &bounced[0];
+    ensure!(
+        b["message_id"] == first.as_str()
+            && b["bounce"]["class"] == "hard"
+            && b["bounce"]["reason"] == "userunknown"
+            && b["smtp"]["enhanced"] == "5.1.1"
+            && b["smtp"]["phase"] == "dsn"
+            && b["tags"] == json!(["spring"]),
+        "{b}"
+    );
+    // 250 came after the events were stored: the suppression is there now.
+    let (status, entry) = s.suppression("user@example.test").await?;
+    ensure!(status == 200 && entry["reason"] == "hard_bounce", "{status} {entry}");
+    ensure!(entry["source_event"] == b["id"], "{entry}");
+    let again = s.send("user@example.test").await?;
+    let dropped = s.wait_events("dropped", "user@example.test", 1).await?;
+    ensure!(
+        dropped[0]["message_id"] == again.as_str() && dropped[0]["reason"] == "suppressed: hard_bounce",
+        "{dropped:?}"
+    );
+
+    // A DSN for a full mailbox, matched by Message-ID at the plain bounce
+    // address: a deferral (the mailbox may empty), not a bounce.
+    s.send("busy@example.test").await?;
+    s.wait_events("delivered", "busy@example.test", 1).await?;
+    let (_, busy_id) = s.delivered_to("busy@example.test").await?;
+    let body = dsn("busy@example.test", "4.2.2", "452 4.2.2 Mailbox full", &busy_id);
+    let (ok, t) = s.inbound("bounces@mta.test", &body)?;
+    ensure!(ok, "{t}");
+    let deferred = s.wait_events("deferred", "busy@example.test", 1).await?;
+    ensure!(
+        deferred[0]["bounce"]["reason"] == "mailboxfull" && deferred[0]["bounce"]["class"] == "soft",
+        "{deferred:?}"
+    );
+    ensure!(s.suppression("busy@example.test").await?.0 == 404);
+
+    // An ARF complaint: `complained`, and the address is suppressed for
+    // the whole brand (the entry lives on the master account).
+    s.send("reader@example.test").await?;
+    s.wait_events("delivered", "reader@example.test", 1).await?;
+    let (rp, reader_id) = s.delivered_to("reader@example.test").await?;
+    let (ok, t) = s.inbound("fbl@mta.test", &arf("reader@example.test", &rp, &reader_id))?;
+    ensure!(ok, "{t}");
+    let complained = s.wait_events("complained", "reader@example.test", 1).await?;
+    ensure!(complained[0]["reason"] == "abuse", "{complained:?}");
+    let (status, entry) = s.suppression("reader@example.test").await?;
+    ensure!(
+        status == 200 && entry["reason"] == "complaint" && entry["brand"] == true && entry["account"] == "acme",
+        "{status} {entry}"
+    );
+    let master = cli(&s.server, &["suppression", "list", "--account", "acme"])?;
+    ensure!(
+        master.contains("reader@example.test") && master.contains("complaint"),
+        "{master}"
+    );
+
+    // The soft-bounce threshold (2 for this account): a mailbox that is
+    // full at delivery twice is suppressed; the third message is dropped.
+    for n in 1..=2 {
+        s.send("full@example.test").await?;
+        s.wait_events("bounced", "full@example.test", n).await?;
+    }
+    let (status, entry) = wait_for("full@ suppressed", WAIT, || async {
+        s.suppression("full@example.test")
+            .await
+            .ok()
+            .filter(|(status, _)| *status == 200)
+    })
+    .await?;
+    ensure!(entry["reason"] == "soft_bounces", "{status} {entry}");
+    s.send("full@example.test").await?;
+    s.wait_events("dropped", "full@example.test", 1).await?;
+
+    // The suppression API: add, list with search, remove.
+    let added = s
+        .api
+        .call("POST", "/api/v1/suppressions")
+        .key(&s.key)
+        .json(json!({"address": "Manual@Example.test"}))
+        .send()
+        .await?;
+    ensure!(
+        added.status == 201 && added.body["address"] == "manual@example.test" && added.body["reason"] == "manual",
+        "{}",
+        added.body
+    );
+    let bad = s
+        .api
+        .call("POST", "/api/v1/suppressions")
+        .key(&s.key)
+        .json(json!({"address": "not an address"}))
+        .send()
+        .await?;
+    ensure!(bad.status == 422, "{}", bad.body);
+    let listed = s
+        .api
+        .call("GET", "/api/v1/suppressions?search=example.test&limit=2")
+        .key(&s.key)
+        .send()
+        .await?;
+    let page: Vec<&str> = listed.body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["address"].as_str())
+        .collect();
+    ensure!(page == ["full@example.test", "manual@example.test"], "{}", listed.body);
+    let cursor = listed.body["next_cursor"].as_str().context("a next page")?;
+    let next = s
+        .api
+        .call(
+            "GET",
+            &format!("/api/v1/suppressions?search=example.test&limit=2&cursor={cursor}"),
+        )
+        .key(&s.key)
+        .send()
+        .await?;
+    ensure!(
+        next.body["data"][0]["address"] == "user@example.test" && next.body["next_cursor"].is_null(),
+        "{}",
+        next.body
+    );
+    let removed = s
+        .api
+        .call("DELETE", "/api/v1/suppressions/manual@example.test")
+        .key(&s.key)
+        .send()
+        .await?;
+    ensure!(removed.status == 204);
+    ensure!(s.suppression("manual@example.test").await?.0 == 404);
+
+    // CSV through the CLI: import another platform's export, export ours.
+    let csv = s.dir.path().join("import.csv");
+    std::fs::write(
+        &csv,
+        "email,reason,created\r\nold1@example.test,bounce,2024\nold2@example.test,,2024\n",
+    )?;
+    let imported: Value = serde_json::from_str(&cli(
+        &s.server,
+        &[
+            "--json",
+            "suppression",
+            "import",
+            "--account",
+            "acme-news",
+            csv.to_str().context("path")?,
+        ],
+    )?)?;
+    ensure!(imported == json!({"rows": 2, "added": 2}), "{imported}");
+    let exported = cli(&s.server, &["suppression", "export", "--account", "acme-news"])?;
+    let lines: Vec<&str> = exported.lines().collect();
+    ensure!(lines[0] == "address,reason,created_at,source_event,brand", "{exported}");
+    ensure!(
+        lines.iter().any(|l| l.starts_with("old1@example.test,bounce,"))
+            && lines.iter().any(|l| l.starts_with("old2@example.test,import,"))
+            && lines
+                .iter()
+                .any(|l| l.starts_with("user@example.test,hard_bounce,") && l.contains(",evt_")),
+        "{exported}"
+    );
+    cli(
+        &s.server,
+        &["suppression", "remove", "--account", "acme-news", "old1@example.test"],
+    )?;
+    let after = cli(
+        &s.server,
+        &["suppression", "list", "--account", "acme-news", "--search", "old"],
+    )?;
+    ensure!(!after.contains("old1@") && after.contains("old2@"), "{after}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mailbox_simulator_plays_every_outcome() -> anyhow::Result<()> {
+    let s = setup().await?;
+    let sim = |local: &str| format!("{local}@simulator.herald.test");
+    for local in ["success", "bounce", "softbounce", "complaint", "ooto", "suppressed"] {
+        s.send(&sim(local)).await?;
+    }
+    s.wait_events("delivered", &sim("success"), 1).await?;
+    let b = s.wait_events("bounced", &sim("bounce"), 1).await?;
+    ensure!(
+        b[0]["bounce"]["class"] == "hard" && b[0]["bounce"]["reason"] == "userunknown",
+        "{b:?}"
+    );
+    ensure!(s.suppression(&sim("bounce")).await?.1["reason"] == "hard_bounce");
+    s.wait_events("delivered", &sim("softbounce"), 1).await?;
+    let deferred = s.wait_events("deferred", &sim("softbounce"), 2).await?;
+    ensure!(deferred.len() == 2, "deferred twice, then delivered: {deferred:?}");
+    s.wait_events("delivered", &sim("complaint"), 1).await?;
+    s.wait_events("complained", &sim("complaint"), 1).await?;
+    let (status, entry) = wait_for("complaint@ suppressed", WAIT, || async {
+        s.suppression(&sim("complaint")).await.ok().filter(|(st, _)| *st == 200)
+    })
+    .await?;
+    ensure!(
+        entry["reason"] == "complaint" && entry["brand"] == true,
+        "{status} {entry}"
+    );
+    s.wait_events("delivered", &sim("ooto"), 1).await?;
+    let dropped = s.wait_events("dropped", &sim("suppressed"), 1).await?;
+    ensure!(dropped[0]["reason"] == "suppressed: simulator", "{dropped:?}");
+    ensure!(
+        s.sink
+            .messages()
+            .iter()
+            .all(|m| !m.rcpt_to.iter().any(|r| r.ends_with("simulator.herald.test"))),
+        "simulated mail never leaves the machine"
+    );
+
+    // `herald feedback classify`: one tab-separated line per recipient.
+    let file = s.dir.path().join("bounce.eml");
+    std::fs::write(
+        &file,
+        dsn("gone@example.test", "5.1.1", "550 5.1.1 User unknown", "x@acme.test"),
+    )?;
+    let out = cli(&s.server, &["feedback", "classify", file.to_str().context("path")?])?;
+    ensure!(
+        out.trim_end() == format!("{}\t1\tuserunknown\t5.1.1\t550\ttrue", file.display()),
+        "{out}"
+    );
+    Ok(())
+}
