@@ -361,6 +361,46 @@ async fn bounces_complaints_and_suppressions_close_the_loop() -> anyhow::Result<
     s.send("full@example.test").await?;
     s.wait_events("dropped", "full@example.test", 1).await?;
 
+    // The mailto List-Unsubscribe of bulk mail: a message to it
+    // unsubscribes the reader for the brand.
+    let answer = s
+        .api
+        .call("POST", "/api/v1/messages")
+        .key(&s.key)
+        .json(
+            json!({"from": "news@acme.test", "to": ["fan@example.test"], "subject": "Weekly",
+            "text": "Hello", "stream": "newsletter"}),
+        )
+        .send()
+        .await?;
+    ensure!(answer.status == 202, "{}", answer.body);
+    let got = wait_for("the newsletter at the sink", WAIT, || {
+        let m = s
+            .sink
+            .messages()
+            .into_iter()
+            .find(|m| m.rcpt_to == ["fan@example.test"]);
+        async move { m }
+    })
+    .await?;
+    let data = String::from_utf8_lossy(&got.data).into_owned();
+    let mailto = data
+        .split("<mailto:")
+        .nth(1)
+        .and_then(|rest| rest.split(['>', '?']).next())
+        .context("a mailto List-Unsubscribe")?
+        .to_owned();
+    ensure!(mailto.starts_with('u'), "{mailto}");
+    let (ok, t) = s.inbound(&mailto, "Subject: unsubscribe\r\n\r\nunsubscribe\r\n")?;
+    ensure!(ok, "{t}");
+    let unsubscribed = s.wait_events("unsubscribed", "fan@example.test", 1).await?;
+    ensure!(unsubscribed[0]["reason"] == "mailto", "{unsubscribed:?}");
+    let (status, entry) = s.suppression("fan@example.test").await?;
+    ensure!(
+        status == 200 && entry["reason"] == "unsubscribe" && entry["brand"] == true,
+        "{status} {entry}"
+    );
+
     // The suppression API: add, list with search, remove.
     let added = s
         .api
