@@ -54,12 +54,16 @@ impl Accounts {
 }
 
 /// A change of account settings; `None` leaves a setting as it is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SettingsPatch {
     pub track_opens: Option<bool>,
     pub track_clicks: Option<bool>,
     pub hard_bounce_threshold: Option<u32>,
     pub soft_bounce_threshold: Option<u32>,
+    /// `Some("")` stops forwarding replies.
+    pub reply_forward_to: Option<String>,
+    /// `Some("")` stops posting replies.
+    pub reply_url: Option<String>,
 }
 
 /// Who is asking, and on which account's behalf.

@@ -247,6 +247,29 @@ impl Accounts {
                 *field = v;
             }
         }
+        if let Some(to) = patch.reply_forward_to.as_deref().map(str::trim) {
+            settings.reply_forward_to = if to.is_empty() {
+                None
+            } else {
+                Some(herald_types::EmailAddress::parse(to)?.to_string())
+            };
+        }
+        if let Some(url) = patch.reply_url.as_deref().map(str::trim) {
+            settings.reply_url = if url.is_empty() {
+                None
+            } else if (url.starts_with("https://") || url.starts_with("http://"))
+                && url.len() > 8
+                && !url.contains(char::is_whitespace)
+            {
+                Some(url.to_owned())
+            } else {
+                return Err(AccountsError::Invalid(herald_types::InvalidValue::new(
+                    "reply_url",
+                    url,
+                    "an http:// or https:// URL",
+                )));
+            };
+        }
         self.store.set_account_settings(&target.id, &settings).await?;
         tracing::info!(account = %target.name, ?settings, "account settings changed");
         self.find(name).await

@@ -78,7 +78,7 @@ pub struct Account {
 }
 
 /// What an account chose for its mail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AccountSettings {
     /// Add an open pixel to the HTML of bulk mail.
     pub track_opens: bool,
@@ -89,10 +89,14 @@ pub struct AccountSettings {
     /// Soft bounces (deferrals that ended, expiries) within 24 hours that
     /// suppress an address.
     pub soft_bounce_threshold: u32,
+    /// Where people's replies to bulk mail are forwarded.
+    pub reply_forward_to: Option<String>,
+    /// Where people's replies to bulk mail are posted as JSON.
+    pub reply_url: Option<String>,
 }
 
 /// A change of settings; fields left out stay as they are.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAccountSettings {
     #[serde(default)]
@@ -105,6 +109,12 @@ pub struct UpdateAccountSettings {
     /// 1 or more.
     #[serde(default)]
     pub soft_bounce_threshold: Option<u32>,
+    /// An address; `""` stops forwarding.
+    #[serde(default)]
+    pub reply_forward_to: Option<String>,
+    /// An http(s) URL; `""` stops posting.
+    #[serde(default)]
+    pub reply_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -22,6 +22,11 @@ fn classify(c: &mut Criterion) {
     group.bench_function("parse sisimai maildir/bsd", |b| {
         b.iter(|| messages.iter().filter(|m| herald_feedback::parse(m).is_some()).count())
     });
+    // The floor: MIME parsing alone (mail-parser, as `parse` configures it).
+    group.bench_function("mime parse only", |b| {
+        let parser = mail_parser::MessageParser::new().with_mime_headers();
+        b.iter(|| messages.iter().filter(|m| parser.parse(m.as_slice()).is_some()).count())
+    });
     group.finish();
 }
 

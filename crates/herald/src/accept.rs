@@ -188,17 +188,51 @@ impl Acceptor {
 
     /// Checks, stores and queues a message. The envelope's stream, tags and
     /// metadata are joined by those of the message's `X-Herald-*` headers.
-    pub async fn accept(&self, mut envelope: Envelope, mut body: Vec<u8>) -> Result<Accepted, SubmitError> {
+    pub async fn accept(&self, envelope: Envelope, body: Vec<u8>) -> Result<Accepted, SubmitError> {
+        self.take(envelope, body, true).await
+    }
+
+    /// Forwards a message Herald received (a person's reply) to `to` for
+    /// `account`, with a null envelope sender so a failure bounces nowhere.
+    /// The account's sender rules do not apply (the From is the person's),
+    /// and `X-Herald-*` headers an outsider wrote are removed, not obeyed.
+    pub async fn forward(
+        &self,
+        account: &AccountId,
+        to: EmailAddress,
+        body: Vec<u8>,
+        client_ip: std::net::IpAddr,
+    ) -> Result<Accepted, SubmitError> {
+        let envelope = Envelope {
+            sender: ReversePath::Null,
+            recipients: vec![to],
+            account: account.clone(),
+            client_ip,
+            received_at: time::OffsetDateTime::now_utc(),
+            stream: DEFAULT_STREAM.to_owned(),
+            tags: Vec::new(),
+            metadata: Vec::new(),
+        };
+        self.take(envelope, body, false).await
+    }
+
+    async fn take(&self, mut envelope: Envelope, mut body: Vec<u8>, checked: bool) -> Result<Accepted, SubmitError> {
         self.events_keep_up().await?;
         let account = envelope.account.clone();
-        self.check_sender(&account, &envelope.sender).await?;
+        if checked {
+            self.check_sender(&account, &envelope.sender).await?;
+        }
         if body.len() > self.max_message_size {
             return Err(SubmitError::TooLarge(self.max_message_size));
         }
         let mut header_id = None;
         if let Ok(mut block) = HeaderBlock::parse(&body) {
-            let controls = Controls::take(&mut block);
-            self.check_from_header(&account, &block).await?;
+            let mut controls = Controls::take(&mut block);
+            if checked {
+                self.check_from_header(&account, &block).await?;
+            } else {
+                controls = Controls::default();
+            }
             let id = ensure_identity(&mut block, &self.hostname, envelope.received_at);
             header_id =
                 Some(id.trim().trim_start_matches('<').trim_end_matches('>').to_owned()).filter(|h| !h.is_empty());

@@ -308,6 +308,12 @@ pub enum AccountCommand {
         /// Soft bounces of an address within 24 hours that suppress it.
         #[arg(long, value_name = "N")]
         soft_bounces: Option<u32>,
+        /// Forward people's replies to bulk mail to this address ("" stops).
+        #[arg(long, value_name = "ADDRESS")]
+        reply_forward: Option<String>,
+        /// Post people's replies to bulk mail to this URL as JSON ("" stops).
+        #[arg(long, value_name = "URL")]
+        reply_url: Option<String>,
     },
     /// Make a sub-account a master account.
     Promote {

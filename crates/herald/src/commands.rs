@@ -96,15 +96,21 @@ pub async fn account(accounts: &Accounts, cmd: AccountCommand, json: bool) -> an
             track_clicks,
             hard_bounces,
             soft_bounces,
+            reply_forward,
+            reply_url,
         } => {
             let patch = herald_accounts::SettingsPatch {
                 track_opens,
                 track_clicks,
                 hard_bounce_threshold: hard_bounces,
                 soft_bounce_threshold: soft_bounces,
+                reply_forward_to: reply_forward,
+                reply_url,
             };
             if patch == herald_accounts::SettingsPatch::default() {
-                anyhow::bail!("nothing to set: give --track-opens, --track-clicks, --hard-bounces or --soft-bounces");
+                anyhow::bail!(
+                    "nothing to set: give --track-opens, --track-clicks, --hard-bounces, --soft-bounces, --reply-forward or --reply-url"
+                );
             }
             let caller = operator_on(accounts, &name).await?;
             show_account(&accounts.update_settings(&caller, &name, &patch).await?, json)

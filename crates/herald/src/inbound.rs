@@ -8,11 +8,18 @@
 //! - `fbl@<bounce domain>`: feedback-loop reports (ARF).
 //! - `bounces@<bounce domain>`: bounces without a token, matched by the
 //!   returned message's Message-ID.
+//! - `r<VERP token>@…`: the Reply-To of bulk mail of accounts that have
+//!   replies passed on. Auto-replies, challenge-response requests and
+//!   delivery notices are recorded (`replied` with that reason) and
+//!   dropped; a person's reply is posted to the account's URL and/or
+//!   forwarded to its address (a failure asks the sender to retry), then
+//!   recorded as `replied` with reason `reply`.
 //!
 //! Anything else is refused at RCPT with `550 5.7.1`. A message is answered
 //! `250` only after its events are stored and the suppression lists are
 //! updated, so nothing the world told us is lost.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use herald_events::EventPipeline;
@@ -20,6 +27,9 @@ use herald_feedback::{Failure, Kind, Reason, Report};
 use herald_smtp_server::Reply;
 use herald_store::{EventFilter, NewSuppression, Store, StoreError};
 use herald_tracking::{Keyring, VerpToken};
+
+use crate::accept::Acceptor;
+use crate::replies::{self, ReplyKind};
 use herald_types::{
     AccountId, BounceClass, BounceInfo, EmailAddress, Event, EventKind, EventSink, MessageId, SmtpAnswer,
 };
@@ -40,6 +50,8 @@ pub enum Route {
     Feedback,
     /// The bounce address without a token.
     Bounces,
+    /// A reply address for one message and recipient.
+    Reply(VerpToken),
 }
 
 pub struct Inbound {
@@ -47,7 +59,14 @@ pub struct Inbound {
     store: Arc<dyn Store>,
     events: Arc<EventPipeline>,
     bounce_domain: String,
+    /// Forwards replies.
+    acceptor: Arc<Acceptor>,
+    /// Posts replies.
+    http: reqwest::Client,
 }
+
+/// How long a reply URL has to answer.
+const POST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// A recipient a report is about, found in our records.
 struct Target {
@@ -57,13 +76,24 @@ struct Target {
 }
 
 impl Inbound {
-    pub fn new(keys: Keyring, store: Arc<dyn Store>, events: Arc<EventPipeline>, bounce_domain: &str) -> Self {
-        Self {
+    pub fn new(
+        keys: Keyring,
+        store: Arc<dyn Store>,
+        events: Arc<EventPipeline>,
+        bounce_domain: &str,
+        acceptor: Arc<Acceptor>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
             keys,
             store,
             events,
             bounce_domain: bounce_domain.to_ascii_lowercase(),
-        }
+            acceptor,
+            http: reqwest::Client::builder()
+                .timeout(POST_TIMEOUT)
+                .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
+                .build()?,
+        })
     }
 
     /// The route of a recipient, or `None` when Herald does not take it.
@@ -77,6 +107,11 @@ impl Inbound {
         {
             return Some(Route::Unsubscribe(token));
         }
+        if let Some(rest) = local.strip_prefix(['r', 'R'])
+            && let Some(token) = VerpToken::parse(&self.keys, &format!("b{rest}"))
+        {
+            return Some(Route::Reply(token));
+        }
         if !rcpt.domain().as_str().eq_ignore_ascii_case(&self.bounce_domain) {
             return None;
         }
@@ -89,7 +124,7 @@ impl Inbound {
 
     /// Handles a message for `recipients` (all of them routed). Returns once
     /// what it says is recorded.
-    pub async fn take(&self, recipients: &[EmailAddress], body: &[u8]) -> Result<(), Reply> {
+    pub async fn take(&self, recipients: &[EmailAddress], body: &[u8], client_ip: IpAddr) -> Result<(), Reply> {
         let routes: Vec<Route> = recipients.iter().filter_map(|r| self.route(r)).collect();
         let report = herald_feedback::parse(body);
         let kind = match report.as_ref().map(|r| &r.kind) {
@@ -101,10 +136,13 @@ impl Inbound {
         metrics::counter!("herald_inbound_messages_total", "kind" => kind).increment(1);
         let mut emitted = 0;
         for route in &routes {
-            emitted += self.handle(route, report.as_ref()).await.map_err(|e| {
-                tracing::warn!(error = %e, "inbound message not recorded; asking the sender to retry");
-                Reply::try_later()
-            })?;
+            emitted += self
+                .handle(route, report.as_ref(), body, client_ip)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %format!("{e:#}"), "inbound message not handled; asking the sender to retry");
+                    Reply::try_later()
+                })?;
         }
         if emitted > 0 && !self.events.flush().await {
             return Err(Reply::try_later());
@@ -113,9 +151,29 @@ impl Inbound {
         Ok(())
     }
 
-    async fn handle(&self, route: &Route, report: Option<&Report>) -> Result<usize, StoreError> {
+    async fn handle(
+        &self,
+        route: &Route,
+        report: Option<&Report>,
+        body: &[u8],
+        client_ip: IpAddr,
+    ) -> anyhow::Result<usize> {
         match route {
-            Route::Unsubscribe(token) => self.unsubscribe(token).await,
+            Route::Unsubscribe(token) => Ok(self.unsubscribe(token).await?),
+            Route::Reply(token) => {
+                let Some(target) = self.by_token(token).await? else {
+                    return Ok(0);
+                };
+                let kind = replies::sort(body, report);
+                if kind == ReplyKind::Person {
+                    self.pass_on(&target, body, client_ip).await?;
+                }
+                let mut e = self.event(EventKind::Replied, &target).await?;
+                e.reason = Some(kind.as_str().to_owned());
+                tracing::info!(message = %target.message, recipient = %target.recipient, kind = kind.as_str(), "reply recorded");
+                self.events.emit(e);
+                Ok(1)
+            }
             Route::Verp(token) => {
                 let Some(report) = report else { return Ok(0) };
                 let Some(target) = self.by_token(token).await? else {
@@ -131,11 +189,11 @@ impl Inbound {
                             .find(|f| f.recipient.eq_ignore_ascii_case(&target.recipient))
                             .or(report.failures.first());
                         match failure {
-                            Some(f) => self.bounce(&target, f).await,
+                            Some(f) => Ok(self.bounce(&target, f).await?),
                             None => Ok(0),
                         }
                     }
-                    Kind::Feedback => self.complaint(&target, report.failures.first()).await,
+                    Kind::Feedback => Ok(self.complaint(&target, report.failures.first()).await?),
                     // Vacation replies to the return path say nothing about
                     // delivery.
                     Kind::AutoReply => Ok(0),
@@ -158,6 +216,49 @@ impl Inbound {
                 Ok(n)
             }
         }
+    }
+
+    /// Passes a person's reply on as the account asked: posted to its URL
+    /// (any answer but 2xx is a failure), forwarded to its address.
+    async fn pass_on(&self, target: &Target, body: &[u8], client_ip: IpAddr) -> anyhow::Result<()> {
+        let Some(account) = self.store.account_by_id(&target.account).await? else {
+            return Ok(());
+        };
+        let settings = &account.settings;
+        if let Some(url) = &settings.reply_url {
+            let parsed = mail_parser::MessageParser::default().parse(body);
+            let from = parsed
+                .as_ref()
+                .and_then(|m| m.from())
+                .and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .map(str::to_owned);
+            let payload = serde_json::json!({
+                "type": "reply",
+                "account": account.name.as_str(),
+                "message_id": target.message.to_string(),
+                "recipient": target.recipient,
+                "from": from,
+                "subject": parsed.as_ref().and_then(|m| m.subject()),
+                "text": parsed.as_ref().and_then(|m| m.body_text(0)),
+                "html": parsed.as_ref().and_then(|m| m.body_html(0)),
+                "raw": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, body),
+            });
+            let answer = self.http.post(url).json(&payload).send().await?;
+            anyhow::ensure!(
+                answer.status().is_success(),
+                "the reply URL {url} answered {}",
+                answer.status()
+            );
+        }
+        if let Some(to) = &settings.reply_forward_to {
+            let to = EmailAddress::parse(to)?;
+            self.acceptor
+                .forward(&target.account, to, body.to_vec(), client_ip)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot forward the reply: {e}"))?;
+        }
+        Ok(())
     }
 
     async fn by_token(&self, token: &VerpToken) -> Result<Option<Target>, StoreError> {

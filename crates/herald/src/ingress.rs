@@ -125,7 +125,9 @@ impl Ingress for HeraldIngress {
     async fn accept(&self, message: Incoming) -> Result<MessageId, Reply> {
         let Some(principal) = message.principal else {
             if message.kind == ListenerKind::Inbound {
-                self.inbound.take(&message.recipients, &message.body).await?;
+                self.inbound
+                    .take(&message.recipients, &message.body, message.client_ip)
+                    .await?;
                 return Ok(MessageId::generate());
             }
             return Err(Reply::new(550, [5, 7, 1], "No handler for this message"));

@@ -16,6 +16,7 @@ mod output;
 mod prepare;
 mod queue_cmd;
 mod queue_control;
+mod replies;
 mod secret;
 mod send_cmd;
 mod serve;

@@ -109,15 +109,26 @@ impl HeraldPreparer {
                 content = tracked;
             }
         }
+        let verp = VerpToken {
+            message: q.id.clone(),
+            recipient: u16::try_from(index).unwrap_or(u16::MAX),
+        }
+        .local_part(&self.keys);
+        // Replies come to the inbound MX when the account wants them sorted
+        // and passed on, unless the message names its own Reply-To. The
+        // reply address is the VERP token with the reply prefix, so a reply
+        // names the message and the person who replied.
+        if settings.handles_replies()
+            && let Ok(mut block) = HeaderBlock::parse(&content)
+            && block.get("Reply-To").is_none()
+        {
+            block.prepend("Reply-To", &format!("r{}@{rp_domain}", &verp[1..]));
+            content = block.to_bytes();
+        }
         if let (Some(token), Ok(mut block)) = (
             self.token(Purpose::Unsubscribe, q, &recipient, sent_at, None),
             HeaderBlock::parse(&content),
         ) {
-            let verp = VerpToken {
-                message: q.id.clone(),
-                recipient: u16::try_from(index).unwrap_or(u16::MAX),
-            }
-            .local_part(&self.keys);
             // The mailto form: the VERP token with the unsubscribe prefix.
             let mailto = format!("u{}@{rp_domain}", &verp[1..]);
             block.remove_where(|n| {

@@ -215,7 +215,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         store.clone(),
         events.clone(),
         &config.domains.bounce_domain,
-    ));
+        acceptance.clone(),
+    )?);
     let ingress = Arc::new(HeraldIngress::new(
         acceptance.clone(),
         inbound,

@@ -551,3 +551,162 @@ async fn the_mailbox_simulator_plays_every_outcome() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A reply URL: answers 500 to the first `fail_first` posts, then 200, and
+/// keeps every body it was sent.
+struct Receiver {
+    addr: SocketAddr,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    async fn start(fail_first: usize) -> anyhow::Result<Self> {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = bodies.clone();
+        tokio::spawn(async move {
+            let mut served = 0;
+            while let Ok((stream, _)) = listener.accept().await {
+                let mut reader = BufReader::new(stream);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).await.is_err() {
+                    continue;
+                }
+                served += 1;
+                let status = if served <= fail_first {
+                    "500 Internal Server Error"
+                } else {
+                    if let (Ok(v), Ok(mut b)) = (serde_json::from_slice::<Value>(&body), kept.lock()) {
+                        b.push(v);
+                    }
+                    "200 OK"
+                };
+                let answer = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = reader.get_mut().write_all(answer.as_bytes()).await;
+            }
+        });
+        Ok(Self { addr, bodies })
+    }
+
+    fn bodies(&self) -> Vec<Value> {
+        self.bodies.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_are_sorted_and_passed_on() -> anyhow::Result<()> {
+    let s = setup().await?;
+    let receiver = Receiver::start(1).await?;
+    let url = format!("http://{}/replies", receiver.addr);
+    cli(
+        &s.server,
+        &[
+            "account",
+            "set",
+            "acme-news",
+            "--reply-url",
+            &url,
+            "--reply-forward",
+            "owner@example.test",
+        ],
+    )?;
+    let answer = s
+        .api
+        .call("POST", "/api/v1/messages")
+        .key(&s.key)
+        .json(
+            json!({"from": "news@acme.test", "to": ["reader@example.test"], "subject": "Weekly",
+            "text": "Hello", "stream": "newsletter"}),
+        )
+        .send()
+        .await?;
+    ensure!(answer.status == 202, "{}", answer.body);
+    let message_id = answer.body["id"].as_str().context("id")?.to_owned();
+    let got = wait_for("the newsletter at the sink", WAIT, || {
+        let m = s
+            .sink
+            .messages()
+            .into_iter()
+            .find(|m| m.rcpt_to == ["reader@example.test"]);
+        async move { m }
+    })
+    .await?;
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&got.data)
+        .context("parses")?;
+    let reply_to = parsed
+        .reply_to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .context("a Reply-To")?
+        .to_owned();
+    ensure!(
+        reply_to.starts_with('r') && reply_to.ends_with("@mta.test"),
+        "{reply_to}"
+    );
+
+    // Machines: recorded and dropped.
+    let (ok, t) = s.inbound(
+        &reply_to,
+        "From: reader@example.test\r\nSubject: Out of Office: Weekly\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n",
+    )?;
+    ensure!(ok, "{t}");
+    let (ok, t) = s.inbound(
+        &reply_to,
+        "From: reader@example.test\r\nSubject: Please confirm your message\r\nX-Boxbe-Challenge: 1\r\n\r\nClick to confirm.\r\n",
+    )?;
+    ensure!(ok, "{t}");
+    let sorted = s.wait_events("replied", "reader@example.test", 2).await?;
+    let reasons: Vec<&str> = sorted.iter().filter_map(|e| e["reason"].as_str()).collect();
+    ensure!(reasons == ["auto_reply", "challenge"], "{sorted:?}");
+    ensure!(receiver.bodies().is_empty(), "nothing posted for machines");
+
+    // A person: the URL fails once, so the MX asks the sender to retry;
+    // the retry is posted and forwarded, and recorded once.
+    let person = "From: Reader <reader@example.test>\r\nSubject: Re: Weekly\r\nMessage-ID: <r1@example.test>\r\n\r\nThanks, see you Friday!\r\n";
+    let (ok, t) = s.inbound(&reply_to, person)?;
+    ensure!(!ok && t.contains("451"), "a failing URL defers the reply: {t}");
+    let (ok, t) = s.inbound(&reply_to, person)?;
+    ensure!(ok, "{t}");
+    let posted = receiver.bodies();
+    ensure!(posted.len() == 1, "{posted:?}");
+    ensure!(
+        posted[0]["type"] == "reply"
+            && posted[0]["message_id"] == message_id.as_str()
+            && posted[0]["recipient"] == "reader@example.test"
+            && posted[0]["from"] == "reader@example.test"
+            && posted[0]["subject"] == "Re: Weekly"
+            && posted[0]["text"].as_str().is_some_and(|t| t.contains("see you Friday")),
+        "{}",
+        posted[0]
+    );
+    let forwarded = wait_for("the reply forwarded to the owner", WAIT, || {
+        let m = s
+            .sink
+            .messages()
+            .into_iter()
+            .find(|m| m.rcpt_to == ["owner@example.test"]);
+        async move { m }
+    })
+    .await?;
+    ensure!(forwarded.mail_from.is_empty(), "a null sender: {}", forwarded.mail_from);
+    ensure!(String::from_utf8_lossy(&forwarded.data).contains("see you Friday"));
+    let all = s.wait_events("replied", "reader@example.test", 3).await?;
+    ensure!(all.iter().filter(|e| e["reason"] == "reply").count() == 1, "{all:?}");
+    Ok(())
+}

@@ -25,6 +25,8 @@ pub fn account(a: &store::Account) -> api::Account {
             track_clicks: a.settings.track_clicks,
             hard_bounce_threshold: a.settings.hard_bounce_threshold,
             soft_bounce_threshold: a.settings.soft_bounce_threshold,
+            reply_forward_to: a.settings.reply_forward_to.clone(),
+            reply_url: a.settings.reply_url.clone(),
         },
     }
 }

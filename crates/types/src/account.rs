@@ -72,11 +72,22 @@ pub struct AccountSettings {
     pub hard_bounce_threshold: u32,
     /// Soft bounces of an address within 24 hours that suppress it.
     pub soft_bounce_threshold: u32,
+    /// Where people's replies to bulk mail are forwarded (an address). With
+    /// this or `reply_url` set, bulk mail without a Reply-To of its own gets
+    /// a reply address of the inbound MX.
+    pub reply_forward_to: Option<String>,
+    /// Where people's replies to bulk mail are posted (JSON).
+    pub reply_url: Option<String>,
 }
 
 impl AccountSettings {
     pub const DEFAULT_HARD_BOUNCES: u32 = 1;
     pub const DEFAULT_SOFT_BOUNCES: u32 = 4;
+
+    /// Whether replies to this account's bulk mail come to Herald.
+    pub fn handles_replies(&self) -> bool {
+        self.reply_forward_to.is_some() || self.reply_url.is_some()
+    }
 }
 
 impl Default for AccountSettings {
@@ -86,6 +97,8 @@ impl Default for AccountSettings {
             track_clicks: false,
             hard_bounce_threshold: Self::DEFAULT_HARD_BOUNCES,
             soft_bounce_threshold: Self::DEFAULT_SOFT_BOUNCES,
+            reply_forward_to: None,
+            reply_url: None,
         }
     }
 }

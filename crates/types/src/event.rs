@@ -21,10 +21,13 @@ pub enum EventKind {
     Clicked,
     Complained,
     Unsubscribed,
+    /// Mail came back to a reply address: sorted (auto-reply, challenge,
+    /// delivery notice) and dropped, or a person's reply passed on.
+    Replied,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Accepted,
         Self::Delivered,
         Self::Deferred,
@@ -35,6 +38,7 @@ impl EventKind {
         Self::Clicked,
         Self::Complained,
         Self::Unsubscribed,
+        Self::Replied,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +53,7 @@ impl EventKind {
             Self::Clicked => "clicked",
             Self::Complained => "complained",
             Self::Unsubscribed => "unsubscribed",
+            Self::Replied => "replied",
         }
     }
 
@@ -57,7 +62,7 @@ impl EventKind {
             InvalidValue::new(
                 "event type",
                 s,
-                "accepted, delivered, deferred, bounced, dropped, expired, opened, clicked, complained or unsubscribed",
+                "accepted, delivered, deferred, bounced, dropped, expired, opened, clicked, complained, unsubscribed or replied",
             )
         })
     }

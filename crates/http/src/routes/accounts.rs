@@ -135,6 +135,8 @@ pub async fn update_settings(
                 track_clicks: req.track_clicks,
                 hard_bounce_threshold: req.hard_bounce_threshold,
                 soft_bounce_threshold: req.soft_bounce_threshold,
+                reply_forward_to: req.reply_forward_to,
+                reply_url: req.reply_url,
             },
         )
         .await?;

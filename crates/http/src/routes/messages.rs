@@ -277,7 +277,11 @@ fn state_after(kind: EventKind) -> Option<&'static str> {
         EventKind::Bounced => Some("bounced"),
         EventKind::Dropped => Some("dropped"),
         EventKind::Expired => Some("expired"),
-        EventKind::Opened | EventKind::Clicked | EventKind::Complained | EventKind::Unsubscribed => None,
+        EventKind::Opened
+        | EventKind::Clicked
+        | EventKind::Complained
+        | EventKind::Unsubscribed
+        | EventKind::Replied => None,
     }
 }
 
