@@ -10,13 +10,17 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use herald_testkit::{Api, Behaviour, DnsServer, HeraldProcess, Phase, Rule, SmtpSink, Zones, wait_for};
+use herald_testkit::{
+    Api, Behaviour, DnsServer, HeraldProcess, POSTGRES_ENV, Phase, Rule, SmtpSink, TempStore, Zones, postgres_url,
+    wait_for,
+};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_herald");
 const WAIT: Duration = Duration::from_secs(30);
 
 struct Setup {
+    _store: TempStore,
     dir: tempfile::TempDir,
     server: HeraldProcess,
     inbound: SocketAddr,
@@ -37,6 +41,10 @@ fn cli(server: &HeraldProcess, args: &[&str]) -> anyhow::Result<String> {
 }
 
 async fn setup() -> anyhow::Result<Setup> {
+    setup_on(TempStore::sqlite()?).await
+}
+
+async fn setup_on(store: TempStore) -> anyhow::Result<Setup> {
     // The remote server: full@ always answers "mailbox full" after DATA.
     let sink = SmtpSink::start(
         "127.0.0.2:0",
@@ -60,6 +68,9 @@ hostname = "mta.test"
 data_dir = "{data}"
 shutdown_timeout = "5s"
 
+[storage]
+url = "{url}"
+
 [http]
 listen = "127.0.0.1:0"
 public_url = "https://links.mta.test"
@@ -77,6 +88,7 @@ port = {port}
 retry_schedule = ["1s"]
 "#,
         data = dir.path().join("data").display(),
+        url = store.url,
         dns = dns.addr(),
         port = sink.addr().port(),
     );
@@ -92,6 +104,7 @@ retry_schedule = ["1s"]
         .trim()
         .to_owned();
     Ok(Setup {
+        _store: store,
         dir,
         server,
         inbound,
@@ -265,9 +278,20 @@ Hello\r\n\
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bounces_complaints_and_suppressions_close_the_loop() -> anyhow::Result<()> {
-    let s = setup().await?;
+async fn bounces_complaints_and_suppressions_close_the_loop_on_sqlite() -> anyhow::Result<()> {
+    close_the_loop(setup().await?).await
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounces_complaints_and_suppressions_close_the_loop_on_postgres() -> anyhow::Result<()> {
+    let Some(base) = postgres_url() else {
+        eprintln!("skipped: set {POSTGRES_ENV} to run on PostgreSQL");
+        return Ok(());
+    };
+    close_the_loop(setup_on(TempStore::postgres(&base).await?).await?).await
+}
+
+async fn close_the_loop(s: Setup) -> anyhow::Result<()> {
     // Only managed addresses are taken by the inbound MX.
     let (ok, t) = s.inbound("someone@mta.test", "Subject: hi\r\n\r\nhi\r\n")?;
     ensure!(!ok && t.contains("550 5.7.1"), "{t}");
