@@ -8,6 +8,9 @@
 //! - `fbl@<bounce domain>`: feedback-loop reports (ARF).
 //! - `bounces@<bounce domain>`: bounces without a token, matched by the
 //!   returned message's Message-ID.
+//! - `dmarc@`, `rua@`, `ruf@` and `dmarc-reports@<bounce domain>`: DMARC
+//!   aggregate and failure reports, kept as files (fsync'ed before `250`)
+//!   in `<data_dir>/dmarc-inbox/` for the DMARC importer.
 //! - `r<VERP token>@…`: the Reply-To of bulk mail of accounts that have
 //!   replies passed on. Auto-replies, challenge-response requests and
 //!   delivery notices are recorded (`replied` with that reason) and
@@ -20,6 +23,7 @@
 //! updated, so nothing the world told us is lost.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use herald_events::EventPipeline;
@@ -52,7 +56,12 @@ pub enum Route {
     Bounces,
     /// A reply address for one message and recipient.
     Reply(VerpToken),
+    /// A DMARC report address.
+    Dmarc,
 }
+
+/// The local parts of the DMARC report addresses on the bounce domain.
+pub const DMARC_LOCALS: [&str; 4] = ["dmarc", "dmarc-reports", "rua", "ruf"];
 
 pub struct Inbound {
     keys: Keyring,
@@ -63,6 +72,8 @@ pub struct Inbound {
     acceptor: Arc<Acceptor>,
     /// Posts replies.
     http: reqwest::Client,
+    /// Where DMARC reports are kept.
+    dmarc_inbox: PathBuf,
 }
 
 /// How long a reply URL has to answer.
@@ -82,6 +93,7 @@ impl Inbound {
         events: Arc<EventPipeline>,
         bounce_domain: &str,
         acceptor: Arc<Acceptor>,
+        dmarc_inbox: PathBuf,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             keys,
@@ -93,6 +105,7 @@ impl Inbound {
                 .timeout(POST_TIMEOUT)
                 .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
                 .build()?,
+            dmarc_inbox,
         })
     }
 
@@ -118,6 +131,7 @@ impl Inbound {
         match local.to_ascii_lowercase().as_str() {
             FEEDBACK_LOCAL => Some(Route::Feedback),
             BOUNCES_LOCAL => Some(Route::Bounces),
+            l if DMARC_LOCALS.contains(&l) => Some(Route::Dmarc),
             _ => None,
         }
     }
@@ -159,6 +173,11 @@ impl Inbound {
         client_ip: IpAddr,
     ) -> anyhow::Result<usize> {
         match route {
+            Route::Dmarc => {
+                let path = keep(self.dmarc_inbox.clone(), body.to_vec()).await?;
+                tracing::info!(file = %path.display(), "DMARC report kept");
+                Ok(0)
+            }
             Route::Unsubscribe(token) => Ok(self.unsubscribe(token).await?),
             Route::Reply(token) => {
                 let Some(target) = self.by_token(token).await? else {
@@ -410,6 +429,29 @@ impl Inbound {
         self.events.emit(e);
         Ok(1)
     }
+}
+
+/// Writes `body` as a new file in `dir`, durably: a temporary file synced,
+/// renamed into place, and the folder synced.
+async fn keep(dir: PathBuf, body: Vec<u8>) -> anyhow::Result<PathBuf> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        std::fs::create_dir_all(&dir)?;
+        let name = format!(
+            "{}-{}",
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+            MessageId::generate()
+        );
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let path = dir.join(format!("{name}.eml"));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&body)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(path)
+    })
+    .await?
 }
 
 /// Reasons that say the mailbox may take mail again soon (it is full): a

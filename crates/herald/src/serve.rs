@@ -34,6 +34,8 @@ pub const BOOTSTRAP_ACCOUNT: &str = "main";
 pub const BOOTSTRAP_KEY_FILE: &str = "bootstrap-admin-key";
 /// Where the running server writes its API's URL, for `herald queue`.
 pub const API_URL_FILE: &str = "api-url";
+/// Where the inbound MX keeps DMARC reports, in the data dir.
+pub const DMARC_INBOX_DIR: &str = "dmarc-inbox";
 /// The spool's folder in the data dir.
 const SPOOL_DIR: &str = "spool";
 /// How often histogram summaries are compacted for `/metrics`.
@@ -216,6 +218,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         events.clone(),
         &config.domains.bounce_domain,
         acceptance.clone(),
+        config.data_dir.join(DMARC_INBOX_DIR),
     )?);
     let ingress = Arc::new(HeraldIngress::new(
         acceptance.clone(),

@@ -295,6 +295,18 @@ async fn close_the_loop(s: Setup) -> anyhow::Result<()> {
     // Only managed addresses are taken by the inbound MX.
     let (ok, t) = s.inbound("someone@mta.test", "Subject: hi\r\n\r\nhi\r\n")?;
     ensure!(!ok && t.contains("550 5.7.1"), "{t}");
+    // DMARC reports are kept, whole, for the DMARC importer.
+    let report = "From: noreply-dmarc@provider.test\r\nSubject: Report domain: acme.test\r\n\r\n<feedback/>\r\n";
+    let (ok, t) = s.inbound("dmarc@mta.test", report)?;
+    ensure!(ok, "{t}");
+    let kept: Vec<_> = std::fs::read_dir(s.dir.path().join("data/dmarc-inbox"))?
+        .filter_map(Result::ok)
+        .map(|e| std::fs::read(e.path()))
+        .collect::<Result<_, _>>()?;
+    ensure!(
+        kept.len() == 1 && String::from_utf8_lossy(&kept[0]).contains("<feedback/>"),
+        "{kept:?}"
+    );
 
     // A late DSN: delivered first, then the remote server bounces it to
     // the VERP return path. The recipient is reopened as a hard bounce and
@@ -552,6 +564,8 @@ async fn the_mailbox_simulator_plays_every_outcome() -> anyhow::Result<()> {
         "{status} {entry}"
     );
     s.wait_events("delivered", &sim("ooto"), 1).await?;
+    let replied = s.wait_events("replied", &sim("ooto"), 1).await?;
+    ensure!(replied[0]["reason"] == "auto_reply", "{replied:?}");
     let dropped = s.wait_events("dropped", &sim("suppressed"), 1).await?;
     ensure!(dropped[0]["reason"] == "suppressed: simulator", "{dropped:?}");
     ensure!(

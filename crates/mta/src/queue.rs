@@ -275,8 +275,14 @@ impl Inner {
                     event.reason = Some("abuse".to_owned());
                     self.events.emit(event);
                 }
+                // As the inbound MX records an auto-reply to a reply address.
                 simulator::Then::AutoReply => {
-                    tracing::info!(message = %q.id, recipient = %rcpt, "simulated out-of-office reply recorded");
+                    let mut event = Event::new(EventKind::Replied, q.envelope.account.clone(), q.id.clone())
+                        .of_message(&q.envelope);
+                    event.recipient = Some(rcpt.to_string());
+                    event.sender = Some(q.envelope.sender.to_string());
+                    event.reason = Some("auto_reply".to_owned());
+                    self.events.emit(event);
                 }
             }
         }

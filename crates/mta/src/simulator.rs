@@ -8,7 +8,7 @@
 //! | `bounce@` | hard bounce, `550 5.1.1` (userunknown) |
 //! | `softbounce@` | deferred (`452 4.2.2` mailbox full) twice, then delivered |
 //! | `complaint@` | delivered, then a complaint (the address is suppressed for the brand) |
-//! | `ooto@` | delivered, then an out-of-office auto-reply (recorded, no event) |
+//! | `ooto@` | delivered, then an out-of-office auto-reply (`replied`, reason `auto_reply`) |
 //! | `suppressed@` | dropped at acceptance, as a suppressed address is |
 //!
 //! Any other address there bounces as an unknown user would.
