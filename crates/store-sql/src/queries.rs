@@ -63,10 +63,11 @@ macro_rules! impl_sql_store {
             DkimAlgorithm, DkimKey, Domain, DomainStore, EventFilter, EventStore, KeyState, NewAccount, NewApiKey,
             NewDkimKey, NewSmtpCredential, SenderStore, SmtpCredential, Store, StoreError, StoreResult, Suppression,
             SuppressionStore, IdempotencyStore, IdempotencyClaim, MessageIndexStore, NewSuppression, SuppressionFilter,
+            NewWebhook, Webhook, WebhookStatus, WebhookStore,
         };
         use herald_types::{
             AccountId, AccountName, AccountSettings, AccountStatus, ApiKeyId, BounceClass, BounceInfo, DkimKeyId, DomainId, DomainName,
-            Event, EventId, EventKind, KeyScope, MessageId, SenderRule, SmtpAnswer, SmtpCredentialId,
+            Event, EventId, EventKind, KeyScope, MessageId, SenderRule, SmtpAnswer, SmtpCredentialId, WebhookId,
         };
         use sqlx::Row as _;
 
@@ -793,6 +794,145 @@ macro_rules! impl_sql_store {
                     .await
                     .map_err(error::plain)?;
                 Ok(done.rows_affected() > 0)
+            }
+        }
+
+        /// The column that orders events as they were stored.
+        fn position() -> &'static str {
+            if $backend == "sqlite" { "rowid" } else { "seq" }
+        }
+
+        fn webhook_from(row: &$row) -> StoreResult<Webhook> {
+            let kinds: Vec<String> = parsed(row, "kinds", |s| serde_json::from_str::<Vec<String>>(s))?;
+            Ok(Webhook {
+                id: parsed(row, "id", WebhookId::parse)?,
+                account: parsed(row, "account_id", AccountId::parse)?,
+                url: col(row, "url")?,
+                kinds: kinds
+                    .iter()
+                    .map(|k| EventKind::parse(k).map_err(|e| error::corrupt("kinds", e)))
+                    .collect::<StoreResult<_>>()?,
+                batch_size: u32::try_from(col::<i64>(row, "batch_size")?).map_err(|e| error::corrupt("batch_size", e))?,
+                secret: col(row, "secret")?,
+                status: parsed(row, "status", WebhookStatus::parse)?,
+                cursor: col(row, "cursor")?,
+                failing_since: opt_time(row, "failing_since")?,
+                last_error: col(row, "last_error")?,
+                created_at: time_ms::from_ms(col(row, "created_at")?),
+            })
+        }
+
+        #[async_trait]
+        impl WebhookStore for $store {
+            async fn create_webhook(&self, new: &NewWebhook) -> StoreResult<Webhook> {
+                let id = WebhookId::generate();
+                let kinds: Vec<&str> = new.kinds.iter().map(|k| k.as_str()).collect();
+                let now = time::OffsetDateTime::now_utc();
+                // Owed what is stored from now on: the cursor starts at the
+                // last position, read in the same statement.
+                let sql = if $backend == "sqlite" {
+                    "INSERT INTO webhooks (id, account_id, url, kinds, batch_size, secret, status, cursor, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'active', COALESCE((SELECT MAX(rowid) FROM events), 0), $7)"
+                } else {
+                    "INSERT INTO webhooks (id, account_id, url, kinds, batch_size, secret, status, cursor, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'active', COALESCE((SELECT MAX(seq) FROM events), 0), $7)"
+                };
+                sqlx::query(sql)
+                    .bind(id.as_str())
+                    .bind(new.account.as_str())
+                    .bind(&new.url)
+                    .bind(serde_json::to_string(&kinds).unwrap_or_default())
+                    .bind(i64::from(new.batch_size))
+                    .bind(&new.secret)
+                    .bind(time_ms::to_ms(now))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| error::map(e, NEW_KEY))?;
+                self.webhook(&id).await?.ok_or_else(|| StoreError::not_found("webhook"))
+            }
+
+            async fn list_webhooks(&self, account: Option<&AccountId>) -> StoreResult<Vec<Webhook>> {
+                let mut q = sqlx::QueryBuilder::new("SELECT * FROM webhooks");
+                if let Some(a) = account {
+                    q.push(" WHERE account_id = ").push_bind(a.as_str().to_owned());
+                }
+                q.push(" ORDER BY id");
+                let rows = q.build().fetch_all(&self.pool).await.map_err(error::plain)?;
+                rows.iter().map(webhook_from).collect()
+            }
+
+            async fn webhook(&self, id: &WebhookId) -> StoreResult<Option<Webhook>> {
+                let row = sqlx::query("SELECT * FROM webhooks WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(error::plain)?;
+                row.as_ref().map(webhook_from).transpose()
+            }
+
+            async fn delete_webhook(&self, id: &WebhookId) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM webhooks WHERE id = $1")
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(error::plain)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn webhook_delivered(&self, id: &WebhookId, cursor: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE webhooks SET cursor = $1, failing_since = NULL, last_error = NULL WHERE id = $2")
+                    .bind(cursor)
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(error::plain)?;
+                Ok(())
+            }
+
+            async fn webhook_failed(&self, id: &WebhookId, at: time::OffsetDateTime, error_text: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE webhooks SET failing_since = COALESCE(failing_since, $1), last_error = $2 WHERE id = $3")
+                    .bind(time_ms::to_ms(at))
+                    .bind(error_text)
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(error::plain)?;
+                Ok(())
+            }
+
+            async fn set_webhook_status(&self, id: &WebhookId, status: WebhookStatus) -> StoreResult<()> {
+                let sql = match status {
+                    WebhookStatus::Active => "UPDATE webhooks SET status = 'active', failing_since = NULL, last_error = NULL WHERE id = $1",
+                    WebhookStatus::Disabled => "UPDATE webhooks SET status = 'disabled' WHERE id = $1",
+                };
+                let done = sqlx::query(sql)
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(error::plain)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::not_found("webhook"));
+                }
+                Ok(())
+            }
+
+            async fn events_after(&self, account: &AccountId, kinds: &[EventKind], after: i64, limit: u32) -> StoreResult<Vec<(i64, Event)>> {
+                let position = position();
+                let head = concat!(event_select!(), " WHERE account_id = ");
+                let mut q = sqlx::QueryBuilder::new(head.replacen("SELECT ", &format!("SELECT {position} AS position, "), 1));
+                q.push_bind(account.as_str().to_owned());
+                q.push(format!(" AND {position} > ")).push_bind(after);
+                if !kinds.is_empty() {
+                    q.push(" AND kind IN (");
+                    let mut list = q.separated(", ");
+                    for k in kinds {
+                        list.push_bind(k.as_str());
+                    }
+                    q.push(")");
+                }
+                q.push(format!(" ORDER BY {position} LIMIT ")).push_bind(i64::from(limit));
+                let rows = q.build().fetch_all(&self.pool).await.map_err(error::plain)?;
+                rows.iter().map(|r| Ok((col::<i64>(r, "position")?, event_from(r)?))).collect()
             }
         }
 

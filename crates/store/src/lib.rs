@@ -18,14 +18,14 @@ mod model;
 use async_trait::async_trait;
 use herald_types::{
     AccountId, AccountName, AccountSettings, AccountStatus, ApiKeyId, DkimKeyId, DomainId, DomainName, Event,
-    MessageId, SenderRule, SmtpCredentialId,
+    EventKind, MessageId, SenderRule, SmtpCredentialId,
 };
 
 pub use error::{StoreError, StoreResult};
 pub use model::{
     Account, AccountFilter, AccountRef, ApiKey, ApprovedSender, Bootstrap, DkimAlgorithm, DkimKey, Domain, EventFilter,
-    IdempotencyClaim, KeyState, NewAccount, NewApiKey, NewDkimKey, NewSmtpCredential, NewSuppression, SmtpCredential,
-    Suppression, SuppressionFilter,
+    IdempotencyClaim, KeyState, NewAccount, NewApiKey, NewDkimKey, NewSmtpCredential, NewSuppression, NewWebhook,
+    SmtpCredential, Suppression, SuppressionFilter, Webhook, WebhookStatus,
 };
 
 /// Accounts, master and sub.
@@ -221,6 +221,47 @@ pub trait IdempotencyStore: Send + Sync {
     async fn purge_idempotency(&self, before: time::OffsetDateTime) -> StoreResult<u64>;
 }
 
+/// Postback URLs and the events they are owed. Each webhook keeps a cursor
+/// into the events in storage order, so what it is owed survives restarts
+/// without a copy of each event.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Creates a webhook owed the events stored from now on.
+    async fn create_webhook(&self, new: &NewWebhook) -> StoreResult<Webhook>;
+
+    /// An account's webhooks, or every webhook (`None`), by creation.
+    async fn list_webhooks(&self, account: Option<&AccountId>) -> StoreResult<Vec<Webhook>>;
+
+    async fn webhook(&self, id: &herald_types::WebhookId) -> StoreResult<Option<Webhook>>;
+
+    /// Whether it existed.
+    async fn delete_webhook(&self, id: &herald_types::WebhookId) -> StoreResult<bool>;
+
+    /// Records a successful post up to `cursor`; clears the failure.
+    async fn webhook_delivered(&self, id: &herald_types::WebhookId, cursor: i64) -> StoreResult<()>;
+
+    /// Records a failed post: the first failure's time is kept.
+    async fn webhook_failed(
+        &self,
+        id: &herald_types::WebhookId,
+        at: time::OffsetDateTime,
+        error: &str,
+    ) -> StoreResult<()>;
+
+    /// Enables (clearing the failure) or disables a webhook.
+    async fn set_webhook_status(&self, id: &herald_types::WebhookId, status: WebhookStatus) -> StoreResult<()>;
+
+    /// The account's events stored after position `after`, of `kinds`
+    /// (all when empty), in storage order, with their positions.
+    async fn events_after(
+        &self,
+        account: &AccountId,
+        kinds: &[EventKind],
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, Event)>>;
+}
+
 /// The whole store, as services hold it: `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store:
@@ -232,6 +273,7 @@ pub trait Store:
     + SuppressionStore
     + IdempotencyStore
     + MessageIndexStore
+    + WebhookStore
 {
     /// "sqlite" or "postgres", for logs and `/healthz`.
     fn backend(&self) -> &'static str;

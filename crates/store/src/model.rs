@@ -279,3 +279,63 @@ pub struct Bootstrap {
     pub account: Account,
     pub key: ApiKey,
 }
+
+/// Whether a webhook is posted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookStatus {
+    Active,
+    /// Failed for too long, or turned off; nothing is posted until enabled.
+    Disabled,
+}
+
+impl WebhookStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, herald_types::InvalidValue> {
+        match s {
+            "active" => Ok(Self::Active),
+            "disabled" => Ok(Self::Disabled),
+            _ => Err(herald_types::InvalidValue::new(
+                "webhook status",
+                s,
+                "active or disabled",
+            )),
+        }
+    }
+}
+
+/// A postback URL of an account and how far it has been served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: herald_types::WebhookId,
+    pub account: AccountId,
+    pub url: String,
+    /// The event types posted; empty: all.
+    pub kinds: Vec<EventKind>,
+    /// 1: each event alone (a JSON object); more: up to this many per post
+    /// (a JSON array).
+    pub batch_size: u32,
+    /// Signs each post (`Herald-Signature`).
+    pub secret: String,
+    pub status: WebhookStatus,
+    /// The position (in storage order) of the last event posted.
+    pub cursor: i64,
+    /// Since when posts have been failing, if they are.
+    pub failing_since: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebhook {
+    pub account: AccountId,
+    pub url: String,
+    pub kinds: Vec<EventKind>,
+    pub batch_size: u32,
+    pub secret: String,
+}

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, ensure};
 use herald_store::{
-    AccountFilter, DkimAlgorithm, EventFilter, KeyState, NewAccount, NewApiKey, NewDkimKey, NewSmtpCredential, Store,
-    StoreError,
+    AccountFilter, DkimAlgorithm, EventFilter, KeyState, NewAccount, NewApiKey, NewDkimKey, NewSmtpCredential,
+    NewWebhook, Store, StoreError, WebhookStatus,
 };
 use herald_types::{
     AccountId, AccountName, AccountStatus, ApiKeyId, BounceClass, BounceInfo, DomainName, Event, EventKind, KeyScope,
@@ -52,6 +52,7 @@ cases![
     suppression_lists_page_search_import_and_remove,
     bounces_find_their_message_and_are_counted,
     idempotency_keys_are_claimed_once_and_answer_the_same,
+    webhooks_are_owed_what_is_stored_after_them,
 ];
 
 fn name(s: &str) -> AccountName {
@@ -872,5 +873,69 @@ where
         CASES.len(),
         failed.join("\n")
     );
+    Ok(())
+}
+
+async fn webhooks_are_owed_what_is_stored_after_them(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let acme = s.create_account(master("acme")).await?;
+    let other = s.create_account(master("other")).await?;
+    let message = MessageId::generate();
+    // Stored before the webhook: not owed.
+    s.insert_events(&[event(EventKind::Accepted, &acme.id, &message, "a@x.test")])
+        .await?;
+    let hook = s
+        .create_webhook(&NewWebhook {
+            account: acme.id.clone(),
+            url: "https://hooks.acme.test/h".to_owned(),
+            kinds: vec![EventKind::Delivered, EventKind::Bounced],
+            batch_size: 10,
+            secret: "whsec_x".to_owned(),
+        })
+        .await?;
+    ensure!(hook.status == WebhookStatus::Active && hook.kinds == [EventKind::Delivered, EventKind::Bounced]);
+    ensure!(
+        s.events_after(&acme.id, &hook.kinds, hook.cursor, 100)
+            .await?
+            .is_empty(),
+        "nothing owed yet"
+    );
+    let owed = [
+        event(EventKind::Delivered, &acme.id, &message, "a@x.test"),
+        event(EventKind::Opened, &acme.id, &message, "a@x.test"),
+        event(EventKind::Delivered, &other.id, &message, "b@x.test"),
+        event(EventKind::Bounced, &acme.id, &message, "c@x.test"),
+    ];
+    s.insert_events(&owed[..2]).await?;
+    s.insert_events(&owed[2..]).await?;
+    let got = s.events_after(&acme.id, &hook.kinds, hook.cursor, 100).await?;
+    let ids: Vec<_> = got.iter().map(|(_, e)| e.id.clone()).collect();
+    ensure!(ids == [owed[0].id.clone(), owed[3].id.clone()], "{got:#?}");
+    ensure!(got[0].0 < got[1].0, "positions grow in storage order");
+    // All kinds when none are named; one page at a time.
+    let page = s.events_after(&acme.id, &[], hook.cursor, 2).await?;
+    ensure!(page.len() == 2 && page[1].1.id == owed[1].id);
+
+    s.webhook_delivered(&hook.id, got[0].0).await?;
+    let early = time::OffsetDateTime::from_unix_timestamp(1_700_000_000)?;
+    s.webhook_failed(&hook.id, early, "HTTP 500").await?;
+    s.webhook_failed(&hook.id, early + time::Duration::hours(1), "timed out")
+        .await?;
+    let h = s.webhook(&hook.id).await?.context("exists")?;
+    ensure!(h.cursor == got[0].0 && h.failing_since == Some(early) && h.last_error.as_deref() == Some("timed out"));
+    ensure!(s.events_after(&acme.id, &h.kinds, h.cursor, 100).await?.len() == 1);
+    s.set_webhook_status(&hook.id, WebhookStatus::Disabled).await?;
+    ensure!(s.list_webhooks(None).await?[0].status == WebhookStatus::Disabled);
+    s.set_webhook_status(&hook.id, WebhookStatus::Active).await?;
+    let h = s.webhook(&hook.id).await?.context("exists")?;
+    ensure!(h.status == WebhookStatus::Active && h.failing_since.is_none() && h.last_error.is_none());
+    s.webhook_delivered(&hook.id, got[1].0).await?;
+    ensure!(s.list_webhooks(Some(&other.id)).await?.is_empty());
+    ensure!(s.list_webhooks(Some(&acme.id)).await?.len() == 1);
+    ensure!(s.delete_webhook(&hook.id).await?);
+    ensure!(!s.delete_webhook(&hook.id).await?);
+    ensure!(matches!(
+        s.set_webhook_status(&hook.id, WebhookStatus::Active).await,
+        Err(StoreError::NotFound { .. })
+    ));
     Ok(())
 }

@@ -24,10 +24,13 @@ pub enum EventKind {
     /// Mail came back to a reply address: sorted (auto-reply, challenge,
     /// delivery notice) and dropped, or a person's reply passed on.
     Replied,
+    /// Something an account should know: a webhook disabled, a rate over
+    /// its threshold. `reason` says what.
+    Alert,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Accepted,
         Self::Delivered,
         Self::Deferred,
@@ -39,6 +42,7 @@ impl EventKind {
         Self::Complained,
         Self::Unsubscribed,
         Self::Replied,
+        Self::Alert,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +58,7 @@ impl EventKind {
             Self::Complained => "complained",
             Self::Unsubscribed => "unsubscribed",
             Self::Replied => "replied",
+            Self::Alert => "alert",
         }
     }
 
@@ -62,7 +67,7 @@ impl EventKind {
             InvalidValue::new(
                 "event type",
                 s,
-                "accepted, delivered, deferred, bounced, dropped, expired, opened, clicked, complained, unsubscribed or replied",
+                "accepted, delivered, deferred, bounced, dropped, expired, opened, clicked, complained, unsubscribed, replied or alert",
             )
         })
     }

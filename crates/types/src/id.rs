@@ -108,6 +108,10 @@ prefixed_id!(
     /// A DKIM key of a domain.
     DkimKeyId, "dk", "DKIM key"
 );
+prefixed_id!(
+    /// A postback URL of an account.
+    WebhookId, "whk", "webhook"
+);
 
 impl MessageId {
     /// The 16 bytes of the UUID, for compact binary records.

@@ -20,7 +20,7 @@ pub use address::{DomainName, EmailAddress};
 pub use duration::{format_duration, parse_duration};
 pub use envelope::{DEFAULT_STREAM, Envelope, ReversePath, is_stream_name};
 pub use event::{BounceClass, BounceInfo, Engagement, Event, EventKind, EventSink, SmtpAnswer};
-pub use id::{AccountId, ApiKeyId, DkimKeyId, DomainId, EventId, IdError, MessageId, SmtpCredentialId};
+pub use id::{AccountId, ApiKeyId, DkimKeyId, DomainId, EventId, IdError, MessageId, SmtpCredentialId, WebhookId};
 pub use sender::SenderRule;
 
 /// A value that failed validation: what was given and what was expected.

@@ -281,7 +281,8 @@ fn state_after(kind: EventKind) -> Option<&'static str> {
         | EventKind::Clicked
         | EventKind::Complained
         | EventKind::Unsubscribed
-        | EventKind::Replied => None,
+        | EventKind::Replied
+        | EventKind::Alert => None,
     }
 }
 
