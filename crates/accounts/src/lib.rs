@@ -15,6 +15,7 @@ mod error;
 mod ops;
 pub mod secret;
 pub mod suppressions;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -603,3 +603,39 @@ pub struct ImportedSuppressions {
     /// Addresses that were not on the list before.
     pub added: u64,
 }
+
+/// A postback URL of the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    /// Event types posted; empty: all.
+    pub events: Vec<String>,
+    /// 1: each event alone, as a JSON object; more: up to this many per
+    /// post, as a JSON array.
+    pub batch_size: u32,
+    /// `active` or `disabled` (failed for too long; enable it again).
+    pub status: String,
+    /// Since when posts have been failing, if they are.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub failing_since: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Signs each post (`Herald-Signature`); shown only when created.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// An http:// or https:// URL.
+    pub url: String,
+    /// Event types to post; all when left out.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// 1–1000, default 1.
+    #[serde(default)]
+    pub batch_size: Option<u32>,
+}

@@ -183,8 +183,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // The mail path: spool, events, delivery.
     let spool = open_spool(&config.data_dir.join(SPOOL_DIR))?;
     tracing::info!(queued = spool.len(), "spool open");
-    // Stored events pass the suppression stage, which keeps the lists.
-    let events = EventPipeline::with_stages(store.clone(), vec![Suppressor::new(store.clone())]);
+    // Stored events pass the suppression stage, which keeps the lists, and
+    // wake the webhooks.
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let events = EventPipeline::with_stages(
+        store.clone(),
+        vec![
+            Suppressor::new(store.clone()),
+            Arc::new(herald_webhooks::Wake(wake.clone())),
+        ],
+    );
     let sink: Arc<dyn EventSink> = events.clone();
     let preparer =
         crate::prepare::HeraldPreparer::new(keys.clone(), domains.clone(), store.clone(), config.public_url.clone());
@@ -197,6 +205,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let grace = config.shutdown_timeout;
+    let render: herald_webhooks::Render =
+        Arc::new(|e, account| serde_json::to_value(herald_http::views::event(e, account)).unwrap_or_default());
+    let webhooks = herald_webhooks::Dispatcher::new(store.clone(), config.webhooks.clone(), render, sink.clone(), wake)
+        .context("cannot set up the webhook client")?;
+    let webhooks = tokio::spawn(webhooks.run(stop_rx.clone()));
     let delivery = {
         let mta = mta.clone();
         let rx = stop_rx.clone();
@@ -309,6 +322,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "http server ended with an error");
     }
     let _ = delivery.await;
+    let _ = webhooks.await;
     events.close(grace).await;
     // The spool's writer syncs what is pending before it stops.
     let _ = tokio::task::spawn_blocking(move || spool.close()).await;

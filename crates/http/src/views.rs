@@ -104,6 +104,21 @@ pub fn suppression(s: &store::Suppression, caller: &herald_accounts::Caller) -> 
     }
 }
 
+/// A webhook as the API shows it; the secret only when it was just made.
+pub fn webhook(w: &store::Webhook, with_secret: bool) -> api::Webhook {
+    api::Webhook {
+        id: w.id.to_string(),
+        url: w.url.clone(),
+        events: w.kinds.iter().map(|k| k.as_str().to_owned()).collect(),
+        batch_size: w.batch_size,
+        status: w.status.as_str().to_owned(),
+        failing_since: w.failing_since,
+        last_error: w.last_error.clone(),
+        created_at: w.created_at,
+        secret: with_secret.then(|| w.secret.clone()),
+    }
+}
+
 pub fn event(e: &herald_types::Event, account_name: &str) -> api::Event {
     api::Event {
         id: e.id.to_string(),

@@ -14,6 +14,7 @@
 mod api;
 mod dns_server;
 mod process;
+mod receiver;
 mod smtp_sink;
 pub mod store_suite;
 mod temp_store;
@@ -21,5 +22,6 @@ mod temp_store;
 pub use api::{Answer, Api, Call};
 pub use dns_server::{DnsServer, Zones};
 pub use process::{HeraldProcess, wait_for};
+pub use receiver::{Mode, Post, Receiver};
 pub use smtp_sink::{Behaviour, Phase, Rule, SinkMessage, SmtpSink};
 pub use temp_store::{POSTGRES_ENV, TempStore, postgres_url};

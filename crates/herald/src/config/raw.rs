@@ -15,6 +15,7 @@ pub struct RawConfig {
     pub delivery: RawDelivery,
     pub domains: RawDomains,
     pub tracking: RawTracking,
+    pub webhooks: RawWebhooks,
     pub log: RawLog,
 }
 
@@ -207,6 +208,31 @@ impl Default for RawTracking {
             machine_agents: Vec::new(),
             machine_networks: Vec::new(),
             click_window: s("30s"),
+        }
+    }
+}
+
+/// `[webhooks]`: how events are posted to accounts' URLs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawWebhooks {
+    /// How long a URL has to answer a post.
+    pub timeout: String,
+    /// The first wait after a failed post; it doubles after each failure.
+    pub retry_initial: String,
+    /// The longest wait between tries.
+    pub retry_max: String,
+    /// A URL failing this long is disabled (with an `alert` event).
+    pub give_up_after: String,
+}
+
+impl Default for RawWebhooks {
+    fn default() -> Self {
+        Self {
+            timeout: s("10s"),
+            retry_initial: s("5s"),
+            retry_max: s("10m"),
+            give_up_after: s("24h"),
         }
     }
 }

@@ -13,7 +13,7 @@ use herald_types::{AccountName, DomainName, EmailAddress, parse_duration};
 use ipnet::IpNet;
 use serde::Serialize;
 
-use super::raw::{RawConfig, RawDelivery, RawDns, RawDomains, RawSmtp, RawTracking};
+use super::raw::{RawConfig, RawDelivery, RawDns, RawDomains, RawSmtp, RawTracking, RawWebhooks};
 
 /// A value that failed its check: the key, the value as written, and what
 /// would have been accepted.
@@ -74,6 +74,8 @@ pub struct Config {
     pub secret_file: PathBuf,
     /// The platform's bounce domain (VERP addresses end in it).
     pub bounce_domain: String,
+    /// How events are posted to webhooks.
+    pub webhooks: herald_webhooks::Settings,
     /// Who counts as a machine on the tracking endpoints.
     pub machines: MachineRules,
     /// The config with every default resolved, for `config check`.
@@ -311,6 +313,31 @@ fn machine_hostname() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
+fn webhook_settings(raw: &RawWebhooks) -> Result<herald_webhooks::Settings, ConfigError> {
+    let positive = |key: &str, value: &str| -> Result<Duration, ConfigError> {
+        let d = duration(key, value)?;
+        if d.is_zero() {
+            return Err(bad(key, value, "a duration above zero, e.g. \"10s\""));
+        }
+        Ok(d)
+    };
+    let settings = herald_webhooks::Settings {
+        timeout: positive("webhooks.timeout", &raw.timeout)?,
+        retry_initial: positive("webhooks.retry_initial", &raw.retry_initial)?,
+        retry_max: positive("webhooks.retry_max", &raw.retry_max)?,
+        give_up_after: positive("webhooks.give_up_after", &raw.give_up_after)?,
+        ..herald_webhooks::Settings::default()
+    };
+    if settings.retry_max < settings.retry_initial {
+        return Err(bad(
+            "webhooks.retry_max",
+            &raw.retry_max,
+            "a duration at least webhooks.retry_initial",
+        ));
+    }
+    Ok(settings)
+}
+
 fn machine_rules(raw: &RawTracking) -> Result<MachineRules, ConfigError> {
     let mut rules = MachineRules::default();
     for (i, agent) in raw.machine_agents.iter().enumerate() {
@@ -426,6 +453,7 @@ impl Config {
             PathBuf::from(&raw.server.secret_file)
         };
         let machines = machine_rules(&raw.tracking)?;
+        let webhooks = webhook_settings(&raw.webhooks)?;
         let mut effective = raw.clone();
         effective.server.hostname = hostname.clone();
         effective.storage.url = storage_url.clone();
@@ -438,6 +466,7 @@ impl Config {
             domains,
             secret_file,
             machines,
+            webhooks,
             effective,
             hostname,
             data_dir,

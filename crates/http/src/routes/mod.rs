@@ -10,6 +10,7 @@ pub mod queue;
 pub mod suppressions;
 pub mod system;
 pub mod track;
+pub mod webhooks;
 
 use std::net::IpAddr;
 
@@ -99,6 +100,9 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(suppressions::list, suppressions::add))
         .routes(routes!(suppressions::export))
         .routes(routes!(suppressions::show, suppressions::remove))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::show, webhooks::delete))
+        .routes(routes!(webhooks::enable))
         .routes(routes!(messages::show))
         .routes(routes!(queue::list))
         .routes(routes!(queue::show, queue::purge))

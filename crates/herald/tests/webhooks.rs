@@ -1,0 +1,408 @@
+//! Issue 6, webhooks, end to end through the real binary: events posted
+//! signed (checked by the README's Python snippet), in order, batched or
+//! single; a failing, a hanging and a recovering receiver; a restart of
+//! Herald in the middle loses nothing; a URL failing too long is disabled
+//! with an `alert` event and resumes when enabled.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use herald_testkit::{
+    Api, DnsServer, HeraldProcess, Mode, POSTGRES_ENV, Post, Receiver, SmtpSink, TempStore, Zones, postgres_url,
+    wait_for,
+};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_herald");
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Setup {
+    _store: TempStore,
+    dir: tempfile::TempDir,
+    config: String,
+    server: HeraldProcess,
+    api: Api,
+    key: String,
+    sink: SmtpSink,
+    _dns: DnsServer,
+}
+
+fn cli(server: &HeraldProcess, args: &[&str]) -> anyhow::Result<String> {
+    let out = server.cli(args)?;
+    ensure!(
+        out.status.success(),
+        "herald {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+async fn setup(store: TempStore, give_up_after: &str) -> anyhow::Result<Setup> {
+    let sink = SmtpSink::start("127.0.0.2:0", vec![]).await?;
+    let dns = DnsServer::start(
+        &Zones::new()
+            .mx("example.test", 10, "mx.example.test")
+            .ip("mx.example.test", "127.0.0.2".parse()?),
+    )
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let config = format!(
+        r#"[server]
+hostname = "mta.test"
+data_dir = "{data}"
+shutdown_timeout = "5s"
+
+[storage]
+url = "{url}"
+
+[http]
+listen = "127.0.0.1:0"
+
+[smtp]
+submission = []
+submission_tls = []
+inbound = []
+
+[dns]
+nameservers = ["{dns}"]
+
+[delivery]
+port = {port}
+retry_schedule = ["1s"]
+
+[webhooks]
+timeout = "1s"
+retry_initial = "100ms"
+retry_max = "400ms"
+give_up_after = "{give_up_after}"
+"#,
+        data = dir.path().join("data").display(),
+        url = store.url,
+        dns = dns.addr(),
+        port = sink.addr().port(),
+    );
+    let mut server = HeraldProcess::start(Path::new(BIN), dir.path(), &config, &[])?;
+    let http = server.listening("http").await?;
+    cli(&server, &["account", "create", "acme"])?;
+    cli(&server, &["sender", "add", "--account", "acme", "@acme.test"])?;
+    let key = cli(&server, &["api-key", "create", "--account", "acme"])?
+        .trim()
+        .to_owned();
+    Ok(Setup {
+        _store: store,
+        dir,
+        config,
+        server,
+        api: Api::http(http)?,
+        key,
+        sink,
+        _dns: dns,
+    })
+}
+
+impl Setup {
+    async fn send(&self, to: &str) -> anyhow::Result<String> {
+        let a = self
+            .api
+            .call("POST", "/api/v1/messages")
+            .key(&self.key)
+            .json(json!({"from": "news@acme.test", "to": [to], "subject": "Hi", "text": "Hello"}))
+            .send()
+            .await?;
+        ensure!(a.status == 202, "{}", a.body);
+        Ok(a.body["id"].as_str().context("id")?.to_owned())
+    }
+
+    async fn webhook(&self, body: Value) -> anyhow::Result<Value> {
+        let a = self
+            .api
+            .call("POST", "/api/v1/webhooks")
+            .key(&self.key)
+            .json(body)
+            .send()
+            .await?;
+        ensure!(a.status == 201, "{}", a.body);
+        Ok(a.body)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let a = self.api.call("GET", path).key(&self.key).send().await?;
+        ensure!(a.status == 200, "{path}: {}", a.body);
+        Ok(a.body)
+    }
+
+    /// Every event of the account, through the API.
+    async fn all_events(&self) -> anyhow::Result<Vec<Value>> {
+        Ok(self.get("/api/v1/events?limit=1000").await?["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Stops Herald (Ctrl-C) and starts it again on the same data.
+    async fn restart(mut self) -> anyhow::Result<Self> {
+        ensure!(self.server.interrupt().await?.success());
+        self.server = HeraldProcess::start(Path::new(BIN), self.dir.path(), &self.config, &[])?;
+        let http = self.server.listening("http").await?;
+        self.api = Api::http(http)?;
+        Ok(self)
+    }
+}
+
+/// The events in the posts a receiver took, in order.
+fn events_of(posts: &[Post]) -> anyhow::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for p in posts {
+        match serde_json::from_slice::<Value>(&p.body)? {
+            Value::Array(batch) => out.extend(batch),
+            one => out.push(one),
+        }
+    }
+    Ok(out)
+}
+
+/// Checks each post's signature with the Python snippet from the README.
+fn verify_with_readme(secret: &str, posts: &[Post], dir: &Path) -> anyhow::Result<()> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))?;
+    let snippet = readme
+        .split("<!-- webhook-verify -->")
+        .nth(1)
+        .and_then(|rest| rest.split("```python").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .context("the README's verification snippet")?;
+    ensure!(snippet.trim().lines().count() <= 10, "the snippet is short: {snippet}");
+    let script = format!(
+        "{snippet}\nimport os, sys\nbody = open(sys.argv[1], 'rb').read()\nprint(verify(os.environ['SECRET'], os.environ['SIG'], body))\nprint(verify(os.environ['SECRET'], os.environ['SIG'], body + b' '))\n"
+    );
+    for (i, p) in posts.iter().enumerate() {
+        let file = dir.join(format!("post-{i}.json"));
+        std::fs::write(&file, &p.body)?;
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(&script)
+            .arg(&file)
+            .env("SECRET", secret)
+            .env("SIG", p.headers.get("herald-signature").context("signed")?)
+            .output()?;
+        ensure!(
+            String::from_utf8_lossy(&out.stdout) == "True\nFalse\n",
+            "post {i}: {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+async fn events_reach_webhooks(store: TempStore) -> anyhow::Result<()> {
+    let s = setup(store, "1h").await?;
+    let single = Receiver::start(Mode::Ok).await?;
+    let batched = Receiver::start(Mode::Fail(500)).await?;
+    let one = s
+        .webhook(json!({"url": single.url("/one"), "events": ["delivered"]}))
+        .await?;
+    let many = s
+        .webhook(json!({"url": batched.url("/many"), "batch_size": 10}))
+        .await?;
+    let secret = one["secret"].as_str().context("a secret")?.to_owned();
+    ensure!(secret.starts_with("whsec_") && many["secret"] != one["secret"]);
+    let bad = s
+        .api
+        .call("POST", "/api/v1/webhooks")
+        .key(&s.key)
+        .json(json!({"url": "ftp://x", "events": ["delivered"]}))
+        .send()
+        .await?;
+    ensure!(bad.status == 422, "{}", bad.body);
+
+    for n in 0..3 {
+        s.send(&format!("r{n}@example.test")).await?;
+    }
+    let posts = wait_for("3 delivered events at the single receiver", WAIT, || {
+        let p = single.posts();
+        async move { (p.len() >= 3).then_some(p) }
+    })
+    .await?;
+    let got = events_of(&posts)?;
+    ensure!(
+        got.iter()
+            .all(|e| e.is_object() && e["type"] == "delivered" && e["account"] == "acme"),
+        "single events, only the type asked for: {got:?}"
+    );
+    verify_with_readme(&secret, &posts, s.dir.path())?;
+
+    // The batched receiver fails: the webhook says so, and keeps trying.
+    let id = many["id"].as_str().context("id")?.to_owned();
+    let state = wait_for("the failure recorded", WAIT, || async {
+        s.get(&format!("/api/v1/webhooks/{id}"))
+            .await
+            .ok()
+            .filter(|w| w["failing_since"].is_string() && batched.attempts() >= 2)
+    })
+    .await?;
+    ensure!(
+        state["last_error"].as_str().is_some_and(|e| e.contains("500")) && state["status"] == "active",
+        "{state}"
+    );
+
+    // A hanging receiver holds up nothing else: mail is delivered, the
+    // other webhook is served.
+    single.set_mode(Mode::Hang);
+    s.send("during-hang@example.test").await?;
+    s.sink
+        .wait_for_messages(4, WAIT)
+        .await
+        .context("mail goes out while a receiver hangs")?;
+    wait_for("the hanging receiver tried", WAIT, || {
+        let n = single.attempts();
+        async move { (n >= 5).then_some(()) }
+    })
+    .await?;
+
+    // Restart Herald while the batched receiver fails; it recovers while
+    // Herald is down. Nothing is lost.
+    let s = s.restart().await?;
+    batched.set_mode(Mode::Ok);
+    single.set_mode(Mode::Ok);
+    let stored = s.all_events().await?;
+    let expected: HashSet<String> = stored
+        .iter()
+        .filter_map(|e| e["id"].as_str().map(str::to_owned))
+        .collect();
+    ensure!(expected.len() >= 8, "accepted and delivered for 4 messages: {stored:?}");
+    let posted = wait_for("every event at the batched receiver", WAIT, || {
+        let p = batched.posts();
+        let expected = &expected;
+        async move {
+            let got: HashSet<String> = events_of(&p)
+                .ok()?
+                .iter()
+                .filter_map(|e| e["id"].as_str().map(str::to_owned))
+                .collect();
+            expected.is_subset(&got).then_some(p)
+        }
+    })
+    .await?;
+    let in_order = events_of(&posted)?;
+    let ids: Vec<&str> = in_order.iter().filter_map(|e| e["id"].as_str()).collect();
+    let mut first_seen = Vec::new();
+    for id in &ids {
+        if !first_seen.contains(id) {
+            first_seen.push(*id);
+        }
+    }
+    let stored_order: Vec<&str> = stored.iter().filter_map(|e| e["id"].as_str()).collect();
+    let mut sorted = first_seen.clone();
+    sorted.sort_by_key(|id| stored_order.iter().position(|s| s == id));
+    ensure!(first_seen == sorted, "posted in the order stored");
+    ensure!(
+        posted
+            .iter()
+            .all(|p| matches!(serde_json::from_slice::<Value>(&p.body), Ok(Value::Array(a)) if a.len() <= 10)),
+        "batches of at most 10"
+    );
+    wait_for("the delivered event sent during the hang", WAIT, || {
+        let got = events_of(&single.posts()).unwrap_or_default();
+        async move {
+            got.iter()
+                .any(|e| e["recipient"] == "during-hang@example.test")
+                .then_some(())
+        }
+    })
+    .await?;
+    let state = s.get(&format!("/api/v1/webhooks/{id}")).await?;
+    ensure!(
+        state["failing_since"].is_null() && state["last_error"].is_null(),
+        "{state}"
+    );
+    ensure!(s.server.interrupt().await?.success());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_webhooks_signed_in_order_across_a_restart_on_sqlite() -> anyhow::Result<()> {
+    events_reach_webhooks(TempStore::sqlite()?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_webhooks_signed_in_order_across_a_restart_on_postgres() -> anyhow::Result<()> {
+    let Some(base) = postgres_url() else {
+        eprintln!("skipped: set {POSTGRES_ENV} to run on PostgreSQL");
+        return Ok(());
+    };
+    events_reach_webhooks(TempStore::postgres(&base).await?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_failing_too_long_is_disabled_with_an_alert() -> anyhow::Result<()> {
+    let s = setup(TempStore::sqlite()?, "2s").await?;
+    let dead = Receiver::start(Mode::Fail(503)).await?;
+    let watcher = Receiver::start(Mode::Ok).await?;
+    let hook = s.webhook(json!({"url": dead.url("/dead")})).await?;
+    s.webhook(json!({"url": watcher.url("/alerts"), "events": ["alert"]}))
+        .await?;
+    let id = hook["id"].as_str().context("id")?.to_owned();
+    s.send("someone@example.test").await?;
+    let state = wait_for("the failing webhook disabled", WAIT, || async {
+        s.get(&format!("/api/v1/webhooks/{id}"))
+            .await
+            .ok()
+            .filter(|w| w["status"] == "disabled")
+    })
+    .await?;
+    ensure!(
+        state["last_error"].as_str().is_some_and(|e| e.contains("503")),
+        "{state}"
+    );
+    let alerts = wait_for("the alert at the other webhook", WAIT, || {
+        let got = events_of(&watcher.posts()).unwrap_or_default();
+        async move { (!got.is_empty()).then_some(got) }
+    })
+    .await?;
+    ensure!(
+        alerts[0]["type"] == "alert"
+            && alerts[0]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains(&id) && r.contains("/dead")),
+        "{alerts:?}"
+    );
+    // Disabled: no more tries.
+    let tried = dead.attempts();
+    s.send("later@example.test").await?;
+    s.sink.wait_for_messages(2, WAIT).await?;
+    ensure!(dead.attempts() == tried, "a disabled webhook is left alone");
+
+    // Enabled again, it resumes where it stopped: owed everything since.
+    dead.set_mode(Mode::Ok);
+    let enabled = s
+        .api
+        .call("POST", &format!("/api/v1/webhooks/{id}/enable"))
+        .key(&s.key)
+        .send()
+        .await?;
+    ensure!(
+        enabled.status == 200 && enabled.body["status"] == "active",
+        "{}",
+        enabled.body
+    );
+    wait_for("the owed events after enabling", WAIT, || {
+        let got = events_of(&dead.posts()).unwrap_or_default();
+        async move {
+            (got.iter().any(|e| e["recipient"] == "someone@example.test")
+                && got.iter().any(|e| e["recipient"] == "later@example.test"))
+            .then_some(())
+        }
+    })
+    .await?;
+    let listed = s.get("/api/v1/webhooks").await?;
+    ensure!(
+        listed["data"]
+            .as_array()
+            .is_some_and(|l| l.len() == 2 && l.iter().all(|w| w["secret"].is_null())),
+        "secrets are shown only once: {listed}"
+    );
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! `/api/v1/webhooks`: the acting account's postback URLs.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use herald_api_types::{CreateWebhook, ErrorBody, List, Webhook};
+
+use super::{ApiJson, ApiPath};
+use crate::auth::Authed;
+use crate::error::ApiResult;
+use crate::{AppState, views};
+
+/// List the account's webhooks with their state (secrets are not shown).
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
+    responses((status = 200, body = List<Webhook>), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(State(s): State<AppState>, Authed(caller): Authed) -> ApiResult<Json<List<Webhook>>> {
+    let all = s.accounts.list_webhooks(&caller).await?;
+    Ok(Json(List {
+        data: all.iter().map(|w| views::webhook(w, false)).collect(),
+    }))
+}
+
+/// Add a webhook: every event (or those of `events`) stored from now on is
+/// posted to it, signed with the secret in this answer (shown only here).
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = CreateWebhook,
+    responses((status = 201, body = Webhook), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiJson(req): ApiJson<CreateWebhook>,
+) -> ApiResult<(StatusCode, Json<Webhook>)> {
+    let hook = s
+        .accounts
+        .create_webhook(&caller, &req.url, &req.events, req.batch_size)
+        .await?;
+    Ok((StatusCode::CREATED, Json(views::webhook(&hook, true))))
+}
+
+/// A webhook and its state: failing since when, the last error.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "webhook id (whk_…)")),
+    responses((status = 200, body = Webhook), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn show(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Webhook>> {
+    Ok(Json(views::webhook(&s.accounts.webhook(&caller, &id).await?, false)))
+}
+
+/// Remove a webhook; nothing more is posted to it.
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "webhook id (whk_…)")),
+    responses((status = 204, description = "removed"), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    s.accounts.delete_webhook(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Enable a disabled webhook: it resumes where it stopped.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/enable", tag = "webhooks",
+    params(("id" = String, Path, description = "webhook id (whk_…)")),
+    responses((status = 200, body = Webhook), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn enable(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Webhook>> {
+    Ok(Json(views::webhook(
+        &s.accounts.enable_webhook(&caller, &id).await?,
+        false,
+    )))
+}
