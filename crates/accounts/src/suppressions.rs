@@ -171,7 +171,7 @@ pub struct Imported {
 }
 
 /// A CSV field, quoted when it must be (RFC 4180).
-fn csv_field(v: &str) -> String {
+pub fn csv_field(v: &str) -> String {
     if v.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", v.replace('"', "\"\""))
     } else {

@@ -213,12 +213,21 @@ pub struct EventsArgs {
     /// From this time on: RFC 3339, or a duration ago such as 1h.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
+    /// Only events of messages with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Only events of messages with this metadata, as key=value.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub meta: Option<String>,
     /// At most this many (before --follow takes over).
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
     /// Keep printing events as they come, until Ctrl-C.
     #[arg(long)]
     pub follow: bool,
+    /// Print CSV (the columns of GET /api/v1/events/export) instead.
+    #[arg(long, conflicts_with = "follow")]
+    pub csv: bool,
 }
 
 #[derive(Debug, Args)]

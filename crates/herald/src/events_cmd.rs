@@ -6,7 +6,7 @@ use anyhow::Context;
 use herald_accounts::Accounts;
 use herald_http::views;
 use herald_store::EventFilter;
-use herald_types::{EventId, EventKind, MessageId, parse_duration};
+use herald_types::{EventKind, MessageId, parse_duration};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -56,34 +56,50 @@ pub async fn run(accounts: &Accounts, args: EventsArgs, json: bool) -> anyhow::R
             .collect::<Result<Vec<_>, _>>()?,
         None => Vec::new(),
     };
-    let mut filter = EventFilter {
+    let metadata = match args.meta.as_deref() {
+        Some(m) => Some(
+            m.split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .with_context(|| format!("--meta {m:?}: expected key=value"))?,
+        ),
+        None => None,
+    };
+    let filter = EventFilter {
         account: Some(account.id.clone()),
         kinds,
         recipient: args.recipient.clone(),
         message_id: args.message.as_deref().map(MessageId::parse).transpose()?,
         since: args.since.as_deref().map(parse_time).transpose()?,
-        until: None,
-        after: None,
-        bounce_class: None,
+        tag: args.tag.clone(),
+        metadata,
+        ..EventFilter::default()
     };
     let name = account.name.to_string();
     let mut limit = args.limit.clamp(1, 1000);
+    // Paged in storage order: --follow never misses an event stored late.
+    let mut after = 0;
+    if args.csv {
+        output::line(views::EVENT_CSV_HEADER.trim_end());
+    }
     loop {
         let page = accounts
             .store()
-            .list_events(&filter, limit)
+            .page_events(&filter, after, limit)
             .await
             .context("reading events")?;
-        for e in &page {
+        for (_, e) in &page {
             let view = views::event(e, &name);
-            if json {
+            if args.csv {
+                output::line(views::event_csv(&view).trim_end());
+            } else if json {
                 output::line(&serde_json::to_string(&view)?);
             } else {
                 output::line(&line(&view));
             }
         }
-        if let Some(last) = page.last() {
-            filter.after = Some(EventId::parse(last.id.as_str())?);
+        if let Some((position, _)) = page.last() {
+            after = *position;
         }
         if !args.follow {
             return Ok(());

@@ -203,3 +203,50 @@ pub fn verification(v: &herald_domains::Verification) -> api::DomainVerification
             .collect(),
     }
 }
+
+/// The columns of an events CSV export.
+pub const EVENT_CSV_HEADER: &str = "id,type,at,account,stream,message_id,recipient,sender,source_ip,mx,smtp_code,\
+smtp_enhanced,smtp_text,smtp_phase,bounce_class,bounce_reason,reason,tags,metadata,user_agent,ip,machine,url\n";
+
+use herald_accounts::suppressions::csv_field;
+
+/// One event as a CSV line (with its line break), the columns of
+/// [`EVENT_CSV_HEADER`]; tags joined by `;`, metadata as `key=value;…`.
+pub fn event_csv(e: &api::Event) -> String {
+    let at =
+        e.at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    let fields = [
+        e.id.clone(),
+        e.kind.clone(),
+        at,
+        e.account.clone(),
+        e.stream.clone(),
+        e.message_id.clone(),
+        opt(&e.recipient),
+        opt(&e.sender),
+        opt(&e.source_ip),
+        opt(&e.mx),
+        e.smtp.as_ref().map(|s| s.code.to_string()).unwrap_or_default(),
+        e.smtp.as_ref().and_then(|s| s.enhanced.clone()).unwrap_or_default(),
+        e.smtp.as_ref().map(|s| s.text.clone()).unwrap_or_default(),
+        e.smtp.as_ref().map(|s| s.phase.clone()).unwrap_or_default(),
+        e.bounce.as_ref().map(|b| b.class.clone()).unwrap_or_default(),
+        e.bounce.as_ref().map(|b| b.reason.clone()).unwrap_or_default(),
+        opt(&e.reason),
+        e.tags.join(";"),
+        e.metadata
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(";"),
+        opt(&e.user_agent),
+        opt(&e.ip),
+        e.machine.map(|m| m.to_string()).unwrap_or_default(),
+        opt(&e.url),
+    ];
+    let mut line = fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",");
+    line.push('\n');
+    line
+}

@@ -191,6 +191,10 @@ macro_rules! impl_sql_store {
         }
 
         /// The WHERE clauses of an event filter, after `WHERE 1 = 1`.
+        fn like_escaped(s: &str) -> String {
+            s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+        }
+
         fn push_event_filter(q: &mut sqlx::QueryBuilder<<$row as sqlx::Row>::Database>, f: &EventFilter) {
                 if let Some(a) = &f.account {
                 q.push(" AND account_id = ").push_bind(a.as_str().to_owned());
@@ -217,6 +221,16 @@ macro_rules! impl_sql_store {
             }
             if let Some(c) = f.bounce_class {
                 q.push(" AND bounce_class = ").push_bind(c.as_str());
+            }
+            // Tags and metadata are stored as JSON text: match the JSON of
+            // the tag, or of the [key, value] pair, as written.
+            if let Some(tag) = &f.tag {
+                let json = serde_json::to_string(tag).unwrap_or_default();
+                q.push(" AND tags LIKE ").push_bind(format!("%{}%", like_escaped(&json))).push(" ESCAPE '\\'");
+            }
+            if let Some(pair) = &f.metadata {
+                let json = serde_json::to_string(pair).unwrap_or_default();
+                q.push(" AND metadata LIKE ").push_bind(format!("%{}%", like_escaped(&json))).push(" ESCAPE '\\'");
             }
             if let Some(after) = &f.after {
                 q.push(" AND id > ").push_bind(after.as_str().to_owned());
@@ -542,6 +556,18 @@ macro_rules! impl_sql_store {
                     q.build().execute(&mut *tx).await.map_err(error::plain)?;
                 }
                 tx.commit().await.map_err(error::plain)
+            }
+
+            async fn page_events(&self, f: &EventFilter, after: i64, limit: u32) -> StoreResult<Vec<(i64, Event)>> {
+                let position = position();
+                let head = concat!(event_select!(), " WHERE 1 = 1");
+                let mut q = sqlx::QueryBuilder::new(head.replacen("SELECT ", &format!("SELECT {position} AS position, "), 1));
+                let unpaged = EventFilter { after: None, ..f.clone() };
+                push_event_filter(&mut q, &unpaged);
+                q.push(format!(" AND {position} > ")).push_bind(after);
+                q.push(format!(" ORDER BY {position} LIMIT ")).push_bind(i64::from(limit));
+                let rows = q.build().fetch_all(&self.pool).await.map_err(error::plain)?;
+                rows.iter().map(|r| Ok((col::<i64>(r, "position")?, event_from(r)?))).collect()
             }
 
             async fn list_events(&self, f: &EventFilter, limit: u32) -> StoreResult<Vec<Event>> {
@@ -917,22 +943,12 @@ macro_rules! impl_sql_store {
             }
 
             async fn events_after(&self, account: &AccountId, kinds: &[EventKind], after: i64, limit: u32) -> StoreResult<Vec<(i64, Event)>> {
-                let position = position();
-                let head = concat!(event_select!(), " WHERE account_id = ");
-                let mut q = sqlx::QueryBuilder::new(head.replacen("SELECT ", &format!("SELECT {position} AS position, "), 1));
-                q.push_bind(account.as_str().to_owned());
-                q.push(format!(" AND {position} > ")).push_bind(after);
-                if !kinds.is_empty() {
-                    q.push(" AND kind IN (");
-                    let mut list = q.separated(", ");
-                    for k in kinds {
-                        list.push_bind(k.as_str());
-                    }
-                    q.push(")");
-                }
-                q.push(format!(" ORDER BY {position} LIMIT ")).push_bind(i64::from(limit));
-                let rows = q.build().fetch_all(&self.pool).await.map_err(error::plain)?;
-                rows.iter().map(|r| Ok((col::<i64>(r, "position")?, event_from(r)?))).collect()
+                let filter = EventFilter {
+                    account: Some(account.clone()),
+                    kinds: kinds.to_vec(),
+                    ..EventFilter::default()
+                };
+                self.page_events(&filter, after, limit).await
             }
         }
 

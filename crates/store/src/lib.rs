@@ -114,6 +114,11 @@ pub trait EventStore: Send + Sync {
     /// cursor, at most `limit`. Pages stay stable while events arrive: new
     /// events only ever come after the last page.
     async fn list_events(&self, filter: &EventFilter, limit: u32) -> StoreResult<Vec<Event>>;
+
+    /// Events matching `filter` (its `after` ignored) stored after
+    /// position `after`, in storage order, with their positions. A cursor
+    /// on positions never skips an event stored after a page was read.
+    async fn page_events(&self, filter: &EventFilter, after: i64, limit: u32) -> StoreResult<Vec<(i64, Event)>>;
 }
 
 /// Sending domains and their DKIM keys.

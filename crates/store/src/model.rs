@@ -129,6 +129,10 @@ pub struct EventFilter {
     pub after: Option<EventId>,
     /// Only events with this bounce class (bounced and expired events).
     pub bounce_class: Option<herald_types::BounceClass>,
+    /// Only events of messages with this tag.
+    pub tag: Option<String>,
+    /// Only events of messages with this metadata key and value.
+    pub metadata: Option<(String, String)>,
 }
 
 /// The DKIM signing algorithms Herald uses.

@@ -15,8 +15,8 @@ use herald_store::{
     NewWebhook, Store, StoreError, WebhookStatus,
 };
 use herald_types::{
-    AccountId, AccountName, AccountStatus, ApiKeyId, BounceClass, BounceInfo, DomainName, Event, EventKind, KeyScope,
-    MessageId, SenderRule, SmtpAnswer, SmtpCredentialId,
+    AccountId, AccountName, AccountStatus, ApiKeyId, BounceClass, BounceInfo, DomainName, Event, EventId, EventKind,
+    KeyScope, MessageId, SenderRule, SmtpAnswer, SmtpCredentialId,
 };
 
 type CaseFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
@@ -505,6 +505,42 @@ async fn events_filter_and_page_stably(s: Arc<dyn Store>) -> anyhow::Result<()> 
         ids == vec![batch[3].id.clone(), late.id.clone()],
         "stable pages: {ids:?}"
     );
+
+    // By position: an event made earlier (a smaller id) but stored after a
+    // page was read is still on the next page.
+    let page = s.page_events(&of_a(EventFilter::default()), 0, 100).await?;
+    ensure!(page.len() == 5 && page.windows(2).all(|w| w[0].0 < w[1].0));
+    let last = page.last().map(|(p, _)| *p).unwrap_or_default();
+    let mut early = event(EventKind::Opened, &a, &m1, "x@example.net");
+    early.id = EventId::parse(&format!("evt_{}", "0".repeat(32)))?;
+    s.insert_events(std::slice::from_ref(&early)).await?;
+    let next = s.page_events(&of_a(EventFilter::default()), last, 100).await?;
+    ensure!(next.len() == 1 && next[0].1.id == early.id, "{next:?}");
+
+    // Tags and metadata.
+    let mut tagged = event(EventKind::Accepted, &a, &MessageId::generate(), "t@example.net");
+    tagged.tags = vec!["spring_sale".to_owned(), "50%".to_owned()];
+    tagged.metadata = vec![("order".to_owned(), "12_34".to_owned())];
+    s.insert_events(std::slice::from_ref(&tagged)).await?;
+    let by = |tag: Option<&str>, meta: Option<(&str, &str)>| EventFilter {
+        tag: tag.map(str::to_owned),
+        metadata: meta.map(|(k, v)| (k.to_owned(), v.to_owned())),
+        ..EventFilter::default()
+    };
+    for (f, n) in [
+        (by(Some("spring_sale"), None), 1),
+        (by(Some("50%"), None), 1),
+        // Wildcards in the value are plain characters.
+        (by(Some("spring"), None), 0),
+        (by(Some("spring_sal%"), None), 0),
+        (by(None, Some(("order", "12_34"))), 1),
+        (by(None, Some(("order", "12"))), 0),
+        (by(None, Some(("order", "12x34"))), 0),
+        (by(Some("50%"), Some(("order", "12_34"))), 1),
+    ] {
+        let got = s.page_events(&of_a(f.clone()), 0, 100).await?;
+        ensure!(got.len() == n, "{f:?}: {got:?}");
+    }
     Ok(())
 }
 

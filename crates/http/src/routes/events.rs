@@ -2,9 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use herald_api_types::{ErrorBody, EventPage};
 use herald_store::EventFilter;
-use herald_types::{EventId, EventKind, MessageId};
+use herald_types::{EventKind, MessageId};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -31,6 +33,10 @@ pub struct EventQuery {
     since: Option<String>,
     /// RFC 3339 time: events before it.
     until: Option<String>,
+    /// Only events of messages with this tag.
+    tag: Option<String>,
+    /// Only events of messages with this metadata, as `key=value`.
+    metadata: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
     /// 1–1000, default 100.
@@ -63,14 +69,15 @@ fn filter_of(q: &EventQuery) -> ApiResult<EventFilter> {
         .as_deref()
         .map(|m| MessageId::parse(m).map_err(|e| ApiError::invalid(format!("message_id: {e}"))))
         .transpose()?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            EventId::parse(c)
-                .map_err(|_| ApiError::invalid(format!("cursor: {c:?} is not a cursor from a previous page")))
-        })
-        .transpose()?;
+    let metadata = match q.metadata.as_deref() {
+        Some(m) => Some(
+            m.split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| ApiError::invalid(format!("metadata: {m:?} is not key=value")))?,
+        ),
+        None => None,
+    };
     Ok(EventFilter {
         account: None,
         kinds,
@@ -79,8 +86,22 @@ fn filter_of(q: &EventQuery) -> ApiResult<EventFilter> {
         since: time_param("since", q.since.as_ref())?,
         until: time_param("until", q.until.as_ref())?,
         bounce_class: None,
-        after,
+        after: None,
+        tag: q.tag.clone().filter(|t| !t.is_empty()),
+        metadata,
     })
+}
+
+/// The position a cursor names (a page's `next_cursor`).
+fn cursor_of(q: &EventQuery) -> ApiResult<i64> {
+    match q.cursor.as_deref() {
+        None | Some("") => Ok(0),
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|p| *p >= 0)
+            .ok_or_else(|| ApiError::invalid(format!("cursor: {c:?} is not a cursor from a previous page"))),
+    }
 }
 
 /// List the acting account's events, oldest first.
@@ -100,16 +121,56 @@ pub async fn list(
     }
     let mut filter = filter_of(&q)?;
     filter.account = Some(caller.account.id.clone());
+    let after = cursor_of(&q)?;
     let events = s
         .accounts
         .store()
-        .list_events(&filter, limit)
+        .page_events(&filter, after, limit)
         .await
         .map_err(|e| ApiError::from(herald_accounts::AccountsError::from(e)))?;
-    let next_cursor = events.last().map(|e| e.id.to_string()).or(q.cursor);
+    // Events are paged in the order they were stored, so a cursor never
+    // skips one stored after the page was read.
+    let next_cursor = Some(events.last().map_or(after, |(p, _)| *p).to_string());
     let name = caller.account.name.to_string();
     Ok(Json(EventPage {
-        data: events.iter().map(|e| views::event(e, &name)).collect(),
+        data: events.iter().map(|(_, e)| views::event(e, &name)).collect(),
         next_cursor,
     }))
+}
+
+/// Rows in one CSV export at most.
+const MAX_EXPORT: usize = 1_000_000;
+
+/// The acting account's events as CSV, oldest first, with the same filters
+/// as the list (no cursor or limit; at most 1,000,000 rows).
+#[utoipa::path(get, path = "/api/v1/events/export", tag = "events", params(EventQuery),
+    responses((status = 200, body = String, content_type = "text/csv"), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn export(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiQuery(q): ApiQuery<EventQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let mut filter = filter_of(&q)?;
+    filter.account = Some(caller.account.id.clone());
+    let name = caller.account.name.to_string();
+    let mut out = String::from(views::EVENT_CSV_HEADER);
+    let (mut after, mut rows) = (cursor_of(&q)?, 0);
+    while rows < MAX_EXPORT {
+        let page = s
+            .accounts
+            .store()
+            .page_events(&filter, after, MAX_LIMIT)
+            .await
+            .map_err(|e| ApiError::from(herald_accounts::AccountsError::from(e)))?;
+        for (_, e) in &page {
+            out.push_str(&views::event_csv(&views::event(e, &name)));
+        }
+        rows += page.len();
+        match page.last() {
+            Some((p, _)) if page.len() == MAX_LIMIT as usize => after = *p,
+            _ => break,
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out))
 }

@@ -97,6 +97,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(domains::rotate))
         .routes(routes!(domains::retire))
         .routes(routes!(events::list))
+        .routes(routes!(events::export))
         .routes(routes!(suppressions::list, suppressions::add))
         .routes(routes!(suppressions::export))
         .routes(routes!(suppressions::show, suppressions::remove))
