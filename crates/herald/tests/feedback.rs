@@ -30,16 +30,6 @@ struct Setup {
     _dns: DnsServer,
 }
 
-fn cli(server: &HeraldProcess, args: &[&str]) -> anyhow::Result<String> {
-    let out = server.cli(args)?;
-    ensure!(
-        out.status.success(),
-        "herald {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
-
 async fn setup() -> anyhow::Result<Setup> {
     setup_on(TempStore::sqlite()?).await
 }
@@ -95,12 +85,13 @@ retry_schedule = ["1s"]
     let mut server = HeraldProcess::start(Path::new(BIN), dir.path(), &config, &[])?;
     let http = server.listening("http").await?;
     let inbound = server.listening("smtp-inbound").await?;
-    cli(&server, &["account", "create", "acme"])?;
-    cli(&server, &["account", "create", "acme-news", "--parent", "acme"])?;
-    cli(&server, &["sender", "add", "--account", "acme-news", "@acme.test"])?;
+    server.run(&["account", "create", "acme"])?;
+    server.run(&["account", "create", "acme-news", "--parent", "acme"])?;
+    server.run(&["sender", "add", "--account", "acme-news", "@acme.test"])?;
     // Two soft bounces within a day suppress, for this account.
-    cli(&server, &["account", "set", "acme-news", "--soft-bounces", "2"])?;
-    let key = cli(&server, &["api-key", "create", "--account", "acme-news"])?
+    server.run(&["account", "set", "acme-news", "--soft-bounces", "2"])?;
+    let key = server
+        .run(&["api-key", "create", "--account", "acme-news"])?
         .trim()
         .to_owned();
     Ok(Setup {
@@ -374,7 +365,7 @@ async fn close_the_loop(s: Setup) -> anyhow::Result<()> {
         status == 200 && entry["reason"] == "complaint" && entry["brand"] == true && entry["account"] == "acme",
         "{status} {entry}"
     );
-    let master = cli(&s.server, &["suppression", "list", "--account", "acme"])?;
+    let master = s.server.run(&["suppression", "list", "--account", "acme"])?;
     ensure!(
         master.contains("reader@example.test") && master.contains("complaint"),
         "{master}"
@@ -501,19 +492,16 @@ async fn close_the_loop(s: Setup) -> anyhow::Result<()> {
         &csv,
         "email,reason,created\r\nold1@example.test,bounce,2024\nold2@example.test,,2024\n",
     )?;
-    let imported: Value = serde_json::from_str(&cli(
-        &s.server,
-        &[
-            "--json",
-            "suppression",
-            "import",
-            "--account",
-            "acme-news",
-            csv.to_str().context("path")?,
-        ],
-    )?)?;
+    let imported: Value = serde_json::from_str(&s.server.run(&[
+        "--json",
+        "suppression",
+        "import",
+        "--account",
+        "acme-news",
+        csv.to_str().context("path")?,
+    ])?)?;
     ensure!(imported == json!({"rows": 2, "added": 2}), "{imported}");
-    let exported = cli(&s.server, &["suppression", "export", "--account", "acme-news"])?;
+    let exported = s.server.run(&["suppression", "export", "--account", "acme-news"])?;
     let lines: Vec<&str> = exported.lines().collect();
     ensure!(lines[0] == "address,reason,created_at,source_event,brand", "{exported}");
     ensure!(
@@ -524,14 +512,11 @@ async fn close_the_loop(s: Setup) -> anyhow::Result<()> {
                 .any(|l| l.starts_with("user@example.test,hard_bounce,") && l.contains(",evt_")),
         "{exported}"
     );
-    cli(
-        &s.server,
-        &["suppression", "remove", "--account", "acme-news", "old1@example.test"],
-    )?;
-    let after = cli(
-        &s.server,
-        &["suppression", "list", "--account", "acme-news", "--search", "old"],
-    )?;
+    s.server
+        .run(&["suppression", "remove", "--account", "acme-news", "old1@example.test"])?;
+    let after = s
+        .server
+        .run(&["suppression", "list", "--account", "acme-news", "--search", "old"])?;
     ensure!(!after.contains("old1@") && after.contains("old2@"), "{after}");
     Ok(())
 }
@@ -582,7 +567,9 @@ async fn the_mailbox_simulator_plays_every_outcome() -> anyhow::Result<()> {
         &file,
         dsn("gone@example.test", "5.1.1", "550 5.1.1 User unknown", "x@acme.test"),
     )?;
-    let out = cli(&s.server, &["feedback", "classify", file.to_str().context("path")?])?;
+    let out = s
+        .server
+        .run(&["feedback", "classify", file.to_str().context("path")?])?;
     ensure!(
         out.trim_end() == format!("{}\t1\tuserunknown\t5.1.1\t550\ttrue", file.display()),
         "{out}"
@@ -651,18 +638,15 @@ async fn replies_are_sorted_and_passed_on() -> anyhow::Result<()> {
     let s = setup().await?;
     let receiver = Receiver::start(1).await?;
     let url = format!("http://{}/replies", receiver.addr);
-    cli(
-        &s.server,
-        &[
-            "account",
-            "set",
-            "acme-news",
-            "--reply-url",
-            &url,
-            "--reply-forward",
-            "owner@example.test",
-        ],
-    )?;
+    s.server.run(&[
+        "account",
+        "set",
+        "acme-news",
+        "--reply-url",
+        &url,
+        "--reply-forward",
+        "owner@example.test",
+    ])?;
     let answer = s
         .api
         .call("POST", "/api/v1/messages")

@@ -52,16 +52,6 @@ struct Setup {
     dns: DnsServer,
 }
 
-fn cli(server: &HeraldProcess, args: &[&str]) -> anyhow::Result<String> {
-    let out = server.cli(args)?;
-    ensure!(
-        out.status.success(),
-        "herald {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
-
 fn publish(zones: Zones, records: &Value) -> Zones {
     records.as_array().into_iter().flatten().fold(zones, |z, r| {
         let (name, value) = (
@@ -124,19 +114,18 @@ click_window = "{click_window}"
     let http = server.listening("http").await?;
     let submission = server.listening("smtp-submission").await?;
     let api = Api::http(http)?;
-    cli(&server, &["account", "create", "acme"])?;
-    cli(&server, &["sender", "add", "--account", "acme", "@acme.test"])?;
-    let key = cli(&server, &["api-key", "create", "--account", "acme"])?
+    server.run(&["account", "create", "acme"])?;
+    server.run(&["sender", "add", "--account", "acme", "@acme.test"])?;
+    let key = server
+        .run(&["api-key", "create", "--account", "acme"])?
         .trim()
         .to_owned();
     // A sending domain with its records published and verified, before any
     // mail, so every message is signed and its return path aligned.
-    let added: Value = serde_json::from_str(&cli(
-        &server,
-        &["--json", "domain", "add", "acme.test", "--account", "acme"],
-    )?)?;
+    let added: Value =
+        serde_json::from_str(&server.run(&["--json", "domain", "add", "acme.test", "--account", "acme"])?)?;
     dns.replace(&publish(mx_zones()?, &added["records"])).await?;
-    cli(&server, &["domain", "verify", "acme.test"])?;
+    server.run(&["domain", "verify", "acme.test"])?;
     Ok(Setup {
         dir,
         server,
@@ -571,7 +560,7 @@ async fn the_send_api_checks_builds_signs_and_delivers() -> anyhow::Result<()> {
     // A click moments after sending is a scanner following the link on
     // arrival (this server's window is 60 s). The first bulk message of the
     // test, so no cached settings predate the change.
-    cli(&s.server, &["account", "set", "acme", "--track-clicks", "on"])?;
+    s.server.run(&["account", "set", "acme", "--track-clicks", "on"])?;
     let early = s
         .send(
             json!({"from": "news@acme.test", "to": ["early@example.test"], "subject": "news", "stream": "newsletter",
@@ -595,18 +584,15 @@ async fn the_send_api_checks_builds_signs_and_delivers() -> anyhow::Result<()> {
         &eml,
         "From: Acme <news@acme.test>\nTo: raw@example.test\nSubject: raw via cli\n\nas written\n",
     )?;
-    let out = cli(
-        &s.server,
-        &[
-            "send",
-            "--account",
-            "acme",
-            "--to",
-            "raw@example.test",
-            "--file",
-            eml.to_str().context("path")?,
-        ],
-    )?;
+    let out = s.server.run(&[
+        "send",
+        "--account",
+        "acme",
+        "--to",
+        "raw@example.test",
+        "--file",
+        eml.to_str().context("path")?,
+    ])?;
     ensure!(out.lines().next().is_some_and(|l| l.starts_with("msg_")), "{out}");
     let raw = s.delivered_to("raw@example.test").await?;
     ensure!(header(&raw, "Subject").as_deref() == Some("raw via cli"));
@@ -614,26 +600,23 @@ async fn the_send_api_checks_builds_signs_and_delivers() -> anyhow::Result<()> {
     // And a built one, with an attachment.
     let att = s.dir.path().join("notes.txt");
     std::fs::write(&att, "attached words")?;
-    cli(
-        &s.server,
-        &[
-            "send",
-            "--account",
-            "acme",
-            "--from",
-            "news@acme.test",
-            "--to",
-            "cli@example.test",
-            "--subject",
-            "from the cli",
-            "--text",
-            "body",
-            "--attach",
-            att.to_str().context("path")?,
-            "--tag",
-            "cli",
-        ],
-    )?;
+    s.server.run(&[
+        "send",
+        "--account",
+        "acme",
+        "--from",
+        "news@acme.test",
+        "--to",
+        "cli@example.test",
+        "--subject",
+        "from the cli",
+        "--text",
+        "body",
+        "--attach",
+        att.to_str().context("path")?,
+        "--tag",
+        "cli",
+    ])?;
     let m = s.delivered_to("cli@example.test").await?;
     let parsed = MessageParser::default().parse(&m.data).context("parses")?;
     ensure!(parsed.attachment(0).is_some_and(|a| a.contents() == b"attached words"));
@@ -643,10 +626,8 @@ async fn the_send_api_checks_builds_signs_and_delivers() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_mail_is_tracked_and_unsubscribes_stick() -> anyhow::Result<()> {
     let s = setup("0s").await?;
-    cli(
-        &s.server,
-        &["account", "set", "acme", "--track-opens", "on", "--track-clicks", "on"],
-    )?;
+    s.server
+        .run(&["account", "set", "acme", "--track-opens", "on", "--track-clicks", "on"])?;
 
     let newsletter = |to: &[&str]| {
         json!({
@@ -898,7 +879,7 @@ async fn bulk_mail_is_tracked_and_unsubscribes_stick() -> anyhow::Result<()> {
 
     // SMTP: X-Herald headers become tags, metadata and the stream, and are
     // removed; a suppressed recipient is dropped there too.
-    let cred = cli(&s.server, &["smtp-credential", "create", "--account", "acme"])?;
+    let cred = s.server.run(&["smtp-credential", "create", "--account", "acme"])?;
     let field = |name: &str| cred.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned);
     let (user, password) = (
         field("username: ").context("username")?,

@@ -39,16 +39,6 @@ struct Spine {
     _dns: DnsServer,
 }
 
-fn cli(server: &HeraldProcess, args: &[&str]) -> anyhow::Result<String> {
-    let out = server.cli(args)?;
-    ensure!(
-        out.status.success(),
-        "herald {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
-
 async fn spine(store: &TempStore) -> anyhow::Result<Spine> {
     // The remote MX on 127.0.0.2, a host that never answers on 127.0.0.3,
     // both on the port Herald delivers to.
@@ -122,13 +112,14 @@ idle_timeout = "500ms"
     let api = Api::http(server.listening("http").await?)?;
     let submission = server.listening("smtp-submission").await?;
     let submission_tls = server.listening("smtp-submission-tls").await?;
-    cli(&server, &["account", "create", "acme"])?;
-    cli(&server, &["sender", "add", "--account", "acme", "@acme.test"])?;
-    let cred = cli(&server, &["smtp-credential", "create", "--account", "acme"])?;
+    server.run(&["account", "create", "acme"])?;
+    server.run(&["sender", "add", "--account", "acme", "@acme.test"])?;
+    let cred = server.run(&["smtp-credential", "create", "--account", "acme"])?;
     let field = |name: &str| cred.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned);
     let user = field("username: ").context("username")?;
     let password = field("password: ").context("password")?;
-    let key = cli(&server, &["api-key", "create", "--account", "acme"])?
+    let key = server
+        .run(&["api-key", "create", "--account", "acme"])?
         .trim()
         .to_owned();
     Ok(Spine {
@@ -325,7 +316,7 @@ print("sent")
     ensure!(ok, "{t}");
     let first = s.event("deferred", "q@silent.test").await?;
     let id = first["message_id"].as_str().context("message id")?.to_owned();
-    let listed: Value = serde_json::from_str(&cli(&s.server, &["--json", "queue", "list"])?)?;
+    let listed: Value = serde_json::from_str(&s.server.run(&["--json", "queue", "list"])?)?;
     let entry = listed["data"]
         .as_array()
         .and_then(|d| d.iter().find(|m| m["id"] == id.as_str()))
@@ -334,12 +325,12 @@ print("sent")
         entry["recipients"][0]["status"] == "pending" && entry["recipients"][0]["attempts"] == 1,
         "{entry}"
     );
-    let shown: Value = serde_json::from_str(&cli(&s.server, &["--json", "queue", "show", &id])?)?;
+    let shown: Value = serde_json::from_str(&s.server.run(&["--json", "queue", "show", &id])?)?;
     ensure!(
         shown["sender"] == "news@acme.test" && shown["recipients"].as_array().map(Vec::len) == Some(2),
         "{shown}"
     );
-    cli(&s.server, &["queue", "retry", &id])?;
+    s.server.run(&["queue", "retry", &id])?;
     wait_for("a second attempt after retry", Duration::from_secs(20), || async {
         let n = s
             .events(&format!("type=deferred&message_id={id}&recipient=q@silent.test"))
@@ -349,7 +340,7 @@ print("sent")
         (n >= 2).then_some(())
     })
     .await?;
-    cli(&s.server, &["queue", "bounce", &id])?;
+    s.server.run(&["queue", "bounce", &id])?;
     let bounced = s.event("bounced", "b@silent.test").await?;
     ensure!(
         bounced["bounce"]["class"] == "soft" && bounced["smtp"]["phase"] == "queue",
@@ -366,8 +357,8 @@ print("sent")
     ensure!(ok, "{t}");
     let waiting = s.event("deferred", "p@silent.test").await?;
     let purged = waiting["message_id"].as_str().context("message id")?.to_owned();
-    cli(&s.server, &["queue", "purge", &purged])?;
-    let listed: Value = serde_json::from_str(&cli(&s.server, &["--json", "queue", "list"])?)?;
+    s.server.run(&["queue", "purge", &purged])?;
+    let listed: Value = serde_json::from_str(&s.server.run(&["--json", "queue", "list"])?)?;
     ensure!(
         !listed["data"]
             .as_array()
@@ -454,10 +445,9 @@ print("sent")
     s.event("delivered", "relayed@example.test").await?;
 
     // The CLI reads the same events.
-    let listed = cli(
-        &s.server,
-        &["--json", "events", "--account", "acme", "--type", "bounced"],
-    )?;
+    let listed = s
+        .server
+        .run(&["--json", "events", "--account", "acme", "--type", "bounced"])?;
     let lines: Vec<Value> = listed.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
     ensure!(
         lines.len() == 4 && lines.iter().all(|e| e["type"] == "bounced"),

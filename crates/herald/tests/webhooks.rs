@@ -31,16 +31,6 @@ struct Setup {
     _dns: DnsServer,
 }
 
-fn cli(server: &HeraldProcess, args: &[&str]) -> anyhow::Result<String> {
-    let out = server.cli(args)?;
-    ensure!(
-        out.status.success(),
-        "herald {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
-
 async fn setup(store: TempStore, give_up_after: &str) -> anyhow::Result<Setup> {
     let sink = SmtpSink::start("127.0.0.2:0", vec![]).await?;
     let dns = DnsServer::start(
@@ -87,9 +77,10 @@ give_up_after = "{give_up_after}"
     );
     let mut server = HeraldProcess::start(Path::new(BIN), dir.path(), &config, &[])?;
     let http = server.listening("http").await?;
-    cli(&server, &["account", "create", "acme"])?;
-    cli(&server, &["sender", "add", "--account", "acme", "@acme.test"])?;
-    let key = cli(&server, &["api-key", "create", "--account", "acme"])?
+    server.run(&["account", "create", "acme"])?;
+    server.run(&["sender", "add", "--account", "acme", "@acme.test"])?;
+    let key = server
+        .run(&["api-key", "create", "--account", "acme"])?
         .trim()
         .to_owned();
     Ok(Setup {
@@ -493,7 +484,9 @@ async fn events_filter_page_stably_and_export_as_csv() -> anyhow::Result<()> {
         "{text}"
     );
     ensure!(lines.iter().skip(1).all(|l| l.contains(",spring,order=")), "{text}");
-    let from_cli = cli(&s.server, &["events", "--account", "acme", "--tag", "spring", "--csv"])?;
+    let from_cli = s
+        .server
+        .run(&["events", "--account", "acme", "--tag", "spring", "--csv"])?;
     ensure!(from_cli == text, "CLI:\n{from_cli}\nAPI:\n{text}");
     Ok(())
 }

@@ -132,6 +132,17 @@ impl HeraldProcess {
             .output()?)
     }
 
+    /// Runs a command that must succeed; its standard output.
+    pub fn run(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = self.cli(args)?;
+        anyhow::ensure!(
+            out.status.success(),
+            "herald {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
     /// SIGKILL: the process dies at once, mid-write, like a crash.
     pub fn kill(mut self) -> anyhow::Result<()> {
         self.child.kill()?;
