@@ -63,7 +63,7 @@ macro_rules! impl_sql_store {
             DkimAlgorithm, DkimKey, Domain, DomainStore, EventFilter, EventStore, KeyState, NewAccount, NewApiKey,
             NewDkimKey, NewSmtpCredential, SenderStore, SmtpCredential, Store, StoreError, StoreResult, Suppression,
             SuppressionStore, IdempotencyStore, IdempotencyClaim, MessageIndexStore, NewSuppression, SuppressionFilter,
-            NewWebhook, Webhook, WebhookStatus, WebhookStore,
+            NewWebhook, Webhook, WebhookStatus, WebhookStore, StatsGroup, StatsPeriod, StatsQuery, StatsRow, StatsStore,
         };
         use herald_types::{
             AccountId, AccountName, AccountSettings, AccountStatus, ApiKeyId, BounceClass, BounceInfo, DkimKeyId, DomainId, DomainName,
@@ -191,6 +191,57 @@ macro_rules! impl_sql_store {
         }
 
         /// The WHERE clauses of an event filter, after `WHERE 1 = 1`.
+        /// Adds what `events` count to the hourly rollups, in `tx`.
+        async fn update_stats(
+            tx: &mut sqlx::Transaction<'_, <$row as sqlx::Row>::Database>,
+            events: &[&Event],
+        ) -> StoreResult<()> {
+            use herald_store::stats::{engagement_key, rollup};
+            // Which human opens and clicks are the first of their message
+            // and recipient: those the insert below adds.
+            let mut keys: Vec<(String, String, &'static str)> = events.iter().filter_map(|e| engagement_key(e)).collect();
+            keys.sort();
+            keys.dedup();
+            let mut firsts = std::collections::HashSet::new();
+            for chunk in keys.chunks(1000) {
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO engagement_firsts (message_id, recipient, kind) ");
+                q.push_values(chunk, |mut b, (m, r, k)| {
+                    b.push_bind(m.clone()).push_bind(r.clone()).push_bind(*k);
+                });
+                q.push(" ON CONFLICT DO NOTHING RETURNING message_id, recipient, kind");
+                for row in q.build().fetch_all(&mut **tx).await.map_err(error::plain)? {
+                    firsts.insert((col::<String>(&row, "message_id")?, col::<String>(&row, "recipient")?, col::<String>(&row, "kind")?));
+                }
+            }
+            // Each first counts once, on the first event that carries it.
+            let rows = rollup(events.iter().copied(), |e| {
+                engagement_key(e).is_some_and(|(m, r, k)| firsts.remove(&(m, r, k.to_owned())))
+            });
+            let rows: Vec<_> = rows.into_iter().collect();
+            for chunk in rows.chunks(1000) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO stats_hourly (account_id, hour, stream, sender_domain, source_ip, receiving_domain, ",
+                );
+                q.push(herald_store::COUNTERS.join(", ")).push(") ");
+                q.push_values(chunk, |mut b, (k, c)| {
+                    b.push_bind(k.account.clone())
+                        .push_bind(k.hour)
+                        .push_bind(k.stream.clone())
+                        .push_bind(k.sender_domain.clone())
+                        .push_bind(k.source_ip.clone())
+                        .push_bind(k.receiving_domain.clone());
+                    for n in c.0 {
+                        b.push_bind(n);
+                    }
+                });
+                q.push(" ON CONFLICT (account_id, hour, stream, sender_domain, source_ip, receiving_domain) DO UPDATE SET ");
+                let sums: Vec<String> = herald_store::COUNTERS.iter().map(|c| format!("{c} = stats_hourly.{c} + excluded.{c}")).collect();
+                q.push(sums.join(", "));
+                q.build().execute(&mut **tx).await.map_err(error::plain)?;
+            }
+            Ok(())
+        }
+
         fn like_escaped(s: &str) -> String {
             s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
         }
@@ -509,6 +560,9 @@ macro_rules! impl_sql_store {
                 // Many rows per statement: one round trip and one parse for
                 // up to EVENT_ROWS events, all in one transaction.
                 let mut tx = self.pool.begin().await.map_err(error::plain)?;
+                // The events this call stores (not those a retried batch
+                // stored before): only they count in the rollups.
+                let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::with_capacity(events.len());
                 for chunk in events.chunks($crate::queries::EVENT_ROWS) {
                     let mut q = sqlx::QueryBuilder::new(
                         "INSERT INTO events (id, at, kind, account_id, stream, message_id, recipient, sender, source_ip, \
@@ -538,9 +592,13 @@ macro_rules! impl_sql_store {
                             .push_bind(e.reason.clone())
                             .push_bind(e.rcpt_index.map(i64::from));
                     });
-                    q.push(" ON CONFLICT (id) DO NOTHING");
-                    q.build().execute(&mut *tx).await.map_err(error::plain)?;
+                    q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+                    for row in q.build().fetch_all(&mut *tx).await.map_err(error::plain)? {
+                        inserted.insert(col::<String>(&row, "id")?);
+                    }
                 }
+                let fresh: Vec<&Event> = events.iter().filter(|e| inserted.contains(e.id.as_str())).collect();
+                update_stats(&mut tx, &fresh).await?;
                 // The Message-ID headers accepted events name, so a bounce
                 // that carries only that finds its message.
                 let headers: Vec<&Event> = events.iter().filter(|e| e.header_id.is_some()).collect();
@@ -846,6 +904,54 @@ macro_rules! impl_sql_store {
                 last_error: col(row, "last_error")?,
                 created_at: time_ms::from_ms(col(row, "created_at")?),
             })
+        }
+
+        #[async_trait]
+        impl StatsStore for $store {
+            async fn stats(&self, query: &StatsQuery) -> StoreResult<Vec<StatsRow>> {
+                if query.accounts.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let bucket: i64 = match query.period {
+                    StatsPeriod::Hour => 3600,
+                    StatsPeriod::Day => 86_400,
+                };
+                let group = match query.group {
+                    None => "''",
+                    Some(StatsGroup::Account) => "account_id",
+                    Some(StatsGroup::Stream) => "stream",
+                    Some(StatsGroup::SenderDomain) => "sender_domain",
+                    Some(StatsGroup::SourceIp) => "source_ip",
+                    Some(StatsGroup::ReceivingDomain) => "receiving_domain",
+                };
+                let sums: Vec<String> = herald_store::COUNTERS.iter().map(|c| format!("CAST(SUM({c}) AS BIGINT) AS {c}")).collect();
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "SELECT (hour / {bucket}) * {bucket} AS period, {group} AS grp, {} FROM stats_hourly WHERE account_id IN (",
+                    sums.join(", ")
+                ));
+                let mut list = q.separated(", ");
+                for a in &query.accounts {
+                    list.push_bind(a.as_str().to_owned());
+                }
+                q.push(") AND hour >= ").push_bind(query.since.unix_timestamp().div_euclid(bucket) * bucket);
+                q.push(" AND hour < ").push_bind(query.until.unix_timestamp());
+                q.push(" GROUP BY period, grp ORDER BY period, grp");
+                let rows = q.build().fetch_all(&self.pool).await.map_err(error::plain)?;
+                rows.iter()
+                    .map(|r| {
+                        let mut counts = herald_store::Counts::default();
+                        for (i, c) in herald_store::COUNTERS.iter().enumerate() {
+                            counts.0[i] = col::<Option<i64>>(r, c)?.unwrap_or(0);
+                        }
+                        Ok(StatsRow {
+                            period: time::OffsetDateTime::from_unix_timestamp(col::<i64>(r, "period")?)
+                                .map_err(|e| error::corrupt("period", e))?,
+                            group: col(r, "grp")?,
+                            counts,
+                        })
+                    })
+                    .collect()
+            }
         }
 
         #[async_trait]

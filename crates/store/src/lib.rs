@@ -14,6 +14,7 @@
 
 mod error;
 mod model;
+pub mod stats;
 
 use async_trait::async_trait;
 use herald_types::{
@@ -23,9 +24,10 @@ use herald_types::{
 
 pub use error::{StoreError, StoreResult};
 pub use model::{
-    Account, AccountFilter, AccountRef, ApiKey, ApprovedSender, Bootstrap, DkimAlgorithm, DkimKey, Domain, EventFilter,
-    IdempotencyClaim, KeyState, NewAccount, NewApiKey, NewDkimKey, NewSmtpCredential, NewSuppression, NewWebhook,
-    SmtpCredential, Suppression, SuppressionFilter, Webhook, WebhookStatus,
+    Account, AccountFilter, AccountRef, ApiKey, ApprovedSender, Bootstrap, COUNTERS, Counts, DkimAlgorithm, DkimKey,
+    Domain, EventFilter, IdempotencyClaim, KeyState, NewAccount, NewApiKey, NewDkimKey, NewSmtpCredential,
+    NewSuppression, NewWebhook, SmtpCredential, StatsGroup, StatsPeriod, StatsQuery, StatsRow, Suppression,
+    SuppressionFilter, Webhook, WebhookStatus,
 };
 
 /// Accounts, master and sub.
@@ -267,6 +269,14 @@ pub trait WebhookStore: Send + Sync {
     ) -> StoreResult<Vec<(i64, Event)>>;
 }
 
+/// Hourly rollups of the events, kept by `insert_events` in the same
+/// transaction (see [`COUNTERS`]).
+#[async_trait]
+pub trait StatsStore: Send + Sync {
+    /// The counts of `query.accounts` per period (and group), oldest first.
+    async fn stats(&self, query: &StatsQuery) -> StoreResult<Vec<StatsRow>>;
+}
+
 /// The whole store, as services hold it: `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store:
@@ -279,6 +289,7 @@ pub trait Store:
     + IdempotencyStore
     + MessageIndexStore
     + WebhookStore
+    + StatsStore
 {
     /// "sqlite" or "postgres", for logs and `/healthz`.
     fn backend(&self) -> &'static str;

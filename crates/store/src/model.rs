@@ -343,3 +343,77 @@ pub struct NewWebhook {
     pub batch_size: u32,
     pub secret: String,
 }
+
+/// The counters of the hourly rollups, in the order of [`Counts`].
+pub const COUNTERS: [&str; 15] = [
+    "accepted",
+    "delivered",
+    "deferred",
+    "bounced_hard",
+    "bounced_soft",
+    "dropped",
+    "expired",
+    "complained",
+    "unsubscribed",
+    "opened",
+    "opened_unique",
+    "opened_machine",
+    "clicked",
+    "clicked_unique",
+    "clicked_machine",
+];
+
+/// Counts of [`COUNTERS`], by position.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts(pub [i64; COUNTERS.len()]);
+
+impl Counts {
+    /// The count of a counter by name (0 for an unknown name).
+    pub fn get(&self, name: &str) -> i64 {
+        COUNTERS.iter().position(|c| *c == name).map_or(0, |i| self.0[i])
+    }
+
+    pub fn add(&mut self, other: &Counts) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
+        }
+    }
+}
+
+/// Periods of a stats answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsPeriod {
+    Hour,
+    Day,
+}
+
+/// What a stats answer is broken down by, beside the period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsGroup {
+    /// The account (a master's own and each sub's).
+    Account,
+    Stream,
+    SenderDomain,
+    /// The address Herald sent from.
+    SourceIp,
+    ReceivingDomain,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsQuery {
+    pub accounts: Vec<AccountId>,
+    pub since: OffsetDateTime,
+    pub until: OffsetDateTime,
+    pub period: StatsPeriod,
+    pub group: Option<StatsGroup>,
+}
+
+/// One period (and group) of a stats answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsRow {
+    pub period: OffsetDateTime,
+    /// The group's value (an account id, a domain, an IP); empty without a
+    /// group, or where the events had none.
+    pub group: String,
+    pub counts: Counts,
+}

@@ -53,6 +53,7 @@ cases![
     bounces_find_their_message_and_are_counted,
     idempotency_keys_are_claimed_once_and_answer_the_same,
     webhooks_are_owed_what_is_stored_after_them,
+    stats_roll_up_each_stored_event_once,
 ];
 
 fn name(s: &str) -> AccountName {
@@ -973,5 +974,89 @@ async fn webhooks_are_owed_what_is_stored_after_them(s: Arc<dyn Store>) -> anyho
         s.set_webhook_status(&hook.id, WebhookStatus::Active).await,
         Err(StoreError::NotFound { .. })
     ));
+    Ok(())
+}
+
+async fn stats_roll_up_each_stored_event_once(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    let acme = s.create_account(master("acme")).await?;
+    let sub = s.create_account(sub("acme-news", &acme.id)).await?;
+    let at = time::OffsetDateTime::from_unix_timestamp(1_763_884_800)?; // 2025-11-23 08:00 UTC
+    let mk = |kind: EventKind, account: &AccountId, rcpt: &str, minutes: i64| {
+        let mut e = event(kind, account, &MessageId::generate(), rcpt);
+        e.at = at + time::Duration::minutes(minutes);
+        e
+    };
+    let mut batch = vec![
+        mk(EventKind::Accepted, &acme.id, "a@gmail.test", 0),
+        mk(EventKind::Delivered, &acme.id, "a@gmail.test", 1),
+        mk(EventKind::Accepted, &acme.id, "b@yahoo.test", 70),
+        mk(EventKind::Accepted, &sub.id, "c@gmail.test", 5),
+    ];
+    let mut bounce = mk(EventKind::Bounced, &acme.id, "b@yahoo.test", 71);
+    bounce.bounce = Some(BounceInfo {
+        class: BounceClass::Hard,
+        reason: "userunknown".to_owned(),
+    });
+    batch.push(bounce);
+    // Two opens of one message by the same reader: one unique.
+    let open = mk(EventKind::Opened, &acme.id, "a@gmail.test", 2);
+    let mut again = open.clone();
+    again.id = EventId::generate();
+    batch.push(open);
+    batch.push(again);
+    s.insert_events(&batch).await?;
+    // A batch stored again (a retry after an unclear failure) counts once.
+    s.insert_events(&batch).await?;
+
+    let query = |period, group| herald_store::StatsQuery {
+        accounts: vec![acme.id.clone(), sub.id.clone()],
+        since: at - time::Duration::days(1),
+        until: at + time::Duration::days(1),
+        period,
+        group,
+    };
+    let hours = s.stats(&query(herald_store::StatsPeriod::Hour, None)).await?;
+    ensure!(hours.len() == 2, "two hours: {hours:#?}");
+    ensure!(hours[0].period == at && hours[1].period == at + time::Duration::hours(1));
+    let first = &hours[0].counts;
+    ensure!(
+        (
+            first.get("accepted"),
+            first.get("delivered"),
+            first.get("opened"),
+            first.get("opened_unique")
+        ) == (2, 1, 2, 1),
+        "{first:?}"
+    );
+    ensure!(hours[1].counts.get("bounced_hard") == 1 && hours[1].counts.get("accepted") == 1);
+    let days = s
+        .stats(&query(
+            herald_store::StatsPeriod::Day,
+            Some(herald_store::StatsGroup::ReceivingDomain),
+        ))
+        .await?;
+    let by: Vec<(&str, i64)> = days
+        .iter()
+        .map(|r| (r.group.as_str(), r.counts.get("accepted")))
+        .collect();
+    ensure!(by == [("gmail.test", 2), ("yahoo.test", 1)], "{by:?}");
+    let accounts = s
+        .stats(&query(
+            herald_store::StatsPeriod::Day,
+            Some(herald_store::StatsGroup::Account),
+        ))
+        .await?;
+    ensure!(accounts.len() == 2, "{accounts:#?}");
+    let only_sub = herald_store::StatsQuery {
+        accounts: vec![sub.id.clone()],
+        ..query(herald_store::StatsPeriod::Day, None)
+    };
+    ensure!(s.stats(&only_sub).await?[0].counts.get("accepted") == 1);
+    // Later opens of the same reader are never unique again.
+    let mut later = mk(EventKind::Opened, &acme.id, "a@gmail.test", 3);
+    later.message_id = batch[5].message_id.clone();
+    s.insert_events(std::slice::from_ref(&later)).await?;
+    let hours = s.stats(&query(herald_store::StatsPeriod::Hour, None)).await?;
+    ensure!(hours[0].counts.get("opened") == 3 && hours[0].counts.get("opened_unique") == 1);
     Ok(())
 }

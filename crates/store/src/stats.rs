@@ -1,0 +1,170 @@
+//! What each stored event adds to the hourly rollups: the part of stats
+//! that is the same for every backend.
+
+use std::collections::HashMap;
+
+use herald_types::{BounceClass, Event, EventKind};
+
+use crate::{COUNTERS, Counts};
+
+/// The row of the rollups an event counts in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StatsKey {
+    pub account: String,
+    /// Unix seconds of the hour's start.
+    pub hour: i64,
+    pub stream: String,
+    pub sender_domain: String,
+    /// The address Herald sent from (delivery events only).
+    pub source_ip: String,
+    pub receiving_domain: String,
+}
+
+fn domain_of(address: Option<&str>) -> String {
+    address
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+fn counter(name: &str) -> usize {
+    // The names are this module's own, all in COUNTERS.
+    COUNTERS.iter().position(|c| *c == name).unwrap_or(0)
+}
+
+/// A human open or click: its (message, recipient, kind), whose first
+/// occurrence makes it unique.
+pub fn engagement_key(e: &Event) -> Option<(String, String, &'static str)> {
+    let machine = e.engagement.as_ref().is_some_and(|g| g.machine);
+    match e.kind {
+        EventKind::Opened | EventKind::Clicked if !machine => Some((
+            e.message_id.to_string(),
+            e.recipient.clone().unwrap_or_default().to_ascii_lowercase(),
+            e.kind.as_str(),
+        )),
+        _ => None,
+    }
+}
+
+/// The counters an event adds to; `first` says whether a human open or
+/// click is the first of its message and recipient.
+fn counters_of(e: &Event, first: bool) -> Vec<usize> {
+    let machine = e.engagement.as_ref().is_some_and(|g| g.machine);
+    match e.kind {
+        EventKind::Accepted => vec![counter("accepted")],
+        EventKind::Delivered => vec![counter("delivered")],
+        EventKind::Deferred => vec![counter("deferred")],
+        EventKind::Bounced => match e.bounce.as_ref().map(|b| b.class) {
+            Some(BounceClass::Hard) => vec![counter("bounced_hard")],
+            _ => vec![counter("bounced_soft")],
+        },
+        EventKind::Dropped => vec![counter("dropped")],
+        EventKind::Expired => vec![counter("expired")],
+        EventKind::Complained => vec![counter("complained")],
+        EventKind::Unsubscribed => vec![counter("unsubscribed")],
+        EventKind::Opened if machine => vec![counter("opened_machine")],
+        EventKind::Opened if first => vec![counter("opened"), counter("opened_unique")],
+        EventKind::Opened => vec![counter("opened")],
+        EventKind::Clicked if machine => vec![counter("clicked_machine")],
+        EventKind::Clicked if first => vec![counter("clicked"), counter("clicked_unique")],
+        EventKind::Clicked => vec![counter("clicked")],
+        EventKind::Replied | EventKind::Alert => Vec::new(),
+    }
+}
+
+/// What `events` add to the rollups, by row.
+pub fn rollup<'a>(
+    events: impl IntoIterator<Item = &'a Event>,
+    mut first: impl FnMut(&Event) -> bool,
+) -> HashMap<StatsKey, Counts> {
+    let mut out: HashMap<StatsKey, Counts> = HashMap::new();
+    for e in events {
+        let counters = counters_of(e, first(e));
+        if counters.is_empty() {
+            continue;
+        }
+        let delivery = matches!(e.kind, EventKind::Delivered | EventKind::Deferred | EventKind::Bounced);
+        let key = StatsKey {
+            account: e.account.to_string(),
+            hour: e.at.unix_timestamp().div_euclid(3600) * 3600,
+            stream: e.stream.clone(),
+            sender_domain: domain_of(e.sender.as_deref()),
+            source_ip: if delivery {
+                e.source_ip.map(|ip| ip.to_string()).unwrap_or_default()
+            } else {
+                String::new()
+            },
+            receiving_domain: domain_of(e.recipient.as_deref()),
+        };
+        let counts = out.entry(key).or_default();
+        for c in counters {
+            counts.0[c] += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_types::{AccountId, BounceInfo, Engagement, MessageId};
+
+    #[test]
+    fn events_count_in_their_hour_and_row() {
+        let account = AccountId::generate();
+        let message = MessageId::generate();
+        let mut delivered = Event::new(EventKind::Delivered, account.clone(), message.clone());
+        delivered.sender = Some("News@Acme.test".to_owned());
+        delivered.recipient = Some("a@Example.NET".to_owned());
+        delivered.source_ip = Some("192.0.2.1".parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()));
+        let mut bounced = delivered.clone();
+        bounced.kind = EventKind::Bounced;
+        bounced.bounce = Some(BounceInfo {
+            class: BounceClass::Hard,
+            reason: "userunknown".to_owned(),
+        });
+        let mut open = delivered.clone();
+        open.kind = EventKind::Opened;
+        open.source_ip = None;
+        let mut proxy = open.clone();
+        proxy.engagement = Some(Engagement {
+            user_agent: "GoogleImageProxy".to_owned(),
+            ip: None,
+            machine: true,
+            url: None,
+        });
+        let all = [delivered.clone(), bounced, open.clone(), open.clone(), proxy];
+        let mut seen = 0;
+        let rows = rollup(all.iter(), |e| {
+            let first = e.kind == EventKind::Opened && seen == 0;
+            if e.kind == EventKind::Opened {
+                seen += 1;
+            }
+            first
+        });
+        // Opens carry no sending IP, so they have a row of their own.
+        assert_eq!(rows.len(), 2);
+        let sent = rows
+            .iter()
+            .find(|(k, _)| k.source_ip == "192.0.2.1")
+            .map(|(k, c)| (k.clone(), *c));
+        let (key, counts) = sent.unwrap_or_else(|| panic!("{rows:?}"));
+        assert_eq!(
+            (key.sender_domain.as_str(), key.receiving_domain.as_str()),
+            ("acme.test", "example.net")
+        );
+        assert_eq!(key.hour % 3600, 0);
+        assert_eq!((counts.get("delivered"), counts.get("bounced_hard")), (1, 1));
+        let opens = rows.values().find(|c| c.get("opened") > 0).copied().unwrap_or_default();
+        assert_eq!(
+            (
+                opens.get("opened"),
+                opens.get("opened_unique"),
+                opens.get("opened_machine")
+            ),
+            (2, 1, 1)
+        );
+        assert_eq!(engagement_key(&open).map(|k| k.2), Some("opened"));
+        assert_eq!(engagement_key(&delivered), None);
+    }
+}
