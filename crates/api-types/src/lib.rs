@@ -639,3 +639,30 @@ pub struct CreateWebhook {
     #[serde(default)]
     pub batch_size: Option<u32>,
 }
+
+/// One period (and group) of stats: the counts and the rates made of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StatsRow {
+    /// The period's start.
+    #[serde(with = "time::serde::rfc3339")]
+    pub period: OffsetDateTime,
+    /// The group's value (account name, stream, domain or IP), when grouped.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub group: Option<String>,
+    /// accepted, delivered, deferred, bounced_hard, bounced_soft, dropped,
+    /// expired, complained, unsubscribed, opened, opened_unique,
+    /// opened_machine, clicked, clicked_unique, clicked_machine.
+    pub counts: std::collections::BTreeMap<String, i64>,
+    /// delivery_rate (delivered of those that ended), bounce_rate,
+    /// complaint_rate, open_rate and click_rate (unique human ones of the
+    /// delivered), unsubscribe_rate; absent when their base is 0.
+    pub rates: std::collections::BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Stats {
+    pub by: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub group: Option<String>,
+    pub data: Vec<StatsRow>,
+}

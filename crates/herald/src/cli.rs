@@ -57,6 +57,24 @@ pub enum Command {
     /// Read bounces, complaints and auto-replies.
     #[command(subcommand)]
     Feedback(FeedbackCommand),
+    /// Counts and rates per hour or day (a master's include its subs').
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub account: AccountArg,
+    /// hour or day.
+    #[arg(long, default_value = "day")]
+    pub by: String,
+    /// account, stream, sender-domain, ip or receiving-domain.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// From this time on: RFC 3339, or a duration ago such as 48h (default
+    /// 30 days, 7 with --by hour).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -113,3 +113,70 @@ pub async fn run(accounts: &Accounts, args: EventsArgs, json: bool) -> anyhow::R
         }
     }
 }
+
+fn percent(rates: &std::collections::BTreeMap<String, f64>, name: &str) -> String {
+    rates
+        .get(name)
+        .map_or_else(|| "-".to_owned(), |r| format!("{:.2}%", r * 100.0))
+}
+
+/// `herald stats`: the API's stats, as a table or JSON.
+pub async fn stats(accounts: &Accounts, args: crate::cli::StatsArgs, json: bool) -> anyhow::Result<()> {
+    let account = accounts.find(&args.account.account).await?;
+    let caller = herald_accounts::Caller::operator(account);
+    let (period, group) =
+        herald_http::period_and_group(Some(&args.by), args.group.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let back = match period {
+        herald_store::StatsPeriod::Hour => time::Duration::days(7),
+        herald_store::StatsPeriod::Day => time::Duration::days(30),
+    };
+    let now = OffsetDateTime::now_utc();
+    let query = herald_store::StatsQuery {
+        accounts: Vec::new(),
+        since: args.since.as_deref().map(parse_time).transpose()?.unwrap_or(now - back),
+        until: now,
+        period,
+        group,
+    };
+    let stats = views::stats(accounts, &caller, query).await?;
+    if json {
+        return output::json(&stats);
+    }
+    let n = |r: &herald_api_types::StatsRow, c: &str| r.counts.get(c).copied().unwrap_or(0);
+    let rows: Vec<Vec<String>> = stats
+        .data
+        .iter()
+        .map(|r| {
+            vec![
+                output::time(r.period),
+                r.group.clone().unwrap_or_else(|| "-".to_owned()),
+                n(r, "accepted").to_string(),
+                n(r, "delivered").to_string(),
+                format!("{}/{}", n(r, "bounced_hard"), n(r, "bounced_soft")),
+                n(r, "complained").to_string(),
+                format!("{}/{}", n(r, "opened_unique"), n(r, "opened")),
+                format!("{}/{}", n(r, "clicked_unique"), n(r, "clicked")),
+                percent(&r.rates, "delivery_rate"),
+                percent(&r.rates, "bounce_rate"),
+                percent(&r.rates, "complaint_rate"),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "PERIOD",
+            "GROUP",
+            "ACCEPTED",
+            "DELIVERED",
+            "BOUNCED H/S",
+            "COMPLAINTS",
+            "OPENS U/ALL",
+            "CLICKS U/ALL",
+            "DELIVERY",
+            "BOUNCE",
+            "COMPLAINT",
+        ],
+        &rows,
+    );
+    Ok(())
+}

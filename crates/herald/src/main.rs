@@ -89,6 +89,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Send(args) => send_cmd::run(&config, *args, cli.json).await,
         Command::Suppression(cmd) => suppression_cmd::run(&open(&config).await?, cmd, cli.json).await,
         Command::Feedback(cmd) => suppression_cmd::feedback(cmd, cli.json),
+        Command::Stats(args) => events_cmd::stats(&open(&config).await?, args, cli.json).await,
     }
 }
 

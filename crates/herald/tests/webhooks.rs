@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use herald_testkit::{
-    Api, DnsServer, HeraldProcess, Mode, POSTGRES_ENV, Post, Receiver, SmtpSink, TempStore, Zones, postgres_url,
-    wait_for,
+    Api, Behaviour, DnsServer, HeraldProcess, Mode, POSTGRES_ENV, Phase, Post, Receiver, Rule, SmtpSink, TempStore,
+    Zones, postgres_url, wait_for,
 };
 use serde_json::{Value, json};
 
@@ -32,10 +32,19 @@ struct Setup {
 }
 
 async fn setup(store: TempStore, give_up_after: &str) -> anyhow::Result<Setup> {
-    let sink = SmtpSink::start("127.0.0.2:0", vec![]).await?;
+    let sink = SmtpSink::start(
+        "127.0.0.2:0",
+        vec![Rule::new(
+            Phase::Rcpt,
+            "gone@other.test",
+            Behaviour::Reply("550 5.1.1 No such user".to_owned()),
+        )],
+    )
+    .await?;
     let dns = DnsServer::start(
         &Zones::new()
             .mx("example.test", 10, "mx.example.test")
+            .mx("other.test", 10, "mx.example.test")
             .ip("mx.example.test", "127.0.0.2".parse()?),
     )
     .await?;
@@ -489,4 +498,100 @@ async fn events_filter_page_stably_and_export_as_csv() -> anyhow::Result<()> {
         .run(&["events", "--account", "acme", "--tag", "spring", "--csv"])?;
     ensure!(from_cli == text, "CLI:\n{from_cli}\nAPI:\n{text}");
     Ok(())
+}
+
+async fn stats_count_what_happened(store: TempStore) -> anyhow::Result<()> {
+    let s = setup(store, "1h").await?;
+    s.server.run(&["account", "create", "acme-news", "--parent", "acme"])?;
+    s.server
+        .run(&["sender", "add", "--account", "acme-news", "@acme.test"])?;
+    let sub_key = s.server.run(&["api-key", "create", "--account", "acme-news"])?;
+    for to in ["a@example.test", "b@example.test", "c@other.test", "gone@other.test"] {
+        s.send(to).await?;
+    }
+    let answer = s
+        .api
+        .call("POST", "/api/v1/messages")
+        .key(sub_key.trim())
+        .json(json!({"from": "news@acme.test", "to": ["d@example.test"], "subject": "Hi", "text": "Hello"}))
+        .send()
+        .await?;
+    ensure!(answer.status == 202, "{}", answer.body);
+    let day = wait_for("every outcome counted", WAIT, || async {
+        s.get("/api/v1/stats")
+            .await
+            .ok()
+            .filter(|st| st["data"][0]["counts"]["delivered"] == 4 && st["data"][0]["counts"]["bounced_hard"] == 1)
+    })
+    .await?;
+    let row = &day["data"][0];
+    ensure!(
+        day["by"] == "day" && row["counts"]["accepted"] == 5,
+        "the master sees its sub's too: {day}"
+    );
+    ensure!(
+        (row["rates"]["delivery_rate"].as_f64().unwrap_or_default() - 0.8).abs() < 1e-9
+            && (row["rates"]["bounce_rate"].as_f64().unwrap_or_default() - 0.2).abs() < 1e-9,
+        "{row}"
+    );
+    let by_domain = s.get("/api/v1/stats?by=hour&group=receiving_domain").await?;
+    let groups: Vec<(String, i64)> = by_domain["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["group"].as_str().unwrap_or("").to_owned(),
+                r["counts"]["delivered"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    ensure!(
+        groups == [("example.test".to_owned(), 3), ("other.test".to_owned(), 1)],
+        "{by_domain}"
+    );
+    let by_account = s.get("/api/v1/stats?group=account").await?;
+    let names: Vec<&str> = by_account["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["group"].as_str())
+        .collect();
+    ensure!(names.contains(&"acme") && names.contains(&"acme-news"), "{by_account}");
+    let bad = s
+        .api
+        .call("GET", "/api/v1/stats?group=planet")
+        .key(&s.key)
+        .send()
+        .await?;
+    ensure!(bad.status == 422, "{}", bad.body);
+    // The sub sees only its own.
+    let sub_stats = s.api.call("GET", "/api/v1/stats").key(sub_key.trim()).send().await?;
+    ensure!(
+        sub_stats.body["data"][0]["counts"]["accepted"] == 1,
+        "{}",
+        sub_stats.body
+    );
+    // The CLI says the same.
+    let from_cli: Value = serde_json::from_str(&s.server.run(&["--json", "stats", "--account", "acme"])?)?;
+    ensure!(from_cli["data"][0]["counts"] == row["counts"], "{from_cli}");
+    let table = s
+        .server
+        .run(&["stats", "--account", "acme", "--group", "ip", "--by", "hour"])?;
+    ensure!(table.contains("127.0.0."), "sending IPs: {table}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_what_happened_on_sqlite() -> anyhow::Result<()> {
+    stats_count_what_happened(TempStore::sqlite()?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_what_happened_on_postgres() -> anyhow::Result<()> {
+    let Some(base) = postgres_url() else {
+        eprintln!("skipped: set {POSTGRES_ENV} to run on PostgreSQL");
+        return Ok(());
+    };
+    stats_count_what_happened(TempStore::postgres(&base).await?).await
 }

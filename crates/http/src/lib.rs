@@ -18,6 +18,8 @@ mod error;
 mod metrics_layer;
 mod openapi;
 mod routes;
+
+pub use routes::stats::period_and_group;
 mod serve;
 mod submit;
 pub mod views;

@@ -250,3 +250,84 @@ pub fn event_csv(e: &api::Event) -> String {
     line.push('\n');
     line
 }
+
+/// Stats for `caller`'s account and, for a master, its subs: the rows the
+/// API and `herald stats` show, with rates.
+pub async fn stats(
+    accounts: &herald_accounts::Accounts,
+    caller: &herald_accounts::Caller,
+    mut query: store::StatsQuery,
+) -> herald_accounts::AccountsResult<api::Stats> {
+    let mut names = std::collections::HashMap::new();
+    names.insert(caller.account.id.to_string(), caller.account.name.to_string());
+    if caller.account.parent.is_none() {
+        for sub in accounts
+            .store()
+            .list_accounts(store::AccountFilter::SubsOf(caller.account.id.clone()))
+            .await?
+        {
+            names.insert(sub.id.to_string(), sub.name.to_string());
+        }
+    }
+    query.accounts = names
+        .keys()
+        .filter_map(|id| herald_types::AccountId::parse(id).ok())
+        .collect();
+    let rows = accounts.store().stats(&query).await?;
+    let by = match query.period {
+        store::StatsPeriod::Hour => "hour",
+        store::StatsPeriod::Day => "day",
+    };
+    let group = query.group.map(|g| {
+        match g {
+            store::StatsGroup::Account => "account",
+            store::StatsGroup::Stream => "stream",
+            store::StatsGroup::SenderDomain => "sender_domain",
+            store::StatsGroup::SourceIp => "ip",
+            store::StatsGroup::ReceivingDomain => "receiving_domain",
+        }
+        .to_owned()
+    });
+    let data = rows
+        .iter()
+        .map(|r| api::StatsRow {
+            period: r.period,
+            group: query.group.map(|g| match g {
+                store::StatsGroup::Account => names.get(&r.group).cloned().unwrap_or_else(|| r.group.clone()),
+                _ => r.group.clone(),
+            }),
+            counts: store::COUNTERS
+                .iter()
+                .zip(r.counts.0)
+                .map(|(c, n)| ((*c).to_owned(), n))
+                .collect(),
+            rates: rates(&r.counts),
+        })
+        .collect();
+    Ok(api::Stats {
+        by: by.to_owned(),
+        group,
+        data,
+    })
+}
+
+/// The rates a sender watches, each with its base; absent when the base is 0.
+pub fn rates(c: &store::Counts) -> std::collections::BTreeMap<String, f64> {
+    let bounced = c.get("bounced_hard") + c.get("bounced_soft");
+    let ended = c.get("delivered") + bounced + c.get("expired");
+    let delivered = c.get("delivered");
+    let mut out = std::collections::BTreeMap::new();
+    let mut put = |name: &str, n: i64, base: i64| {
+        if base > 0 {
+            #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+            out.insert(name.to_owned(), n as f64 / base as f64);
+        }
+    };
+    put("delivery_rate", delivered, ended);
+    put("bounce_rate", bounced, ended);
+    put("complaint_rate", c.get("complained"), delivered);
+    put("open_rate", c.get("opened_unique"), delivered);
+    put("click_rate", c.get("clicked_unique"), delivered);
+    put("unsubscribe_rate", c.get("unsubscribed"), delivered);
+    out
+}
