@@ -5,19 +5,34 @@ use std::collections::HashMap;
 
 use herald_types::{BounceClass, Event, EventKind};
 
-use crate::{COUNTERS, Counts};
+use crate::{COUNTERS, Counts, StatsGroup};
 
-/// The row of the rollups an event counts in.
+/// A row of the rollups an event counts in: one per breakdown.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StatsKey {
     pub account: String,
+    /// The breakdown: [`TOTAL`] or a [`StatsGroup`]'s [`dim`].
+    pub dim: &'static str,
     /// Unix seconds of the hour's start.
     pub hour: i64,
-    pub stream: String,
-    pub sender_domain: String,
-    /// The address Herald sent from (delivery events only).
-    pub source_ip: String,
-    pub receiving_domain: String,
+    /// The event's value of the breakdown (empty for the total, or when the
+    /// event has none, as opens have no sending IP).
+    pub value: String,
+}
+
+/// The breakdown of the totals.
+pub const TOTAL: &str = "";
+
+/// The breakdown a group reads; `None` for the account group, which reads
+/// the totals of each account.
+pub fn dim(group: StatsGroup) -> Option<&'static str> {
+    match group {
+        StatsGroup::Account => None,
+        StatsGroup::Stream => Some("stream"),
+        StatsGroup::SenderDomain => Some("sender_domain"),
+        StatsGroup::SourceIp => Some("ip"),
+        StatsGroup::ReceivingDomain => Some("receiving_domain"),
+    }
 }
 
 fn domain_of(address: Option<&str>) -> String {
@@ -84,21 +99,30 @@ pub fn rollup<'a>(
             continue;
         }
         let delivery = matches!(e.kind, EventKind::Delivered | EventKind::Deferred | EventKind::Bounced);
-        let key = StatsKey {
-            account: e.account.to_string(),
-            hour: e.at.unix_timestamp().div_euclid(3600) * 3600,
-            stream: e.stream.clone(),
-            sender_domain: domain_of(e.sender.as_deref()),
-            source_ip: if delivery {
-                e.source_ip.map(|ip| ip.to_string()).unwrap_or_default()
-            } else {
-                String::new()
-            },
-            receiving_domain: domain_of(e.recipient.as_deref()),
+        let ip = if delivery {
+            e.source_ip.map(|ip| ip.to_string()).unwrap_or_default()
+        } else {
+            String::new()
         };
-        let counts = out.entry(key).or_default();
-        for c in counters {
-            counts.0[c] += 1;
+        let account = e.account.to_string();
+        let hour = e.at.unix_timestamp().div_euclid(3600) * 3600;
+        for (dim, value) in [
+            (TOTAL, String::new()),
+            ("stream", e.stream.clone()),
+            ("sender_domain", domain_of(e.sender.as_deref())),
+            ("ip", ip),
+            ("receiving_domain", domain_of(e.recipient.as_deref())),
+        ] {
+            let key = StatsKey {
+                account: account.clone(),
+                dim,
+                hour,
+                value,
+            };
+            let counts = out.entry(key).or_default();
+            for &c in &counters {
+                counts.0[c] += 1;
+            }
         }
     }
     out
@@ -142,28 +166,30 @@ mod tests {
             }
             first
         });
-        // Opens carry no sending IP, so they have a row of their own.
-        assert_eq!(rows.len(), 2);
-        let sent = rows
-            .iter()
-            .find(|(k, _)| k.source_ip == "192.0.2.1")
-            .map(|(k, c)| (k.clone(), *c));
-        let (key, counts) = sent.unwrap_or_else(|| panic!("{rows:?}"));
-        assert_eq!(
-            (key.sender_domain.as_str(), key.receiving_domain.as_str()),
-            ("acme.test", "example.net")
-        );
-        assert_eq!(key.hour % 3600, 0);
-        assert_eq!((counts.get("delivered"), counts.get("bounced_hard")), (1, 1));
-        let opens = rows.values().find(|c| c.get("opened") > 0).copied().unwrap_or_default();
+        let row = |dim: &str, value: &str| {
+            rows.iter()
+                .find(|(k, _)| k.dim == dim && k.value == value)
+                .map(|(k, c)| (k.hour, *c))
+                .unwrap_or_else(|| panic!("no {dim}={value} in {rows:?}"))
+        };
+        // Every breakdown counts every event; opens carry no sending IP.
+        let (hour, total) = row(TOTAL, "");
+        assert_eq!(hour % 3600, 0);
         assert_eq!(
             (
-                opens.get("opened"),
-                opens.get("opened_unique"),
-                opens.get("opened_machine")
+                total.get("delivered"),
+                total.get("bounced_hard"),
+                total.get("opened"),
+                total.get("opened_unique")
             ),
-            (2, 1, 1)
+            (1, 1, 2, 1)
         );
+        assert_eq!(total.get("opened_machine"), 1);
+        assert_eq!(row("ip", "192.0.2.1").1.get("delivered"), 1);
+        assert_eq!(row("ip", "").1.get("opened"), 2);
+        assert_eq!(row("sender_domain", "acme.test").1, total);
+        assert_eq!(row("receiving_domain", "example.net").1, total);
+        assert_eq!(rows.len(), 6);
         assert_eq!(engagement_key(&open).map(|k| k.2), Some("opened"));
         assert_eq!(engagement_key(&delivered), None);
     }

@@ -1,12 +1,14 @@
 -- Issue 6: hourly rollups, kept in the transaction that stores the events
 -- (from the events actually inserted, so a retried batch counts once).
+-- Each event counts in one row per breakdown (`dim`: '' for the total,
+-- 'stream', 'sender_domain', 'ip', 'receiving_domain'; `value` the event's
+-- value of it), so any one question reads only its own rows: a month per
+-- hour is 720 rows per account and value.
 CREATE TABLE stats_hourly (
     account_id       TEXT NOT NULL,
+    dim              TEXT NOT NULL,
     hour             BIGINT NOT NULL,
-    stream           TEXT NOT NULL,
-    sender_domain    TEXT NOT NULL,
-    source_ip        TEXT NOT NULL,
-    receiving_domain TEXT NOT NULL,
+    value            TEXT NOT NULL,
     accepted         BIGINT NOT NULL,
     delivered        BIGINT NOT NULL,
     deferred         BIGINT NOT NULL,
@@ -22,7 +24,7 @@ CREATE TABLE stats_hourly (
     clicked          BIGINT NOT NULL,
     clicked_unique   BIGINT NOT NULL,
     clicked_machine  BIGINT NOT NULL,
-    PRIMARY KEY (account_id, hour, stream, sender_domain, source_ip, receiving_domain)
+    PRIMARY KEY (account_id, dim, hour, value)
 );
 -- The first human open and click of each message and recipient: what makes
 -- an open or a click unique.
