@@ -55,7 +55,7 @@ impl Accounts {
 }
 
 /// A change of account settings; `None` leaves a setting as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SettingsPatch {
     pub track_opens: Option<bool>,
     pub track_clicks: Option<bool>,
@@ -65,6 +65,9 @@ pub struct SettingsPatch {
     pub reply_forward_to: Option<String>,
     /// `Some("")` stops posting replies.
     pub reply_url: Option<String>,
+    /// Percentages (0.01 to 100).
+    pub bounce_alert_percent: Option<f64>,
+    pub complaint_alert_percent: Option<f64>,
 }
 
 /// Who is asking, and on which account's behalf.

@@ -270,6 +270,33 @@ impl Accounts {
                 )));
             };
         }
+        for (given, field, what) in [
+            (
+                patch.bounce_alert_percent,
+                &mut settings.bounce_alert_bp,
+                "bounce_alert_percent",
+            ),
+            (
+                patch.complaint_alert_percent,
+                &mut settings.complaint_alert_bp,
+                "complaint_alert_percent",
+            ),
+        ] {
+            if let Some(p) = given {
+                if !(0.01..=100.0).contains(&p) {
+                    return Err(AccountsError::Invalid(herald_types::InvalidValue::new(
+                        what,
+                        &p.to_string(),
+                        "a percentage from 0.01 to 100",
+                    )));
+                }
+                // Basis points: 0.01% steps, 1 to 10,000.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                {
+                    *field = (p * 100.0).round() as u32;
+                }
+            }
+        }
         self.store.set_account_settings(&target.id, &settings).await?;
         tracing::info!(account = %target.name, ?settings, "account settings changed");
         self.find(name).await

@@ -61,7 +61,7 @@ pub enum KeyScope {
     Admin,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Account {
     #[schema(example = "acc_0190f0b8a1c27d3e8f00112233445566")]
     pub id: String,
@@ -78,7 +78,7 @@ pub struct Account {
 }
 
 /// What an account chose for its mail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AccountSettings {
     /// Add an open pixel to the HTML of bulk mail.
     pub track_opens: bool,
@@ -93,10 +93,16 @@ pub struct AccountSettings {
     pub reply_forward_to: Option<String>,
     /// Where people's replies to bulk mail are posted as JSON.
     pub reply_url: Option<String>,
+    /// An `alert` event when the last 24 hours' bounce rate is over this
+    /// percentage (default 2).
+    pub bounce_alert_percent: f64,
+    /// An `alert` event when the last 24 hours' complaint rate is over this
+    /// percentage (default 0.05).
+    pub complaint_alert_percent: f64,
 }
 
 /// A change of settings; fields left out stay as they are.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAccountSettings {
     #[serde(default)]
@@ -115,6 +121,12 @@ pub struct UpdateAccountSettings {
     /// An http(s) URL; `""` stops posting.
     #[serde(default)]
     pub reply_url: Option<String>,
+    /// A percentage, 0.01 to 100.
+    #[serde(default)]
+    pub bounce_alert_percent: Option<f64>,
+    /// A percentage, 0.01 to 100.
+    #[serde(default)]
+    pub complaint_alert_percent: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -665,4 +677,41 @@ pub struct Stats {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub group: Option<String>,
     pub data: Vec<StatsRow>,
+}
+
+/// One thing that weighs on a reputation score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReputationReason {
+    /// authentication, bounce_rate, complaint_rate, acceptance_rate,
+    /// volume_steadiness, blocklists.
+    pub factor: String,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
+    /// Points taken off the 100.
+    pub impact: u32,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReputationScore {
+    /// 0–100.
+    pub score: u32,
+    pub reasons: Vec<ReputationReason>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IpReputation {
+    pub ip: String,
+    #[serde(flatten)]
+    pub reputation: ReputationScore,
+}
+
+/// The acting account's reputation over the last 7 days, and each of the
+/// IPs it sent from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Reputation {
+    pub account: String,
+    #[serde(flatten)]
+    pub reputation: ReputationScore,
+    pub ips: Vec<IpReputation>,
 }

@@ -23,6 +23,7 @@ use herald_store::EventStore;
 use herald_types::{Event, EventSink};
 use tokio::sync::{mpsc, oneshot};
 
+pub mod reputation;
 mod suppression;
 
 pub use suppression::Suppressor;

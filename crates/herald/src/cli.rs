@@ -341,6 +341,12 @@ pub enum AccountCommand {
         /// Post people's replies to bulk mail to this URL as JSON ("" stops).
         #[arg(long, value_name = "URL")]
         reply_url: Option<String>,
+        /// Alert when the last 24 hours' bounce rate is over this percentage.
+        #[arg(long, value_name = "PERCENT")]
+        bounce_alert: Option<f64>,
+        /// Alert when the last 24 hours' complaint rate is over this percentage.
+        #[arg(long, value_name = "PERCENT")]
+        complaint_alert: Option<f64>,
     },
     /// Make a sub-account a master account.
     Promote {

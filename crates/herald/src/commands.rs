@@ -98,6 +98,8 @@ pub async fn account(accounts: &Accounts, cmd: AccountCommand, json: bool) -> an
             soft_bounces,
             reply_forward,
             reply_url,
+            bounce_alert,
+            complaint_alert,
         } => {
             let patch = herald_accounts::SettingsPatch {
                 track_opens,
@@ -106,10 +108,12 @@ pub async fn account(accounts: &Accounts, cmd: AccountCommand, json: bool) -> an
                 soft_bounce_threshold: soft_bounces,
                 reply_forward_to: reply_forward,
                 reply_url,
+                bounce_alert_percent: bounce_alert,
+                complaint_alert_percent: complaint_alert,
             };
             if patch == herald_accounts::SettingsPatch::default() {
                 anyhow::bail!(
-                    "nothing to set: give --track-opens, --track-clicks, --hard-bounces, --soft-bounces, --reply-forward or --reply-url"
+                    "nothing to set: give --track-opens, --track-clicks, --hard-bounces, --soft-bounces, --reply-forward, --reply-url, --bounce-alert or --complaint-alert"
                 );
             }
             let caller = operator_on(accounts, &name).await?;

@@ -210,6 +210,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let webhooks = herald_webhooks::Dispatcher::new(store.clone(), config.webhooks.clone(), render, sink.clone(), wake)
         .context("cannot set up the webhook client")?;
     let webhooks = tokio::spawn(webhooks.run(stop_rx.clone()));
+    tokio::spawn(herald_events::reputation::run_alerts(
+        store.clone(),
+        sink.clone(),
+        config.alerts.clone(),
+        stop_rx.clone(),
+    ));
     let delivery = {
         let mta = mta.clone();
         let rx = stop_rx.clone();

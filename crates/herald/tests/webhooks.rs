@@ -36,7 +36,7 @@ async fn setup(store: TempStore, give_up_after: &str) -> anyhow::Result<Setup> {
         "127.0.0.2:0",
         vec![Rule::new(
             Phase::Rcpt,
-            "gone@other.test",
+            "gone@*",
             Behaviour::Reply("550 5.1.1 No such user".to_owned()),
         )],
     )
@@ -78,6 +78,10 @@ timeout = "1s"
 retry_initial = "100ms"
 retry_max = "400ms"
 give_up_after = "{give_up_after}"
+
+[alerts]
+check_interval = "300ms"
+min_volume = 4
 "#,
         data = dir.path().join("data").display(),
         url = store.url,
@@ -414,8 +418,21 @@ async fn a_webhook_failing_too_long_is_disabled_with_an_alert() -> anyhow::Resul
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_filter_page_stably_and_export_as_csv() -> anyhow::Result<()> {
-    let s = setup(TempStore::sqlite()?, "1h").await?;
+async fn events_filter_page_stably_and_export_as_csv_on_sqlite() -> anyhow::Result<()> {
+    events_filter_page_and_export(TempStore::sqlite()?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_filter_page_stably_and_export_as_csv_on_postgres() -> anyhow::Result<()> {
+    let Some(base) = postgres_url() else {
+        eprintln!("skipped: set {POSTGRES_ENV} to run on PostgreSQL");
+        return Ok(());
+    };
+    events_filter_page_and_export(TempStore::postgres(&base).await?).await
+}
+
+async fn events_filter_page_and_export(store: TempStore) -> anyhow::Result<()> {
+    let s = setup(store, "1h").await?;
     for (n, tag, order) in [(0, "spring", "1"), (1, "spring", "2"), (2, "autumn", "3")] {
         s.send_with(
             json!({"from": "news@acme.test", "to": [format!("p{n}@example.test")], "subject": "Hi",
@@ -594,4 +611,109 @@ async fn stats_count_what_happened_on_postgres() -> anyhow::Result<()> {
         return Ok(());
     };
     stats_count_what_happened(TempStore::postgres(&base).await?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rates_over_thresholds_alert_and_lower_the_reputation_on_sqlite() -> anyhow::Result<()> {
+    alerts_and_reputation(TempStore::sqlite()?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rates_over_thresholds_alert_and_lower_the_reputation_on_postgres() -> anyhow::Result<()> {
+    let Some(base) = postgres_url() else {
+        eprintln!("skipped: set {POSTGRES_ENV} to run on PostgreSQL");
+        return Ok(());
+    };
+    alerts_and_reputation(TempStore::postgres(&base).await?).await
+}
+
+async fn alerts_and_reputation(store: TempStore) -> anyhow::Result<()> {
+    let s = setup(store, "1h").await?;
+    let watcher = Receiver::start(Mode::Ok).await?;
+    s.webhook(json!({"url": watcher.url("/alerts"), "events": ["alert"]}))
+        .await?;
+    // A clean start: nothing sent, nothing to alert; no sending domain yet.
+    let clean = s.get("/api/v1/reputation").await?;
+    ensure!(clean["account"] == "acme", "{clean}");
+    ensure!(
+        clean["reasons"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x["factor"] == "authentication" && x["impact"] == 20)),
+        "{clean}"
+    );
+    // 1 bounce in 5 is 20%, over the default 2%: one alert, posted.
+    for to in [
+        "a@example.test",
+        "b@example.test",
+        "c@example.test",
+        "d@example.test",
+        "gone@other.test",
+    ] {
+        s.send(to).await?;
+    }
+    let alerts = wait_for("a bounce-rate alert", WAIT, || async {
+        s.get("/api/v1/events?type=alert")
+            .await
+            .ok()
+            .and_then(|p| p["data"].as_array().cloned())
+            .filter(|a| !a.is_empty())
+    })
+    .await?;
+    ensure!(
+        alerts[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("bounce_rate: ") && r.contains("20.00%") && r.contains("2.00%")),
+        "{alerts:?}"
+    );
+    wait_for("the alert posted to the webhook", WAIT, || {
+        let got = events_of(&watcher.posts()).unwrap_or_default();
+        async move { got.iter().any(|e| e["type"] == "alert").then_some(()) }
+    })
+    .await?;
+    let reputation = s.get("/api/v1/reputation").await?;
+    let reasons = reputation["reasons"].as_array().context("reasons")?;
+    let bounce = reasons
+        .iter()
+        .find(|r| r["factor"] == "bounce_rate")
+        .context("the bounce rate weighs")?;
+    ensure!(
+        (bounce["value"].as_f64().unwrap_or_default() - 0.2).abs() < 1e-9 && bounce["impact"] == 30,
+        "{bounce}"
+    );
+    // No sending domain (20), 20% bounces (capped at 30), 80% accepted
+    // ((95% - 80%) * 100 = 15).
+    ensure!(reputation["score"] == 100 - 20 - 30 - 15, "{reputation}");
+    ensure!(
+        reputation["ips"].as_array().is_some_and(|ips| !ips.is_empty()
+            && ips
+                .iter()
+                .all(|ip| ip["ip"].as_str().is_some_and(|a| a.starts_with("127.")))),
+        "{reputation}"
+    );
+    // A threshold of 50% is not crossed by 20%; once a day per kind anyway.
+    s.server.run(&["account", "set", "acme", "--bounce-alert", "50"])?;
+    let shown: Value = serde_json::from_str(&s.server.run(&["--json", "account", "show", "acme"])?)?;
+    ensure!(shown["settings"]["bounce_alert_percent"] == 50.0, "{shown}");
+    let bad = s.server.cli(&["account", "set", "acme", "--complaint-alert", "0"])?;
+    ensure!(!bad.status.success(), "0% is refused");
+    let before = watcher.posts().len();
+    // Another address: gone@other.test is suppressed now, and dropped.
+    s.send("gone@example.test").await?;
+    wait_for("another bounce counted", WAIT, || async {
+        s.get("/api/v1/stats")
+            .await
+            .ok()
+            .filter(|st| st["data"][0]["counts"]["bounced_hard"] == 2)
+    })
+    .await?;
+    // Nothing to wait for when nothing should happen: give the checker
+    // (every 300 ms) three turns, then look.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let alerts = s.get("/api/v1/events?type=alert").await?;
+    ensure!(
+        alerts["data"].as_array().map(Vec::len) == Some(1),
+        "one alert only: {alerts}"
+    );
+    ensure!(watcher.posts().len() == before);
+    Ok(())
 }

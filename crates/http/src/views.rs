@@ -27,6 +27,8 @@ pub fn account(a: &store::Account) -> api::Account {
             soft_bounce_threshold: a.settings.soft_bounce_threshold,
             reply_forward_to: a.settings.reply_forward_to.clone(),
             reply_url: a.settings.reply_url.clone(),
+            bounce_alert_percent: f64::from(a.settings.bounce_alert_bp) / 100.0,
+            complaint_alert_percent: f64::from(a.settings.complaint_alert_bp) / 100.0,
         },
     }
 }

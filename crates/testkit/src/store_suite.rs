@@ -153,6 +153,8 @@ async fn status_changes_persist(s: Arc<dyn Store>) -> anyhow::Result<()> {
         soft_bounce_threshold: 10,
         reply_forward_to: Some("owner@acme.test".to_owned()),
         reply_url: Some("https://hooks.acme.test/replies".to_owned()),
+        bounce_alert_bp: 500,
+        complaint_alert_bp: 10,
     };
     s.set_account_settings(&a.id, &tracking).await?;
     ensure!(s.account_by_id(&a.id).await?.context("exists")?.settings == tracking);

@@ -78,11 +78,19 @@ pub struct AccountSettings {
     pub reply_forward_to: Option<String>,
     /// Where people's replies to bulk mail are posted (JSON).
     pub reply_url: Option<String>,
+    /// An `alert` event when the bounce rate of the last 24 hours is over
+    /// this, in basis points (200 = 2%).
+    pub bounce_alert_bp: u32,
+    /// An `alert` event when the complaint rate of the last 24 hours is
+    /// over this, in basis points (5 = 0.05%).
+    pub complaint_alert_bp: u32,
 }
 
 impl AccountSettings {
     pub const DEFAULT_HARD_BOUNCES: u32 = 1;
     pub const DEFAULT_SOFT_BOUNCES: u32 = 4;
+    pub const DEFAULT_BOUNCE_ALERT_BP: u32 = 200;
+    pub const DEFAULT_COMPLAINT_ALERT_BP: u32 = 5;
 
     /// Whether replies to this account's bulk mail come to Herald.
     pub fn handles_replies(&self) -> bool {
@@ -99,6 +107,8 @@ impl Default for AccountSettings {
             soft_bounce_threshold: Self::DEFAULT_SOFT_BOUNCES,
             reply_forward_to: None,
             reply_url: None,
+            bounce_alert_bp: Self::DEFAULT_BOUNCE_ALERT_BP,
+            complaint_alert_bp: Self::DEFAULT_COMPLAINT_ALERT_BP,
         }
     }
 }

@@ -16,6 +16,7 @@ pub struct RawConfig {
     pub domains: RawDomains,
     pub tracking: RawTracking,
     pub webhooks: RawWebhooks,
+    pub alerts: RawAlerts,
     pub log: RawLog,
 }
 
@@ -233,6 +234,26 @@ impl Default for RawWebhooks {
             retry_initial: s("5s"),
             retry_max: s("10m"),
             give_up_after: s("24h"),
+        }
+    }
+}
+
+/// `[alerts]`: when accounts' rates are checked against their thresholds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAlerts {
+    /// How often the last 24 hours' rates are checked.
+    pub check_interval: String,
+    /// Messages that ended (delivered or bounced) in 24 hours below which
+    /// no rate alert is raised.
+    pub min_volume: u32,
+}
+
+impl Default for RawAlerts {
+    fn default() -> Self {
+        Self {
+            check_interval: s("5m"),
+            min_volume: 100,
         }
     }
 }

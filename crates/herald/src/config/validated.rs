@@ -76,6 +76,8 @@ pub struct Config {
     pub bounce_domain: String,
     /// How events are posted to webhooks.
     pub webhooks: herald_webhooks::Settings,
+    /// When accounts' rates are checked.
+    pub alerts: herald_events::reputation::AlertSettings,
     /// Who counts as a machine on the tracking endpoints.
     pub machines: MachineRules,
     /// The config with every default resolved, for `config check`.
@@ -454,6 +456,17 @@ impl Config {
         };
         let machines = machine_rules(&raw.tracking)?;
         let webhooks = webhook_settings(&raw.webhooks)?;
+        let alerts = herald_events::reputation::AlertSettings {
+            interval: duration("alerts.check_interval", &raw.alerts.check_interval)?,
+            min_volume: i64::from(raw.alerts.min_volume),
+        };
+        if alerts.interval.is_zero() {
+            return Err(bad(
+                "alerts.check_interval",
+                &raw.alerts.check_interval,
+                "a duration above zero, e.g. \"5m\"",
+            ));
+        }
         let mut effective = raw.clone();
         effective.server.hostname = hostname.clone();
         effective.storage.url = storage_url.clone();
@@ -467,6 +480,7 @@ impl Config {
             secret_file,
             machines,
             webhooks,
+            alerts,
             effective,
             hostname,
             data_dir,

@@ -137,6 +137,8 @@ pub async fn update_settings(
                 soft_bounce_threshold: req.soft_bounce_threshold,
                 reply_forward_to: req.reply_forward_to,
                 reply_url: req.reply_url,
+                bounce_alert_percent: req.bounce_alert_percent,
+                complaint_alert_percent: req.complaint_alert_percent,
             },
         )
         .await?;

@@ -7,6 +7,7 @@ pub mod domains;
 pub mod events;
 pub mod messages;
 pub mod queue;
+pub mod reputation;
 pub mod stats;
 pub mod suppressions;
 pub mod system;
@@ -100,6 +101,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(events::list))
         .routes(routes!(events::export))
         .routes(routes!(stats::stats))
+        .routes(routes!(reputation::reputation))
         .routes(routes!(suppressions::list, suppressions::add))
         .routes(routes!(suppressions::export))
         .routes(routes!(suppressions::show, suppressions::remove))
