@@ -514,6 +514,48 @@ async fn events_filter_page_and_export(store: TempStore) -> anyhow::Result<()> {
         .server
         .run(&["events", "--account", "acme", "--tag", "spring", "--csv"])?;
     ensure!(from_cli == text, "CLI:\n{from_cli}\nAPI:\n{text}");
+
+    // `herald events --follow` prints events as they are stored.
+    let mut follow = Command::new(BIN)
+        .arg("--config")
+        .arg(s.server.config_path())
+        .args([
+            "--json",
+            "events",
+            "--account",
+            "acme",
+            "--type",
+            "delivered",
+            "--follow",
+        ])
+        .current_dir(s.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = follow.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    s.send("followed@example.test").await?;
+    let mut printed = Vec::new();
+    let seen = wait_for("the new delivery printed by --follow", WAIT, || {
+        printed.extend(rx.try_iter());
+        let found = printed
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|e| e["recipient"] == "followed@example.test");
+        async move { found }
+    })
+    .await;
+    follow.kill()?;
+    follow.wait()?;
+    ensure!(seen?["type"] == "delivered");
     Ok(())
 }
 
