@@ -347,8 +347,21 @@ async fn events_reach_webhooks_signed_in_order_across_a_restart_on_postgres() ->
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_webhook_failing_too_long_is_disabled_with_an_alert() -> anyhow::Result<()> {
-    let s = setup(TempStore::sqlite()?, "2s").await?;
+async fn a_webhook_failing_too_long_is_disabled_with_an_alert_on_sqlite() -> anyhow::Result<()> {
+    failing_too_long(TempStore::sqlite()?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_failing_too_long_is_disabled_with_an_alert_on_postgres() -> anyhow::Result<()> {
+    let Some(base) = postgres_url() else {
+        eprintln!("skipped: set {POSTGRES_ENV} to run on PostgreSQL");
+        return Ok(());
+    };
+    failing_too_long(TempStore::postgres(&base).await?).await
+}
+
+async fn failing_too_long(store: TempStore) -> anyhow::Result<()> {
+    let s = setup(store, "2s").await?;
     let dead = Receiver::start(Mode::Fail(503)).await?;
     let watcher = Receiver::start(Mode::Ok).await?;
     let hook = s.webhook(json!({"url": dead.url("/dead")})).await?;
