@@ -7,27 +7,23 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use herald_testkit::{
-    Api, Behaviour, DnsServer, HeraldProcess, POSTGRES_ENV, Phase, Rule, SmtpSink, TempStore, Zones, postgres_url,
-    wait_for,
-};
+use herald_testkit::{Behaviour, Harness, Options, POSTGRES_ENV, Phase, Rule, TempStore, WAIT, postgres_url, wait_for};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_herald");
-const WAIT: Duration = Duration::from_secs(30);
 
 struct Setup {
-    _store: TempStore,
-    dir: tempfile::TempDir,
-    server: HeraldProcess,
+    h: Harness,
     inbound: SocketAddr,
-    api: Api,
-    key: String,
-    sink: SmtpSink,
-    _dns: DnsServer,
+}
+
+impl std::ops::Deref for Setup {
+    type Target = Harness;
+    fn deref(&self) -> &Harness {
+        &self.h
+    }
 }
 
 async fn setup() -> anyhow::Result<Setup> {
@@ -35,115 +31,34 @@ async fn setup() -> anyhow::Result<Setup> {
 }
 
 async fn setup_on(store: TempStore) -> anyhow::Result<Setup> {
-    // The remote server: full@ always answers "mailbox full" after DATA.
-    let sink = SmtpSink::start(
-        "127.0.0.2:0",
-        vec![Rule::new(
-            Phase::Rcpt,
-            "full@example.test",
-            Behaviour::Reply("552 5.2.2 Mailbox full".to_owned()),
-        )],
-    )
-    .await?;
-    let dns = DnsServer::start(
-        &Zones::new()
-            .mx("example.test", 10, "mx.example.test")
-            .ip("mx.example.test", "127.0.0.2".parse()?),
-    )
-    .await?;
-    let dir = tempfile::tempdir()?;
-    let config = format!(
-        r#"[server]
-hostname = "mta.test"
-data_dir = "{data}"
-shutdown_timeout = "5s"
-
-[storage]
-url = "{url}"
-
-[http]
-listen = "127.0.0.1:0"
-public_url = "https://links.mta.test"
-
-[smtp]
-submission = []
-submission_tls = []
-inbound = ["127.0.0.1:0"]
-
-[dns]
-nameservers = ["{dns}"]
-
-[delivery]
-port = {port}
-retry_schedule = ["1s"]
-"#,
-        data = dir.path().join("data").display(),
-        url = store.url,
-        dns = dns.addr(),
-        port = sink.addr().port(),
-    );
-    let mut server = HeraldProcess::start(Path::new(BIN), dir.path(), &config, &[])?;
-    let http = server.listening("http").await?;
-    let inbound = server.listening("smtp-inbound").await?;
-    server.run(&["account", "create", "acme"])?;
-    server.run(&["account", "create", "acme-news", "--parent", "acme"])?;
-    server.run(&["sender", "add", "--account", "acme-news", "@acme.test"])?;
+    let mut o = Options::new(store)?;
+    // The remote server: full@ always answers "mailbox full".
+    o.sink_rules = vec![Rule::new(
+        Phase::Rcpt,
+        "full@example.test",
+        Behaviour::Reply("552 5.2.2 Mailbox full".to_owned()),
+    )];
+    o.smtp = "submission = []\nsubmission_tls = []\ninbound = [\"127.0.0.1:0\"]\n".to_owned();
+    let mut h = Harness::start(Path::new(BIN), o).await?;
+    let inbound = h.server.listening("smtp-inbound").await?;
+    h.server.run(&["account", "create", "acme"])?;
+    h.key = h.account("acme-news", Some("acme"))?;
     // Two soft bounces within a day suppress, for this account.
-    server.run(&["account", "set", "acme-news", "--soft-bounces", "2"])?;
-    let key = server
-        .run(&["api-key", "create", "--account", "acme-news"])?
-        .trim()
-        .to_owned();
-    Ok(Setup {
-        _store: store,
-        dir,
-        server,
-        inbound,
-        api: Api::http(http)?,
-        key,
-        sink,
-        _dns: dns,
-    })
+    h.server.run(&["account", "set", "acme-news", "--soft-bounces", "2"])?;
+    Ok(Setup { h, inbound })
 }
 
 impl Setup {
     async fn send(&self, to: &str) -> anyhow::Result<String> {
-        let answer = self
-            .api
-            .call("POST", "/api/v1/messages")
-            .key(&self.key)
-            .json(json!({
+        self.h
+            .send(json!({
                 "from": "news@acme.test",
                 "to": [to],
                 "subject": "Spring news",
                 "text": "Hello",
                 "tags": ["spring"],
             }))
-            .send()
-            .await?;
-        ensure!(answer.status == 202, "{}", answer.body);
-        Ok(answer.body["id"].as_str().context("message id")?.to_owned())
-    }
-
-    async fn events(&self, query: &str) -> anyhow::Result<Vec<Value>> {
-        let answer = self
-            .api
-            .call("GET", &format!("/api/v1/events?{query}"))
-            .key(&self.key)
-            .send()
-            .await?;
-        ensure!(answer.status == 200, "{}", answer.body);
-        Ok(answer.body["data"].as_array().cloned().unwrap_or_default())
-    }
-
-    /// Waits until `recipient` has `n` events of `kind`; returns them.
-    async fn wait_events(&self, kind: &str, recipient: &str, n: usize) -> anyhow::Result<Vec<Value>> {
-        let query = format!("type={kind}&recipient={recipient}");
-        wait_for(&format!("{n} {kind} events for {recipient}"), WAIT, || {
-            let q = query.clone();
-            async move { self.events(&q).await.ok().filter(|e| e.len() >= n) }
-        })
-        .await
+            .await
     }
 
     async fn suppression(&self, address: &str) -> anyhow::Result<(u16, Value)> {
