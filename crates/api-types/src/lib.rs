@@ -667,7 +667,8 @@ pub struct StatsRow {
     pub counts: std::collections::BTreeMap<String, i64>,
     /// delivery_rate (delivered of those that ended), bounce_rate,
     /// complaint_rate, open_rate and click_rate (unique human ones of the
-    /// delivered), unsubscribe_rate; absent when their base is 0.
+    /// delivered), unsubscribe_rate, acceptance_rate (delivered of every
+    /// attempt, deferrals included); absent when their base is 0.
     pub rates: std::collections::BTreeMap<String, f64>,
 }
 

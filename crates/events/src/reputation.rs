@@ -54,11 +54,6 @@ pub struct Inputs {
     pub domains: Option<Vec<(String, bool)>>,
 }
 
-#[allow(clippy::cast_precision_loss)] // counts far below 2^52
-fn ratio(n: i64, d: i64) -> Option<f64> {
-    (d > 0).then(|| n as f64 / d as f64)
-}
-
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // bounded to 0..=100
 fn points(p: f64) -> u32 {
     p.clamp(0.0, 100.0).round() as u32
@@ -91,9 +86,7 @@ pub fn score(inputs: &Inputs) -> Reputation {
             });
         }
     }
-    let bounced = total.get("bounced_hard") + total.get("bounced_soft");
-    let ended = total.get("delivered") + bounced + total.get("expired");
-    if let Some(rate) = ratio(bounced, ended)
+    if let Some(rate) = total.rate("bounce_rate")
         && rate > BOUNCE_WARN
     {
         reasons.push(Reason {
@@ -104,7 +97,7 @@ pub fn score(inputs: &Inputs) -> Reputation {
             message: format!("bounce rate {:.2}% is over 2%: clean the list", rate * 100.0),
         });
     }
-    if let Some(rate) = ratio(total.get("complained"), total.get("delivered"))
+    if let Some(rate) = total.rate("complaint_rate")
         && rate > COMPLAINT_WARN
     {
         reasons.push(Reason {
@@ -118,8 +111,7 @@ pub fn score(inputs: &Inputs) -> Reputation {
             ),
         });
     }
-    let attempted = ended + total.get("deferred");
-    if let Some(rate) = ratio(total.get("delivered"), attempted)
+    if let Some(rate) = total.rate("acceptance_rate")
         && rate < ACCEPTANCE_WARN
     {
         reasons.push(Reason {
@@ -137,7 +129,12 @@ pub fn score(inputs: &Inputs) -> Reputation {
     let volumes: Vec<f64> = inputs
         .days
         .iter()
-        .map(|d| ratio(d.get("accepted"), 1).unwrap_or(0.0))
+        // Daily counts stay far below 2^52.
+        .map(|d| {
+            #[allow(clippy::cast_precision_loss)]
+            let v = d.get("accepted") as f64;
+            v
+        })
         .collect();
     if volumes.len() >= 2 {
         #[allow(clippy::cast_precision_loss)]
@@ -238,13 +235,11 @@ impl Default for AlertSettings {
 /// The alerts an account's last 24 hours call for: (kind, message).
 pub fn rate_alerts(day: &Counts, bounce_bp: u32, complaint_bp: u32, min_volume: i64) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    let bounced = day.get("bounced_hard") + day.get("bounced_soft");
-    let ended = day.get("delivered") + bounced + day.get("expired");
-    if ended < min_volume {
+    if day.ended() < min_volume {
         return out;
     }
     let bp = |rate: f64| rate * 10_000.0;
-    if let Some(rate) = ratio(bounced, ended)
+    if let Some(rate) = day.rate("bounce_rate")
         && bp(rate) > f64::from(bounce_bp)
     {
         out.push((
@@ -256,7 +251,7 @@ pub fn rate_alerts(day: &Counts, bounce_bp: u32, complaint_bp: u32, min_volume: 
             ),
         ));
     }
-    if let Some(rate) = ratio(day.get("complained"), day.get("delivered"))
+    if let Some(rate) = day.rate("complaint_rate")
         && bp(rate) > f64::from(complaint_bp)
     {
         out.push((

@@ -30,11 +30,13 @@ mod dsn;
 mod mime;
 mod provider;
 mod reason;
+mod reply;
 mod ses;
 mod text;
 mod util;
 
 pub use reason::Reason;
+pub use reply::{ReplyKind, sort_reply};
 
 /// What a message that came back is.
 #[derive(Debug, Clone, PartialEq, Eq)]

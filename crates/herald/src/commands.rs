@@ -9,7 +9,7 @@ use herald_types::{AccountStatus, KeyScope};
 use crate::cli::{AccountCommand, CredentialCommand, KeyCommand, SenderCommand};
 use crate::output;
 
-async fn operator_on(accounts: &Accounts, name: &str) -> anyhow::Result<Caller> {
+pub(crate) async fn operator_on(accounts: &Accounts, name: &str) -> anyhow::Result<Caller> {
     Ok(Caller::operator(accounts.find(name).await?))
 }
 

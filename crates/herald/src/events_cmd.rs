@@ -124,20 +124,9 @@ fn percent(rates: &std::collections::BTreeMap<String, f64>, name: &str) -> Strin
 pub async fn stats(accounts: &Accounts, args: crate::cli::StatsArgs, json: bool) -> anyhow::Result<()> {
     let account = accounts.find(&args.account.account).await?;
     let caller = herald_accounts::Caller::operator(account);
-    let (period, group) =
-        herald_http::period_and_group(Some(&args.by), args.group.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let back = match period {
-        herald_store::StatsPeriod::Hour => time::Duration::days(7),
-        herald_store::StatsPeriod::Day => time::Duration::days(30),
-    };
-    let now = OffsetDateTime::now_utc();
-    let query = herald_store::StatsQuery {
-        accounts: Vec::new(),
-        since: args.since.as_deref().map(parse_time).transpose()?.unwrap_or(now - back),
-        until: now,
-        period,
-        group,
-    };
+    let since = args.since.as_deref().map(parse_time).transpose()?;
+    let query = herald_http::stats_query(Some(&args.by), args.group.as_deref(), since, None)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let stats = views::stats(accounts, &caller, query).await?;
     if json {
         return output::json(&stats);

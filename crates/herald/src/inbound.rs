@@ -33,7 +33,6 @@ use herald_store::{EventFilter, NewSuppression, Store, StoreError};
 use herald_tracking::{Keyring, VerpToken};
 
 use crate::accept::Acceptor;
-use crate::replies::{self, ReplyKind};
 use herald_types::{
     AccountId, BounceClass, BounceInfo, EmailAddress, Event, EventKind, EventSink, MessageId, SmtpAnswer,
 };
@@ -183,8 +182,8 @@ impl Inbound {
                 let Some(target) = self.by_token(token).await? else {
                     return Ok(0);
                 };
-                let kind = replies::sort(body, report);
-                if kind == ReplyKind::Person {
+                let kind = herald_feedback::sort_reply(body, report);
+                if kind == herald_feedback::ReplyKind::Person {
                     self.pass_on(&target, body, client_ip).await?;
                 }
                 let mut e = self.event(EventKind::Replied, &target).await?;

@@ -16,7 +16,6 @@ mod output;
 mod prepare;
 mod queue_cmd;
 mod queue_control;
-mod replies;
 mod secret;
 mod send_cmd;
 mod serve;

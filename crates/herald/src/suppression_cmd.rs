@@ -2,16 +2,13 @@
 
 use std::io::Write;
 
-use herald_accounts::{Accounts, Caller};
+use herald_accounts::Accounts;
 use herald_http::views;
 use herald_store::SuppressionFilter;
 
 use crate::cli::{FeedbackCommand, SuppressionCommand};
+use crate::commands::operator_on;
 use crate::output;
-
-async fn operator_on(accounts: &Accounts, name: &str) -> anyhow::Result<Caller> {
-    Ok(Caller::operator(accounts.find(name).await?))
-}
 
 pub async fn run(accounts: &Accounts, cmd: SuppressionCommand, json: bool) -> anyhow::Result<()> {
     match cmd {

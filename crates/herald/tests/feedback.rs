@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, ensure};
-use herald_testkit::{Behaviour, Harness, Options, POSTGRES_ENV, Phase, Rule, TempStore, WAIT, postgres_url, wait_for};
+use herald_testkit::{
+    Behaviour, Harness, Mode, Options, POSTGRES_ENV, Phase, Receiver, Rule, TempStore, WAIT, postgres_url, wait_for,
+};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_herald");
@@ -492,67 +494,12 @@ async fn the_mailbox_simulator_plays_every_outcome() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A reply URL: answers 500 to the first `fail_first` posts, then 200, and
-/// keeps every body it was sent.
-struct Receiver {
-    addr: SocketAddr,
-    bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
-}
-
-impl Receiver {
-    async fn start(fail_first: usize) -> anyhow::Result<Self> {
-        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = bodies.clone();
-        tokio::spawn(async move {
-            let mut served = 0;
-            while let Ok((stream, _)) = listener.accept().await {
-                let mut reader = BufReader::new(stream);
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                    if line == "\r\n" {
-                        break;
-                    }
-                }
-                let mut body = vec![0; length];
-                if reader.read_exact(&mut body).await.is_err() {
-                    continue;
-                }
-                served += 1;
-                let status = if served <= fail_first {
-                    "500 Internal Server Error"
-                } else {
-                    if let (Ok(v), Ok(mut b)) = (serde_json::from_slice::<Value>(&body), kept.lock()) {
-                        b.push(v);
-                    }
-                    "200 OK"
-                };
-                let answer = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-                let _ = reader.get_mut().write_all(answer.as_bytes()).await;
-            }
-        });
-        Ok(Self { addr, bodies })
-    }
-
-    fn bodies(&self) -> Vec<Value> {
-        self.bodies.lock().map(|b| b.clone()).unwrap_or_default()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_are_sorted_and_passed_on() -> anyhow::Result<()> {
     let s = setup().await?;
-    let receiver = Receiver::start(1).await?;
-    let url = format!("http://{}/replies", receiver.addr);
+    // The account's reply URL fails until the test lets it answer.
+    let receiver = Receiver::start(Mode::Fail(500)).await?;
+    let url = receiver.url("/replies");
     s.server.run(&[
         "account",
         "set",
@@ -611,16 +558,21 @@ async fn replies_are_sorted_and_passed_on() -> anyhow::Result<()> {
     let sorted = s.wait_events("replied", "reader@example.test", 2).await?;
     let reasons: Vec<&str> = sorted.iter().filter_map(|e| e["reason"].as_str()).collect();
     ensure!(reasons == ["auto_reply", "challenge"], "{sorted:?}");
-    ensure!(receiver.bodies().is_empty(), "nothing posted for machines");
+    ensure!(receiver.attempts() == 0, "nothing posted for machines");
 
     // A person: the URL fails once, so the MX asks the sender to retry;
     // the retry is posted and forwarded, and recorded once.
     let person = "From: Reader <reader@example.test>\r\nSubject: Re: Weekly\r\nMessage-ID: <r1@example.test>\r\n\r\nThanks, see you Friday!\r\n";
     let (ok, t) = s.inbound(&reply_to, person)?;
     ensure!(!ok && t.contains("451"), "a failing URL defers the reply: {t}");
+    receiver.set_mode(Mode::Ok);
     let (ok, t) = s.inbound(&reply_to, person)?;
     ensure!(ok, "{t}");
-    let posted = receiver.bodies();
+    let posted: Vec<Value> = receiver
+        .posts()
+        .iter()
+        .map(|p| serde_json::from_slice(&p.body))
+        .collect::<Result<_, _>>()?;
     ensure!(posted.len() == 1, "{posted:?}");
     ensure!(
         posted[0]["type"] == "reply"

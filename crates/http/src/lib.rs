@@ -19,7 +19,7 @@ mod metrics_layer;
 mod openapi;
 mod routes;
 
-pub use routes::stats::period_and_group;
+pub use routes::stats::stats_query;
 mod serve;
 mod submit;
 pub mod views;

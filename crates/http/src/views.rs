@@ -315,21 +315,5 @@ pub async fn stats(
 
 /// The rates a sender watches, each with its base; absent when the base is 0.
 pub fn rates(c: &store::Counts) -> std::collections::BTreeMap<String, f64> {
-    let bounced = c.get("bounced_hard") + c.get("bounced_soft");
-    let ended = c.get("delivered") + bounced + c.get("expired");
-    let delivered = c.get("delivered");
-    let mut out = std::collections::BTreeMap::new();
-    let mut put = |name: &str, n: i64, base: i64| {
-        if base > 0 {
-            #[allow(clippy::cast_precision_loss)] // counts far below 2^52
-            out.insert(name.to_owned(), n as f64 / base as f64);
-        }
-    };
-    put("delivery_rate", delivered, ended);
-    put("bounce_rate", bounced, ended);
-    put("complaint_rate", c.get("complained"), delivered);
-    put("open_rate", c.get("opened_unique"), delivered);
-    put("click_rate", c.get("clicked_unique"), delivered);
-    put("unsubscribe_rate", c.get("unsubscribed"), delivered);
-    out
+    c.rates().into_iter().map(|(name, r)| (name.to_owned(), r)).collect()
 }

@@ -265,25 +265,19 @@ impl Inner {
                     },
                 );
             }
-            match then {
-                simulator::Then::Nothing => {}
-                simulator::Then::Complaint => {
-                    let mut event = Event::new(EventKind::Complained, q.envelope.account.clone(), q.id.clone())
-                        .of_message(&q.envelope);
-                    event.recipient = Some(rcpt.to_string());
-                    event.sender = Some(q.envelope.sender.to_string());
-                    event.reason = Some("abuse".to_owned());
-                    self.events.emit(event);
-                }
-                // As the inbound MX records an auto-reply to a reply address.
-                simulator::Then::AutoReply => {
-                    let mut event = Event::new(EventKind::Replied, q.envelope.account.clone(), q.id.clone())
-                        .of_message(&q.envelope);
-                    event.recipient = Some(rcpt.to_string());
-                    event.sender = Some(q.envelope.sender.to_string());
-                    event.reason = Some("auto_reply".to_owned());
-                    self.events.emit(event);
-                }
+            // What follows a delivery, as the inbound MX would record it: a
+            // complaint (an ARF report), or an auto-reply to a reply address.
+            let follow_up = match then {
+                simulator::Then::Nothing => None,
+                simulator::Then::Complaint => Some((EventKind::Complained, "abuse")),
+                simulator::Then::AutoReply => Some((EventKind::Replied, "auto_reply")),
+            };
+            if let Some((kind, reason)) = follow_up {
+                let mut event = Event::new(kind, q.envelope.account.clone(), q.id.clone()).of_message(&q.envelope);
+                event.recipient = Some(rcpt.to_string());
+                event.sender = Some(q.envelope.sender.to_string());
+                event.reason = Some(reason.to_owned());
+                self.events.emit(event);
             }
         }
     }

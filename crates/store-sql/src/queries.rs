@@ -990,21 +990,21 @@ macro_rules! impl_sql_store {
                 let now = time::OffsetDateTime::now_utc();
                 // Owed what is stored from now on: the cursor starts at the
                 // last position, read in the same statement.
-                let sql = if $backend == "sqlite" {
-                    "INSERT INTO webhooks (id, account_id, url, kinds, batch_size, secret, status, cursor, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'active', COALESCE((SELECT MAX(rowid) FROM events), 0), $7)"
-                } else {
-                    "INSERT INTO webhooks (id, account_id, url, kinds, batch_size, secret, status, cursor, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'active', COALESCE((SELECT MAX(seq) FROM events), 0), $7)"
-                };
-                sqlx::query(sql)
-                    .bind(id.as_str())
-                    .bind(new.account.as_str())
-                    .bind(&new.url)
-                    .bind(serde_json::to_string(&kinds).unwrap_or_default())
-                    .bind(i64::from(new.batch_size))
-                    .bind(&new.secret)
-                    .bind(time_ms::to_ms(now))
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO webhooks (id, account_id, url, kinds, batch_size, secret, status, cursor, created_at) VALUES (",
+                );
+                q.separated(", ")
+                    .push_bind(id.as_str().to_owned())
+                    .push_bind(new.account.as_str().to_owned())
+                    .push_bind(new.url.clone())
+                    .push_bind(serde_json::to_string(&kinds).unwrap_or_default())
+                    .push_bind(i64::from(new.batch_size))
+                    .push_bind(new.secret.clone())
+                    .push("'active'")
+                    .push(format!("COALESCE((SELECT MAX({}) FROM events), 0)", position()))
+                    .push_bind(time_ms::to_ms(now));
+                q.push(")");
+                q.build()
                     .execute(&self.pool)
                     .await
                     .map_err(|e| error::map(e, NEW_KEY))?;
@@ -1074,15 +1074,6 @@ macro_rules! impl_sql_store {
                     return Err(StoreError::not_found("webhook"));
                 }
                 Ok(())
-            }
-
-            async fn events_after(&self, account: &AccountId, kinds: &[EventKind], after: i64, limit: u32) -> StoreResult<Vec<(i64, Event)>> {
-                let filter = EventFilter {
-                    account: Some(account.clone()),
-                    kinds: kinds.to_vec(),
-                    ..EventFilter::default()
-                };
-                self.page_events(&filter, after, limit).await
             }
         }
 

@@ -19,7 +19,7 @@ pub mod stats;
 use async_trait::async_trait;
 use herald_types::{
     AccountId, AccountName, AccountSettings, AccountStatus, ApiKeyId, DkimKeyId, DomainId, DomainName, Event,
-    EventKind, MessageId, SenderRule, SmtpCredentialId,
+    MessageId, SenderRule, SmtpCredentialId,
 };
 
 pub use error::{StoreError, StoreResult};
@@ -257,16 +257,6 @@ pub trait WebhookStore: Send + Sync {
 
     /// Enables (clearing the failure) or disables a webhook.
     async fn set_webhook_status(&self, id: &herald_types::WebhookId, status: WebhookStatus) -> StoreResult<()>;
-
-    /// The account's events stored after position `after`, of `kinds`
-    /// (all when empty), in storage order, with their positions.
-    async fn events_after(
-        &self,
-        account: &AccountId,
-        kinds: &[EventKind],
-        after: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<(i64, Event)>>;
 }
 
 /// Hourly rollups of the events, kept by `insert_events` in the same

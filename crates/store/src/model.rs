@@ -335,6 +335,18 @@ pub struct Webhook {
     pub created_at: OffsetDateTime,
 }
 
+impl Webhook {
+    /// The events a webhook is owed (with `EventStore::page_events` after
+    /// its cursor): its account's, of its kinds.
+    pub fn owed(&self) -> EventFilter {
+        EventFilter {
+            account: Some(self.account.clone()),
+            kinds: self.kinds.clone(),
+            ..EventFilter::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewWebhook {
     pub account: AccountId,
@@ -377,6 +389,47 @@ impl Counts {
         for (a, b) in self.0.iter_mut().zip(other.0) {
             *a += b;
         }
+    }
+
+    /// Hard and soft bounces.
+    pub fn bounced(&self) -> i64 {
+        self.get("bounced_hard") + self.get("bounced_soft")
+    }
+
+    /// Recipients whose delivery ended: delivered, bounced or expired.
+    pub fn ended(&self) -> i64 {
+        self.get("delivered") + self.bounced() + self.get("expired")
+    }
+
+    /// The rates a sender watches, each over its base; absent when the base
+    /// is 0: delivery and bounce rates of the deliveries that ended;
+    /// complaint, open, click (unique human ones) and unsubscribe rates of
+    /// the delivered; acceptance rate of every attempt (deferrals included).
+    pub fn rates(&self) -> Vec<(&'static str, f64)> {
+        let delivered = self.get("delivered");
+        let attempted = self.ended() + self.get("deferred");
+        [
+            ("delivery_rate", delivered, self.ended()),
+            ("bounce_rate", self.bounced(), self.ended()),
+            ("complaint_rate", self.get("complained"), delivered),
+            ("open_rate", self.get("opened_unique"), delivered),
+            ("click_rate", self.get("clicked_unique"), delivered),
+            ("unsubscribe_rate", self.get("unsubscribed"), delivered),
+            ("acceptance_rate", delivered, attempted),
+        ]
+        .into_iter()
+        .filter(|(_, _, base)| *base > 0)
+        // Counts stay far below 2^52.
+        .map(|(name, n, base)| {
+            #[allow(clippy::cast_precision_loss)]
+            (name, n as f64 / base as f64)
+        })
+        .collect()
+    }
+
+    /// One of [`Counts::rates`] by name.
+    pub fn rate(&self, name: &str) -> Option<f64> {
+        self.rates().into_iter().find(|(n, _)| *n == name).map(|(_, r)| r)
     }
 }
 

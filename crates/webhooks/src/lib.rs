@@ -161,6 +161,7 @@ impl Dispatcher {
     /// deleted, disabled or the server stops.
     async fn serve(self: Arc<Self>, id: WebhookId, mut stop: watch::Receiver<bool>) {
         let mut backoff = self.settings.retry_initial;
+        let mut account: Option<String> = None;
         loop {
             if *stop.borrow() {
                 break;
@@ -176,7 +177,7 @@ impl Dispatcher {
             };
             let owed = match self
                 .store
-                .events_after(&hook.account, &hook.kinds, hook.cursor, hook.batch_size.max(1))
+                .page_events(&hook.owed(), hook.cursor, hook.batch_size.max(1))
                 .await
             {
                 Ok(owed) => owed,
@@ -196,7 +197,22 @@ impl Dispatcher {
                 }
                 continue;
             };
-            match self.post(&hook, &owed).await {
+            // The account's name, for the events' JSON: read once (names
+            // do not change; a deleted account takes its webhooks along).
+            if account.is_none() {
+                account = self
+                    .store
+                    .account_by_id(&hook.account)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|a| a.name.to_string());
+            }
+            let outcome = match &account {
+                Some(name) => self.post(&hook, name, &owed).await,
+                None => Outcome::Failed("cannot read the webhook's account".to_owned()),
+            };
+            match outcome {
                 Outcome::Delivered => {
                     metrics::counter!("herald_webhook_events_total", "outcome" => "delivered")
                         .increment(owed.len() as u64);
@@ -234,18 +250,11 @@ impl Dispatcher {
         }
     }
 
-    async fn post(&self, hook: &Webhook, owed: &[(i64, Event)]) -> Outcome {
-        let account = match self.store.account_by_id(&hook.account).await {
-            Ok(Some(a)) => a.name.to_string(),
-            Ok(None) => return Outcome::Failed("the account is gone".to_owned()),
-            Err(e) => return Outcome::Failed(format!("cannot read the account: {e}")),
-        };
+    async fn post(&self, hook: &Webhook, account: &str, owed: &[(i64, Event)]) -> Outcome {
         let body = if hook.batch_size <= 1 {
-            owed.first()
-                .map(|(_, e)| (self.render)(e, &account))
-                .unwrap_or_default()
+            owed.first().map(|(_, e)| (self.render)(e, account)).unwrap_or_default()
         } else {
-            serde_json::Value::Array(owed.iter().map(|(_, e)| (self.render)(e, &account)).collect())
+            serde_json::Value::Array(owed.iter().map(|(_, e)| (self.render)(e, account)).collect())
         };
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let t = time::OffsetDateTime::now_utc().unix_timestamp();

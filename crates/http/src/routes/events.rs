@@ -43,7 +43,8 @@ pub struct EventQuery {
     limit: Option<u32>,
 }
 
-fn time_param(name: &str, value: Option<&String>) -> ApiResult<Option<OffsetDateTime>> {
+/// An RFC 3339 query parameter.
+pub(super) fn time_param(name: &str, value: Option<&String>) -> ApiResult<Option<OffsetDateTime>> {
     value
         .map(|v| {
             OffsetDateTime::parse(v, &Rfc3339).map_err(|_| {

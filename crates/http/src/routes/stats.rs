@@ -6,9 +6,9 @@ use herald_api_types::{ErrorBody, Stats};
 use herald_store::{StatsGroup, StatsPeriod, StatsQuery};
 use serde::Deserialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::ApiQuery;
+use super::events::time_param;
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
 use crate::{AppState, views};
@@ -26,8 +26,15 @@ pub struct StatsParams {
     until: Option<String>,
 }
 
-/// Parses `by` and `group` as the API and CLI name them.
-pub fn period_and_group(by: Option<&str>, group: Option<&str>) -> Result<(StatsPeriod, Option<StatsGroup>), String> {
+/// A stats question as the API and CLI ask it: `by` and `group` by their
+/// names; `since` defaults to 30 days ago (7 by hour), `until` to now. The
+/// accounts are the caller's, filled in by [`views::stats`].
+pub fn stats_query(
+    by: Option<&str>,
+    group: Option<&str>,
+    since: Option<OffsetDateTime>,
+    until: Option<OffsetDateTime>,
+) -> Result<StatsQuery, String> {
     let period = match by.unwrap_or("day") {
         "hour" => StatsPeriod::Hour,
         "day" => StatsPeriod::Day,
@@ -46,15 +53,18 @@ pub fn period_and_group(by: Option<&str>, group: Option<&str>) -> Result<(StatsP
             ));
         }
     };
-    Ok((period, group))
-}
-
-fn time_param(name: &str, value: Option<&String>, default: OffsetDateTime) -> ApiResult<OffsetDateTime> {
-    match value {
-        None => Ok(default),
-        Some(v) => OffsetDateTime::parse(v, &Rfc3339)
-            .map_err(|_| ApiError::invalid(format!("{name}: {v:?} is not an RFC 3339 time"))),
-    }
+    let now = OffsetDateTime::now_utc();
+    let back = match period {
+        StatsPeriod::Hour => time::Duration::days(7),
+        StatsPeriod::Day => time::Duration::days(30),
+    };
+    Ok(StatsQuery {
+        accounts: Vec::new(),
+        since: since.unwrap_or(now - back),
+        until: until.unwrap_or(now),
+        period,
+        group,
+    })
 }
 
 /// Counts and rates of the acting account (a master's with its subs'),
@@ -68,18 +78,12 @@ pub async fn stats(
     Authed(caller): Authed,
     ApiQuery(q): ApiQuery<StatsParams>,
 ) -> ApiResult<Json<Stats>> {
-    let (period, group) = period_and_group(q.by.as_deref(), q.group.as_deref()).map_err(ApiError::invalid)?;
-    let now = OffsetDateTime::now_utc();
-    let back = match period {
-        StatsPeriod::Hour => time::Duration::days(7),
-        StatsPeriod::Day => time::Duration::days(30),
-    };
-    let query = StatsQuery {
-        accounts: Vec::new(),
-        since: time_param("since", q.since.as_ref(), now - back)?,
-        until: time_param("until", q.until.as_ref(), now)?,
-        period,
-        group,
-    };
+    let query = stats_query(
+        q.by.as_deref(),
+        q.group.as_deref(),
+        time_param("since", q.since.as_ref())?,
+        time_param("until", q.until.as_ref())?,
+    )
+    .map_err(ApiError::invalid)?;
     Ok(Json(views::stats(&s.accounts, &caller, query).await?))
 }

@@ -126,10 +126,10 @@ fn has_header_prefix(m: &Message<'_>, prefixes: &[&str]) -> bool {
 
 /// Sorts a message that came to a reply address. `report` is what the
 /// bounce reader made of it (a DSN, an ARF report or an auto-reply).
-pub fn sort(raw: &[u8], report: Option<&herald_feedback::Report>) -> ReplyKind {
+pub fn sort_reply(raw: &[u8], report: Option<&crate::Report>) -> ReplyKind {
     match report.map(|r| &r.kind) {
-        Some(herald_feedback::Kind::AutoReply) => return ReplyKind::AutoReply,
-        Some(herald_feedback::Kind::Bounce | herald_feedback::Kind::Feedback) => return ReplyKind::DeliveryNotice,
+        Some(crate::Kind::AutoReply) => return ReplyKind::AutoReply,
+        Some(crate::Kind::Bounce | crate::Kind::Feedback) => return ReplyKind::DeliveryNotice,
         None => {}
     }
     let Some(m) = MessageParser::default().parse_headers(raw) else {
@@ -178,7 +178,7 @@ mod tests {
     use super::*;
 
     fn sorted(headers: &str) -> ReplyKind {
-        sort(format!("{headers}\r\n\r\nbody\r\n").as_bytes(), None)
+        sort_reply(format!("{headers}\r\n\r\nbody\r\n").as_bytes(), None)
     }
 
     #[test]
