@@ -6,6 +6,9 @@
 //! milliseconds. Secrets appear only in the `Created*` answers, which exist
 //! exactly once per secret.
 
+pub mod checks;
+pub mod dmarc;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;

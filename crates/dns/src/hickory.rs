@@ -1,17 +1,17 @@
 //! The real resolver, on hickory.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::RData;
+use hickory_proto::rr::{Name, RData};
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError as HDnsError, NetError, NoRecords};
 use hickory_resolver::{Resolver as HResolver, TokioResolver};
 
-use crate::{DnsError, MailRoute, Mx, Resolver, fqdn, plain, route_from};
+use crate::{DnsError, MailRoute, Mx, Resolver, fqdn, plain, reverse_name, route_from};
 
 /// How patient lookups are, and whether answers are cached.
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +89,17 @@ impl HickoryResolver {
     }
 }
 
+/// `name` as a DNS name: IDNA for non-ASCII names, else the bytes as they
+/// are. A name that is neither (SPF macros can build `JUMPIN%27%20JUPITER`)
+/// cannot exist, which is permanent; left to hickory it would be a
+/// "protocol error", which reads as temporary.
+fn query_name(name: &str) -> Result<Name, DnsError> {
+    let fq = fqdn(name);
+    Name::from_utf8(&fq)
+        .or_else(|_| Name::from_ascii(&fq))
+        .map_err(|_| DnsError::NoSuchName(plain(name)))
+}
+
 /// Turns hickory's error into the permanent/temporary split.
 fn classify(name: &str, kind: &'static str, e: &NetError) -> DnsError {
     match e {
@@ -106,7 +117,7 @@ fn classify(name: &str, kind: &'static str, e: &NetError) -> DnsError {
 #[async_trait]
 impl Resolver for HickoryResolver {
     async fn mail_route(&self, domain: &str) -> Result<MailRoute, DnsError> {
-        match self.inner.mx_lookup(fqdn(domain)).await {
+        match self.inner.mx_lookup(query_name(domain)?).await {
             Ok(lookup) => {
                 let records = lookup
                     .answers()
@@ -135,7 +146,7 @@ impl Resolver for HickoryResolver {
     async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
         let ips: Vec<IpAddr> = self
             .inner
-            .lookup_ip(fqdn(host))
+            .lookup_ip(query_name(host)?)
             .await
             .map_err(|e| classify(host, "A/AAAA", &e))?
             .iter()
@@ -150,7 +161,7 @@ impl Resolver for HickoryResolver {
     async fn cname(&self, name: &str) -> Result<String, DnsError> {
         let lookup = self
             .inner
-            .lookup(fqdn(name), hickory_proto::rr::RecordType::CNAME)
+            .lookup(query_name(name)?, hickory_proto::rr::RecordType::CNAME)
             .await
             .map_err(|e| classify(name, "CNAME", &e))?;
         lookup
@@ -163,10 +174,98 @@ impl Resolver for HickoryResolver {
             .ok_or_else(|| DnsError::NoRecords(plain(name), "CNAME"))
     }
 
+    async fn ipv4(&self, host: &str) -> Result<Vec<Ipv4Addr>, DnsError> {
+        let lookup = self
+            .inner
+            .ipv4_lookup(query_name(host)?)
+            .await
+            .map_err(|e| classify(host, "A", &e))?;
+        let ips: Vec<Ipv4Addr> = lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::A(a) => Some(a.0),
+                _ => None,
+            })
+            .collect();
+        if ips.is_empty() {
+            Err(DnsError::NoRecords(plain(host), "A"))
+        } else {
+            Ok(ips)
+        }
+    }
+
+    async fn ipv6(&self, host: &str) -> Result<Vec<Ipv6Addr>, DnsError> {
+        let lookup = self
+            .inner
+            .ipv6_lookup(query_name(host)?)
+            .await
+            .map_err(|e| classify(host, "AAAA", &e))?;
+        let ips: Vec<Ipv6Addr> = lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::AAAA(aaaa) => Some(aaaa.0),
+                _ => None,
+            })
+            .collect();
+        if ips.is_empty() {
+            Err(DnsError::NoRecords(plain(host), "AAAA"))
+        } else {
+            Ok(ips)
+        }
+    }
+
+    async fn mx(&self, domain: &str) -> Result<Vec<Mx>, DnsError> {
+        let lookup = self
+            .inner
+            .mx_lookup(query_name(domain)?)
+            .await
+            .map_err(|e| classify(domain, "MX", &e))?;
+        let records: Vec<Mx> = lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::MX(mx) => Some(Mx {
+                    preference: mx.preference,
+                    exchange: plain(&mx.exchange.to_ascii()),
+                }),
+                _ => None,
+            })
+            .collect();
+        if records.is_empty() {
+            Err(DnsError::NoRecords(plain(domain), "MX"))
+        } else {
+            Ok(records)
+        }
+    }
+
+    async fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
+        let name = reverse_name(ip);
+        let lookup = self
+            .inner
+            .reverse_lookup(query_name(&name)?)
+            .await
+            .map_err(|e| classify(&name, "PTR", &e))?;
+        let names: Vec<String> = lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::PTR(ptr) => Some(plain(&ptr.0.to_ascii())),
+                _ => None,
+            })
+            .collect();
+        if names.is_empty() {
+            Err(DnsError::NoRecords(name, "PTR"))
+        } else {
+            Ok(names)
+        }
+    }
+
     async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
         let lookup = self
             .inner
-            .txt_lookup(fqdn(name))
+            .txt_lookup(query_name(name)?)
             .await
             .map_err(|e| classify(name, "TXT", &e))?;
         Ok(lookup

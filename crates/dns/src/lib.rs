@@ -14,7 +14,7 @@
 mod hickory;
 mod table;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use async_trait::async_trait;
 
@@ -77,6 +77,101 @@ pub trait Resolver: Send + Sync + std::fmt::Debug {
 
     /// The target of the CNAME at `name`, lower-case, without the final dot.
     async fn cname(&self, name: &str) -> Result<String, DnsError>;
+
+    /// The A records of `host` (one query, CNAMEs followed): what SPF's `a`,
+    /// `mx`, `ptr` and `exists` ask for an IPv4 client. `Err(NoRecords)` when
+    /// the name exists without A records, `Err(NoSuchName)` when it does not
+    /// exist: SPF counts both as void lookups (RFC 7208 §4.6.4).
+    ///
+    /// The default filters [`Resolver::addresses`]; implementations that can
+    /// ask for A alone should, as it halves the queries.
+    async fn ipv4(&self, host: &str) -> Result<Vec<Ipv4Addr>, DnsError> {
+        let v4: Vec<Ipv4Addr> = self
+            .addresses(host)
+            .await?
+            .into_iter()
+            .filter_map(|ip| match ip {
+                IpAddr::V4(v4) => Some(v4),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        if v4.is_empty() {
+            Err(DnsError::NoRecords(plain(host), "A"))
+        } else {
+            Ok(v4)
+        }
+    }
+
+    /// The AAAA records of `host`, as [`Resolver::ipv4`] for IPv6 clients.
+    async fn ipv6(&self, host: &str) -> Result<Vec<Ipv6Addr>, DnsError> {
+        let v6: Vec<Ipv6Addr> = self
+            .addresses(host)
+            .await?
+            .into_iter()
+            .filter_map(|ip| match ip {
+                IpAddr::V6(v6) => Some(v6),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        if v6.is_empty() {
+            Err(DnsError::NoRecords(plain(host), "AAAA"))
+        } else {
+            Ok(v6)
+        }
+    }
+
+    /// The MX records of `domain` exactly as published, in the order
+    /// received: no implicit MX, no sorting, a null MX as an empty exchange.
+    /// SPF's `mx` mechanism needs this (RFC 7208 §5.4: no fallback to A, and
+    /// more than 10 records is an error); delivery uses
+    /// [`Resolver::mail_route`]. `Err(NoRecords)` when there are none.
+    ///
+    /// The default rebuilds the records from [`Resolver::mail_route`], which
+    /// loses a null MX published beside real ones.
+    async fn mx(&self, domain: &str) -> Result<Vec<Mx>, DnsError> {
+        match self.mail_route(domain).await? {
+            MailRoute::Exchanges(records) => Ok(records),
+            MailRoute::Implicit => Err(DnsError::NoRecords(plain(domain), "MX")),
+            MailRoute::NullMx => Ok(vec![Mx {
+                preference: 0,
+                exchange: String::new(),
+            }]),
+        }
+    }
+
+    /// The names in the PTR records of `ip` (at [`reverse_name`]), lower-case,
+    /// without the final dot, in the order received. Not validated: SPF
+    /// checks each name's addresses itself (RFC 7208 §5.5).
+    ///
+    /// The default answers that no PTR records exist, which is what a
+    /// resolver without reverse zones would see; real implementations
+    /// override it.
+    async fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
+        Err(DnsError::NoRecords(reverse_name(ip), "PTR"))
+    }
+}
+
+/// The name whose PTR records name `ip`: `4.3.2.1.in-addr.arpa` for
+/// 1.2.3.4, 32 nibbles under `ip6.arpa` for IPv6 (RFC 1035 §3.5, RFC 3596
+/// §2.5). Lower-case, without the final dot.
+pub fn reverse_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            format!("{d}.{c}.{b}.{a}.in-addr.arpa")
+        }
+        IpAddr::V6(v6) => {
+            let mut name = String::with_capacity(72);
+            for byte in v6.octets().iter().rev() {
+                for nibble in [byte & 0x0f, byte >> 4] {
+                    name.push(char::from(b"0123456789abcdef"[usize::from(nibble)]));
+                    name.push('.');
+                }
+            }
+            name.push_str("ip6.arpa");
+            name
+        }
+    }
 }
 
 /// Names as DNS wants them: fully qualified (a trailing dot), so no search
@@ -125,6 +220,15 @@ mod tests {
     fn exchanges_sort_by_preference_stably() {
         let route = route_from(vec![mx(20, "b"), mx(10, "a"), mx(20, "c")]);
         assert_eq!(route, MailRoute::Exchanges(vec![mx(10, "a"), mx(20, "b"), mx(20, "c")]));
+    }
+
+    #[test]
+    fn reverse_names_follow_rfc_1035_and_3596() {
+        assert_eq!(reverse_name("192.0.2.3".parse().unwrap()), "3.2.0.192.in-addr.arpa");
+        assert_eq!(
+            reverse_name("2001:db8::cb01".parse().unwrap()),
+            "1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
+        );
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! A resolver that answers from a table: the test double for unit tests.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::RwLock;
 
 use async_trait::async_trait;
 
-use crate::{DnsError, MailRoute, Mx, Resolver, plain, route_from};
+use crate::{DnsError, MailRoute, Mx, Resolver, plain, reverse_name, route_from};
 
 /// Answers from tables set by the test. A name absent from every table does
 /// not exist; a name marked with [`StaticResolver::fail`] answers a
@@ -17,6 +17,7 @@ pub struct StaticResolver {
     ips: RwLock<HashMap<String, Vec<IpAddr>>>,
     txt: RwLock<HashMap<String, Vec<String>>>,
     cnames: RwLock<HashMap<String, String>>,
+    ptrs: RwLock<HashMap<String, Vec<String>>>,
     failing: RwLock<Vec<String>>,
 }
 
@@ -57,6 +58,12 @@ impl StaticResolver {
         self
     }
 
+    /// Adds a PTR record for `ip` naming `host` (at [`reverse_name`]).
+    pub fn ptr(self, ip: IpAddr, host: &str) -> Self {
+        write(&self.ptrs).entry(reverse_name(ip)).or_default().push(plain(host));
+        self
+    }
+
     /// Every question about `name` fails temporarily.
     pub fn fail(self, name: &str) -> Self {
         write(&self.failing).push(plain(name));
@@ -68,6 +75,7 @@ impl StaticResolver {
             || read(&self.ips).contains_key(name)
             || read(&self.txt).contains_key(name)
             || read(&self.cnames).contains_key(name)
+            || read(&self.ptrs).contains_key(name)
     }
 
     fn check(&self, name: &str) -> Result<String, DnsError> {
@@ -104,6 +112,60 @@ impl Resolver for StaticResolver {
         match read(&self.cnames).get(&name) {
             Some(t) => Ok(t.clone()),
             None if self.exists(&name) => Err(DnsError::NoRecords(name, "CNAME")),
+            None => Err(DnsError::NoSuchName(name)),
+        }
+    }
+
+    async fn ipv4(&self, host: &str) -> Result<Vec<Ipv4Addr>, DnsError> {
+        let name = self.check(host)?;
+        let v4: Vec<Ipv4Addr> = read(&self.ips)
+            .get(&name)
+            .into_iter()
+            .flatten()
+            .filter_map(|ip| match ip {
+                IpAddr::V4(v4) => Some(*v4),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        match v4.is_empty() {
+            false => Ok(v4),
+            true if self.exists(&name) => Err(DnsError::NoRecords(name, "A")),
+            true => Err(DnsError::NoSuchName(name)),
+        }
+    }
+
+    async fn ipv6(&self, host: &str) -> Result<Vec<Ipv6Addr>, DnsError> {
+        let name = self.check(host)?;
+        let v6: Vec<Ipv6Addr> = read(&self.ips)
+            .get(&name)
+            .into_iter()
+            .flatten()
+            .filter_map(|ip| match ip {
+                IpAddr::V6(v6) => Some(*v6),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        match v6.is_empty() {
+            false => Ok(v6),
+            true if self.exists(&name) => Err(DnsError::NoRecords(name, "AAAA")),
+            true => Err(DnsError::NoSuchName(name)),
+        }
+    }
+
+    async fn mx(&self, domain: &str) -> Result<Vec<Mx>, DnsError> {
+        let name = self.check(domain)?;
+        match read(&self.mx).get(&name) {
+            Some(records) => Ok(records.clone()),
+            None if self.exists(&name) => Err(DnsError::NoRecords(name, "MX")),
+            None => Err(DnsError::NoSuchName(name)),
+        }
+    }
+
+    async fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
+        let name = self.check(&reverse_name(ip))?;
+        match read(&self.ptrs).get(&name) {
+            Some(names) => Ok(names.clone()),
+            None if self.exists(&name) => Err(DnsError::NoRecords(name, "PTR")),
             None => Err(DnsError::NoSuchName(name)),
         }
     }

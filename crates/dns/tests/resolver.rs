@@ -25,6 +25,9 @@ fn zones() -> Zones {
         .txt("example.test", "v=spf1 mx -all")
         .txt("long.example.test", &format!("v=DKIM1; k=rsa; p={}", "A".repeat(400)))
         .cname("track.example.test", "Track.MTA.test.")
+        .ptr(ip("192.0.2.2"), "mx1.example.test")
+        .ptr(ip("192.0.2.2"), "Other.example.test")
+        .ptr(ip("2001:db8::2"), "mx1.example.test")
 }
 
 fn mx(p: u16, e: &str) -> Mx {
@@ -59,6 +62,48 @@ async fn check(r: &dyn Resolver) {
         "v=DKIM1; k=rsa; p=".len() + 400,
         "long TXT strings are joined"
     );
+    // The questions SPF asks: one address family, raw MX, reverse names.
+    assert_eq!(
+        r.ipv4("mx1.example.test").await.unwrap(),
+        vec!["127.0.0.2".parse::<std::net::Ipv4Addr>().unwrap()]
+    );
+    assert_eq!(
+        r.ipv6("mx1.example.test").await.unwrap(),
+        vec![std::net::Ipv6Addr::LOCALHOST]
+    );
+    assert!(matches!(
+        r.ipv6("direct.example.test").await,
+        Err(DnsError::NoRecords(..))
+    ));
+    assert!(matches!(
+        r.ipv4("nowhere.example.test").await,
+        Err(DnsError::NoSuchName(..))
+    ));
+    let mut raw = r.mx("example.test").await.unwrap();
+    raw.sort();
+    assert_eq!(raw, vec![mx(10, "mx1.example.test"), mx(20, "mx2.example.test")]);
+    assert_eq!(r.mx("nomail.example.test").await.unwrap(), vec![mx(0, "")]);
+    assert!(
+        matches!(r.mx("direct.example.test").await, Err(DnsError::NoRecords(..))),
+        "no implicit MX"
+    );
+    assert!(matches!(
+        r.mx("nowhere.example.test").await,
+        Err(DnsError::NoSuchName(..))
+    ));
+    // Not loopback addresses: hickory answers their reverse names itself
+    // ("localhost", RFC 6761).
+    let mut names = r.ptr(ip("192.0.2.2")).await.unwrap();
+    names.sort();
+    assert_eq!(
+        names,
+        vec!["mx1.example.test".to_owned(), "other.example.test".to_owned()]
+    );
+    assert_eq!(
+        r.ptr(ip("2001:db8::2")).await.unwrap(),
+        vec!["mx1.example.test".to_owned()]
+    );
+    assert!(matches!(r.ptr(ip("192.0.2.9")).await, Err(DnsError::NoSuchName(n)) if n == "9.2.0.192.in-addr.arpa"));
 }
 
 #[tokio::test]
@@ -78,6 +123,16 @@ async fn the_real_resolver_reads_a_real_server() {
         resolver.mail_route("nosuch.org").await,
         Err(DnsError::NoSuchName(_))
     ));
+    // SPF macros can build names no zone holds (a HELO of "JUMPIN' JUPITER"
+    // escaped); they do not exist, which is permanent, not a DNS failure.
+    for odd in [
+        "JUMPIN%27%20JUPITER",
+        "macro%percent  space%20url-space.example.test",
+        "a..b.example.test",
+    ] {
+        let err = resolver.ipv4(odd).await.unwrap_err();
+        assert!(!err.is_temporary(), "{odd}: {err:?}");
+    }
 }
 
 #[tokio::test]
@@ -91,7 +146,10 @@ async fn the_table_double_answers_like_the_real_one() {
         .ip("direct.example.test", ip("127.0.0.4"))
         .txt("example.test", "v=spf1 mx -all")
         .txt("long.example.test", &format!("v=DKIM1; k=rsa; p={}", "A".repeat(400)))
-        .cname("track.example.test", "track.mta.test");
+        .cname("track.example.test", "track.mta.test")
+        .ptr(ip("192.0.2.2"), "mx1.example.test")
+        .ptr(ip("192.0.2.2"), "Other.example.test")
+        .ptr(ip("2001:db8::2"), "mx1.example.test");
     check(&table).await;
 }
 

@@ -3,13 +3,15 @@
 //! Records are grouped into zones by their last two labels
 //! (`mx1.example.test` lives in `example.test`); an empty root zone makes
 //! every other name NXDOMAIN, as on the internet, instead of REFUSED.
+//! Reverse names (`4.3.2.1.in-addr.arpa`) group the same way, so PTR
+//! records live in `in-addr.arpa` or `ip6.arpa`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, SOA, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, PTR, SOA, TXT};
 use hickory_proto::rr::{LowerName, Name, RData, Record};
 use hickory_server::Server;
 use hickory_server::store::in_memory::InMemoryZoneHandler;
@@ -66,6 +68,14 @@ impl Zones {
     pub fn cname(self, owner: &str, target: &str) -> Self {
         let target = name(target).unwrap_or_else(|_| Name::root());
         self.add(owner, RData::CNAME(CNAME(target)))
+    }
+
+    /// A PTR record for `ip`, at its `in-addr.arpa` or `ip6.arpa` name,
+    /// naming `host` (reverse DNS, as SPF's `ptr` and `%{p}` read it).
+    pub fn ptr(self, ip: IpAddr, host: &str) -> Self {
+        let owner = Name::from(ip).to_ascii();
+        let target = name(host).unwrap_or_else(|_| Name::root());
+        self.add(&owner, RData::PTR(PTR(target)))
     }
 
     pub fn txt(self, owner: &str, value: &str) -> Self {

@@ -1,0 +1,1 @@
+//! DMARC reports as a service.
