@@ -22,11 +22,17 @@
 //!   command and words (tables per reason and per mailbox provider).
 //!
 //! Every step is linear in the input, which is read up to 512 KiB.
+//!
+//! Reports about mail sent in a domain's name (DMARC aggregate and failure
+//! reports, SMTP TLS reports) are read by [`dmarc`]; an mbox file of them is
+//! split by [`mbox`].
 
 mod arf;
 mod autoreply;
 mod classify;
+pub mod dmarc;
 mod dsn;
+pub mod mbox;
 mod mime;
 mod provider;
 mod reason;

@@ -59,6 +59,66 @@ pub enum Command {
     Feedback(FeedbackCommand),
     /// Counts and rates per hour or day (a master's include its subs').
     Stats(StatsArgs),
+    /// DMARC aggregate and failure reports and TLS reports: import, list,
+    /// summarise.
+    #[command(subcommand)]
+    Dmarc(DmarcCommand),
+    /// Check a domain's DNS records.
+    #[command(subcommand)]
+    Check(CheckCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DmarcCommand {
+    /// Import reports from files and folders (recursively): XML, gzip, zip,
+    /// JSON (TLS reports), emails and mbox files, found by content. The same
+    /// report twice is stored once; files that are no report are kept as
+    /// broken reports with their error.
+    Import {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Files read at once (default: one per CPU).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+    /// A domain's last days: volume and pass rates by day, reporter and
+    /// source (each labelled), what enforcing would block, and the next
+    /// policy step.
+    Summary {
+        domain: String,
+        /// The window, in days to now.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Sources listed (largest first; --json lists all).
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+    },
+    /// Stored reports, oldest first; --broken lists the ones that could
+    /// not be read, with their errors.
+    Reports {
+        #[arg(long)]
+        domain: Option<String>,
+        /// aggregate, failure or tlsrpt.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        broken: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Lint SPF, DMARC, DKIM and MX records; exit status 1 when an error or
+    /// critical finding is found.
+    Dns {
+        domain: String,
+        /// A DKIM selector to check (repeat for more), beside the ones
+        /// Herald manages for the domain.
+        #[arg(long)]
+        selector: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -9,8 +9,9 @@
 //! - `bounces@<bounce domain>`: bounces without a token, matched by the
 //!   returned message's Message-ID.
 //! - `dmarc@`, `rua@`, `ruf@` and `dmarc-reports@<bounce domain>`: DMARC
-//!   aggregate and failure reports, kept as files (fsync'ed before `250`)
-//!   in `<data_dir>/dmarc-inbox/` for the DMARC importer.
+//!   aggregate and failure reports and TLS reports, read and stored before
+//!   `250` (one that cannot be read is stored as a broken report with its
+//!   error; a store failure asks the sender to retry).
 //! - `r<VERP token>@…`: the Reply-To of bulk mail of accounts that have
 //!   replies passed on. Auto-replies, challenge-response requests and
 //!   delivery notices are recorded (`replied` with that reason) and
@@ -23,7 +24,6 @@
 //! updated, so nothing the world told us is lost.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use herald_events::EventPipeline;
@@ -71,8 +71,8 @@ pub struct Inbound {
     acceptor: Arc<Acceptor>,
     /// Posts replies.
     http: reqwest::Client,
-    /// Where DMARC reports are kept.
-    dmarc_inbox: PathBuf,
+    /// Stores DMARC and TLS reports.
+    dmarc: Arc<herald_dmarc::Dmarc>,
 }
 
 /// How long a reply URL has to answer.
@@ -92,7 +92,7 @@ impl Inbound {
         events: Arc<EventPipeline>,
         bounce_domain: &str,
         acceptor: Arc<Acceptor>,
-        dmarc_inbox: PathBuf,
+        dmarc: Arc<herald_dmarc::Dmarc>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             keys,
@@ -104,7 +104,7 @@ impl Inbound {
                 .timeout(POST_TIMEOUT)
                 .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
                 .build()?,
-            dmarc_inbox,
+            dmarc,
         })
     }
 
@@ -173,8 +173,19 @@ impl Inbound {
     ) -> anyhow::Result<usize> {
         match route {
             Route::Dmarc => {
-                let path = keep(self.dmarc_inbox.clone(), body.to_vec()).await?;
-                tracing::info!(file = %path.display(), "DMARC report kept");
+                let now = time::OffsetDateTime::now_utc();
+                let bytes = body.to_vec();
+                let source = Some(format!("smtp from {client_ip}"));
+                // Reading is CPU work: off the async threads.
+                let prepared = tokio::task::spawn_blocking(move || {
+                    herald_dmarc::prepare_all(&bytes, herald_dmarc::Origin::Mx, source, now)
+                })
+                .await?;
+                for o in self.dmarc.store(prepared).await? {
+                    tracing::info!(status = ?o.status, kind = o.kind.as_deref().unwrap_or("-"),
+                        org = o.org_name.as_deref().unwrap_or("-"), domain = o.domain.as_deref().unwrap_or("-"),
+                        error = o.error.as_deref().unwrap_or(""), "DMARC report received");
+                }
                 Ok(0)
             }
             Route::Unsubscribe(token) => Ok(self.unsubscribe(token).await?),
@@ -432,27 +443,6 @@ impl Inbound {
 
 /// Writes `body` as a new file in `dir`, durably: a temporary file synced,
 /// renamed into place, and the folder synced.
-async fn keep(dir: PathBuf, body: Vec<u8>) -> anyhow::Result<PathBuf> {
-    tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        std::fs::create_dir_all(&dir)?;
-        let name = format!(
-            "{}-{}",
-            time::OffsetDateTime::now_utc().unix_timestamp(),
-            MessageId::generate()
-        );
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let path = dir.join(format!("{name}.eml"));
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&body)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(&dir)?.sync_all()?;
-        Ok(path)
-    })
-    .await?
-}
-
 /// Reasons that say the mailbox may take mail again soon (it is full): a
 /// late DSN for them is a deferral, not a bounce.
 fn is_transient(f: &Failure) -> bool {

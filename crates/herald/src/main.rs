@@ -7,6 +7,7 @@ mod cli;
 mod client;
 mod commands;
 mod config;
+mod dmarc_cmd;
 mod domain_cmd;
 mod events_cmd;
 mod inbound;
@@ -89,6 +90,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Suppression(cmd) => suppression_cmd::run(&open(&config).await?, cmd, cli.json).await,
         Command::Feedback(cmd) => suppression_cmd::feedback(cmd, cli.json),
         Command::Stats(args) => events_cmd::stats(&open(&config).await?, args, cli.json).await,
+        Command::Dmarc(cmd) => dmarc_cmd::run(&config, &open(&config).await?, cmd, cli.json).await,
+        Command::Check(cmd) => dmarc_cmd::check(&config, &open(&config).await?, cmd, cli.json).await,
     }
 }
 

@@ -34,8 +34,6 @@ pub const BOOTSTRAP_ACCOUNT: &str = "main";
 pub const BOOTSTRAP_KEY_FILE: &str = "bootstrap-admin-key";
 /// Where the running server writes its API's URL, for `herald queue`.
 pub const API_URL_FILE: &str = "api-url";
-/// Where the inbound MX keeps DMARC reports, in the data dir.
-pub const DMARC_INBOX_DIR: &str = "dmarc-inbox";
 /// The spool's folder in the data dir.
 const SPOOL_DIR: &str = "spool";
 /// How often histogram summaries are compacted for `/metrics`.
@@ -105,7 +103,7 @@ fn session_config(config: &Config) -> SessionConfig {
     }
 }
 
-fn resolver(config: &Config) -> anyhow::Result<Arc<dyn Resolver>> {
+pub(crate) fn resolver(config: &Config) -> anyhow::Result<Arc<dyn Resolver>> {
     let settings = Settings::default();
     let resolver = if config.dns_servers.is_empty() {
         HickoryResolver::system(settings)
@@ -196,10 +194,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let sink: Arc<dyn EventSink> = events.clone();
     let preparer =
         crate::prepare::HeraldPreparer::new(keys.clone(), domains.clone(), store.clone(), config.public_url.clone());
+    let resolver = resolver(&config)?;
+    let dmarc = Arc::new(herald_dmarc::Dmarc::new(
+        store.clone(),
+        resolver.clone(),
+        config.dmarc_networks.clone(),
+    ));
     let mta = Mta::with_preparer(
         config.delivery.clone(),
         spool.clone(),
-        resolver(&config)?,
+        resolver.clone(),
         sink.clone(),
         Arc::new(preparer),
     );
@@ -237,7 +241,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         events.clone(),
         &config.domains.bounce_domain,
         acceptance.clone(),
-        config.data_dir.join(DMARC_INBOX_DIR),
+        dmarc.clone(),
     )?);
     let ingress = Arc::new(HeraldIngress::new(
         acceptance.clone(),
@@ -294,6 +298,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 store.clone(),
             ))),
             submit: Some(acceptance),
+            dmarc: Some(dmarc),
+            resolver: Some(resolver),
         },
         HttpOptions {
             request_timeout: config.request_timeout,

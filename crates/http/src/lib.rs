@@ -59,6 +59,10 @@ pub struct AppState {
     pub tracker: Option<Arc<Tracker>>,
     /// Acceptance of mail for the send API, when this process sends.
     pub submit: Option<Arc<dyn Submit>>,
+    /// DMARC reports, when configured.
+    pub dmarc: Option<Arc<herald_dmarc::Dmarc>>,
+    /// Live DNS, for the DNS linter.
+    pub resolver: Option<Arc<dyn herald_dns::Resolver>>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -10,7 +10,7 @@ use utoipa::openapi::{Object, Ref, RefOr, Required, ResponseBuilder, Type};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Herald API", description = "Herald, a self-hosted email delivery platform. Authenticate with `Authorization: Bearer <api key>`; a master's key acts on one of its sub-accounts with `Herald-Account: <name>`. Errors are `{\"error\": {\"code\", \"message\"}}`."),
-    tags((name = "accounts"), (name = "credentials"), (name = "domains"), (name = "messages"), (name = "events"), (name = "suppressions"), (name = "webhooks"), (name = "queue"), (name = "tracking"), (name = "system"))
+    tags((name = "accounts"), (name = "credentials"), (name = "domains"), (name = "messages"), (name = "events"), (name = "suppressions"), (name = "webhooks"), (name = "dmarc"), (name = "checks"), (name = "queue"), (name = "tracking"), (name = "system"))
 )]
 struct Doc;
 

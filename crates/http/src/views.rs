@@ -317,3 +317,34 @@ pub async fn stats(
 pub fn rates(c: &store::Counts) -> std::collections::BTreeMap<String, f64> {
     c.rates().into_iter().map(|(name, r)| (name.to_owned(), r)).collect()
 }
+
+/// A stored DMARC (or TLS) report, without its content.
+pub fn dmarc_report(r: herald_store::StoredReport) -> herald_api_types::dmarc::DmarcReport {
+    herald_api_types::dmarc::DmarcReport {
+        id: r.id,
+        kind: r.kind.as_str().to_owned(),
+        org_name: r.org_name,
+        report_id: r.report_id,
+        domain: r.domain,
+        begin: r.begin,
+        end: r.end,
+        received_at: r.received_at,
+        origin: r.origin,
+        source_name: r.source_name,
+        records: r.record_count,
+        messages: r.message_count,
+    }
+}
+
+/// A report that could not be read.
+pub fn broken_report(b: herald_store::BrokenReport) -> herald_api_types::dmarc::BrokenDmarcReport {
+    herald_api_types::dmarc::BrokenDmarcReport {
+        id: b.id,
+        received_at: b.received_at,
+        origin: b.origin,
+        source_name: b.source_name,
+        error: b.error,
+        size: b.size,
+        digest: b.digest,
+    }
+}

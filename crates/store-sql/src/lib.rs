@@ -15,6 +15,8 @@
 
 #[macro_use]
 mod queries;
+#[macro_use]
+mod report_queries;
 mod error;
 mod postgres;
 mod sqlite;

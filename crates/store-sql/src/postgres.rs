@@ -41,3 +41,4 @@ impl PostgresStore {
 }
 
 impl_sql_store!(PostgresStore, sqlx::postgres::PgRow, "postgres");
+impl_report_store!(PostgresStore, sqlx::postgres::PgRow);

@@ -57,3 +57,4 @@ impl SqliteStore {
 }
 
 impl_sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, "sqlite");
+impl_report_store!(SqliteStore, sqlx::sqlite::SqliteRow);

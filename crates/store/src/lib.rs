@@ -1,7 +1,7 @@
 //! Herald's storage contract: traits and errors, no SQL.
 //!
 //! Everything Herald keeps beyond the spool — accounts, credentials, approved
-//! senders, and later events, suppressions, stats and DMARC data — goes
+//! senders, events, suppressions, stats and DMARC reports — goes
 //! through the traits here. Backends live elsewhere (`herald-store-sql` has
 //! SQLite and PostgreSQL) and only the binary picks one, so every service is
 //! written and unit-tested against `Arc<dyn Store>`.
@@ -12,6 +12,7 @@
 //! retry later. Secrets never reach the store in clear: it holds argon2 hashes
 //! and public prefixes only.
 
+pub mod dmarc;
 mod error;
 mod model;
 pub mod stats;
@@ -22,6 +23,9 @@ use herald_types::{
     MessageId, SenderRule, SmtpCredentialId,
 };
 
+pub use dmarc::{
+    BrokenReport, NewBrokenReport, NewReport, ReportFilter, ReportKind, ReportStore, Stored, StoredReport,
+};
 pub use error::{StoreError, StoreResult};
 pub use model::{
     Account, AccountFilter, AccountRef, ApiKey, ApprovedSender, Bootstrap, COUNTERS, Counts, DkimAlgorithm, DkimKey,
@@ -280,6 +284,7 @@ pub trait Store:
     + MessageIndexStore
     + WebhookStore
     + StatsStore
+    + ReportStore
 {
     /// "sqlite" or "postgres", for logs and `/healthz`.
     fn backend(&self) -> &'static str;

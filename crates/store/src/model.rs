@@ -224,6 +224,17 @@ pub struct Domain {
     pub keys: Vec<DkimKey>,
 }
 
+impl Domain {
+    /// The selectors whose keys should be in DNS: every key not retired.
+    pub fn published_selectors(&self) -> Vec<String> {
+        self.keys
+            .iter()
+            .filter(|k| k.state != KeyState::Retired)
+            .map(|k| k.selector.clone())
+            .collect()
+    }
+}
+
 /// An address an account no longer sends to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Suppression {

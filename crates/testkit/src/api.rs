@@ -66,6 +66,7 @@ impl Api {
             account: None,
             headers: Vec::new(),
             body: None,
+            raw: None,
         }
     }
 }
@@ -89,6 +90,7 @@ pub struct Call {
     account: Option<String>,
     headers: Vec<(String, String)>,
     body: Option<Value>,
+    raw: Option<(Vec<u8>, String)>,
 }
 
 impl Call {
@@ -114,6 +116,12 @@ impl Call {
         self
     }
 
+    /// Sends `bytes` as the body, with this content type.
+    pub fn bytes(mut self, bytes: Vec<u8>, content_type: &str) -> Self {
+        self.raw = Some((bytes, content_type.to_owned()));
+        self
+    }
+
     pub async fn send(self) -> anyhow::Result<Answer> {
         let url = format!("{}{}", self.api.base, self.path);
         let mut req = self.api.client.request(self.method.clone(), &url);
@@ -128,6 +136,9 @@ impl Call {
         }
         if let Some(b) = &self.body {
             req = req.json(b);
+        }
+        if let Some((bytes, content_type)) = self.raw.clone() {
+            req = req.header("content-type", content_type).body(bytes);
         }
         let resp = req.send().await.with_context(|| format!("{} {url}", self.method))?;
         let status = resp.status().as_u16();

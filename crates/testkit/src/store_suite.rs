@@ -54,6 +54,7 @@ cases![
     idempotency_keys_are_claimed_once_and_answer_the_same,
     webhooks_are_owed_what_is_stored_after_them,
     stats_roll_up_each_stored_event_once,
+    reports_are_stored_once_and_broken_ones_kept,
 ];
 
 fn name(s: &str) -> AccountName {
@@ -1062,5 +1063,96 @@ async fn stats_roll_up_each_stored_event_once(s: Arc<dyn Store>) -> anyhow::Resu
     s.insert_events(std::slice::from_ref(&later)).await?;
     let hours = s.stats(&query(herald_store::StatsPeriod::Hour, None)).await?;
     ensure!(hours[0].counts.get("opened") == 3 && hours[0].counts.get("opened_unique") == 1);
+    Ok(())
+}
+
+fn report(org: &str, id: &str, domain: &str, day: i64) -> herald_store::NewReport {
+    let begin = time::OffsetDateTime::from_unix_timestamp(1_700_000_000 + day * 86_400).expect("valid time");
+    herald_store::NewReport {
+        kind: herald_store::ReportKind::Aggregate,
+        org_name: org.to_owned(),
+        report_id: id.to_owned(),
+        domain: domain.to_owned(),
+        begin,
+        end: begin + time::Duration::seconds(86_399),
+        received_at: begin + time::Duration::days(1),
+        origin: "import".to_owned(),
+        source_name: Some(format!("{org}!{domain}!{id}.xml")),
+        record_count: 2,
+        message_count: 7,
+        body: format!("{{\"report_id\":\"{id}\"}}"),
+    }
+}
+
+async fn reports_are_stored_once_and_broken_ones_kept(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    use herald_store::{NewBrokenReport, ReportFilter, ReportKind, Stored};
+    let first = s
+        .insert_reports(&[
+            report("google.com", "1", "example.com", 0),
+            report("google.com", "2", "example.com", 1),
+        ])
+        .await?;
+    ensure!(matches!(first[..], [Stored::New(_), Stored::New(_)]), "{first:?}");
+    // The same report again (by org and id), beside a new one and another
+    // reporter's report with the same id: only the repeat is a duplicate.
+    let again = s
+        .insert_reports(&[
+            report("google.com", "1", "example.com", 0),
+            report("Yahoo", "1", "example.com", 2),
+            report("google.com", "3", "other.example", 2),
+        ])
+        .await?;
+    ensure!(again[0] == Stored::Duplicate(first[0].id()), "{again:?}");
+    ensure!(matches!(again[1..], [Stored::New(_), Stored::New(_)]), "{again:?}");
+
+    // By domain and period, with or without bodies.
+    let day = |d: i64| time::OffsetDateTime::from_unix_timestamp(1_700_000_000 + d * 86_400).expect("valid time");
+    let filter = ReportFilter {
+        kind: Some(ReportKind::Aggregate),
+        domain: Some("example.com".into()),
+        since: Some(day(1)),
+        until: Some(day(3)),
+        with_body: true,
+        ..ReportFilter::default()
+    };
+    let found = s.list_reports(&filter, 100).await?;
+    let ids: Vec<(&str, &str)> = found
+        .iter()
+        .map(|r| (r.org_name.as_str(), r.report_id.as_str()))
+        .collect();
+    ensure!(ids == [("google.com", "2"), ("Yahoo", "1")], "{ids:?}");
+    ensure!(found[0].body.as_deref() == Some(r#"{"report_id":"2"}"#));
+    ensure!(found[0].record_count == 2 && found[0].message_count == 7);
+    ensure!(found[0].source_name.as_deref() == Some("google.com!example.com!2.xml"));
+    ensure!(found[0].end - found[0].begin == time::Duration::seconds(86_399));
+    let all = s.list_reports(&ReportFilter::default(), 100).await?;
+    ensure!(all.len() == 4 && all.iter().all(|r| r.body.is_none()));
+    let page = s
+        .list_reports(
+            &ReportFilter {
+                after: Some(all[1].id),
+                ..ReportFilter::default()
+            },
+            1,
+        )
+        .await?;
+    ensure!(page.len() == 1 && page[0].id == all[2].id, "cursor paging");
+
+    // Broken reports keep their bytes and their reason, once per content.
+    let broken = NewBrokenReport {
+        digest: "ab".repeat(32),
+        received_at: day(0),
+        origin: "mx".into(),
+        source_name: Some("dmarc@reporter.example".into()),
+        error: "XML: unexpected end".into(),
+        raw: b"<feedback><report_metadata>\xff".to_vec(),
+    };
+    let kept = s.insert_broken_report(&broken).await?;
+    ensure!(matches!(kept, Stored::New(_)));
+    ensure!(s.insert_broken_report(&broken).await? == Stored::Duplicate(kept.id()));
+    let listed = s.list_broken_reports(0, 10).await?;
+    ensure!(listed.len() == 1 && listed[0].error == "XML: unexpected end" && listed[0].size == broken.raw.len() as u64);
+    ensure!(s.broken_report_bytes(kept.id()).await?.as_deref() == Some(&broken.raw[..]));
+    ensure!(s.broken_report_bytes(kept.id() + 100).await?.is_none());
     Ok(())
 }

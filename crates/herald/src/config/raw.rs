@@ -17,6 +17,7 @@ pub struct RawConfig {
     pub tracking: RawTracking,
     pub webhooks: RawWebhooks,
     pub alerts: RawAlerts,
+    pub dmarc: RawDmarc,
     pub log: RawLog,
 }
 
@@ -256,6 +257,15 @@ impl Default for RawAlerts {
             min_volume: 100,
         }
     }
+}
+
+/// `[dmarc]`: the deliverability center's reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDmarc {
+    /// Networks (or addresses) Herald sends from, labelled "yours" in
+    /// DMARC summaries, beside the addresses its own deliveries used.
+    pub sending_networks: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -80,6 +80,8 @@ pub struct Config {
     pub alerts: herald_events::reputation::AlertSettings,
     /// Who counts as a machine on the tracking endpoints.
     pub machines: MachineRules,
+    /// `[dmarc] sending_networks`: Herald's own sending addresses.
+    pub dmarc_networks: Vec<IpNet>,
     /// The config with every default resolved, for `config check`.
     effective: RawConfig,
 }
@@ -353,22 +355,28 @@ fn machine_rules(raw: &RawTracking) -> Result<MachineRules, ConfigError> {
         }
         rules.agents.push(agent);
     }
-    for (i, net) in raw.machine_networks.iter().enumerate() {
-        let parsed = net
-            .parse::<IpNet>()
-            .or_else(|_| net.parse::<IpAddr>().map(IpNet::from))
-            .map_err(|_| {
-                bad(
-                    format!("tracking.machine_networks[{i}]"),
-                    net,
-                    "a network such as 192.0.2.0/24 or an address",
-                )
-            })?;
-        rules.networks.push(parsed);
-    }
+    rules.networks = networks("tracking.machine_networks", &raw.machine_networks)?;
     let window = duration("tracking.click_window", &raw.click_window)?;
     rules.click_window_secs = u32::try_from(window.as_secs()).unwrap_or(u32::MAX);
     Ok(rules)
+}
+
+/// A list of networks (`192.0.2.0/24`) or single addresses.
+fn networks(key: &str, raw: &[String]) -> Result<Vec<IpNet>, ConfigError> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, net)| {
+            net.parse::<IpNet>()
+                .or_else(|_| net.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    bad(
+                        format!("{key}[{i}]"),
+                        net,
+                        "a network such as 192.0.2.0/24 or an address",
+                    )
+                })
+        })
+        .collect()
 }
 
 fn duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
@@ -467,6 +475,7 @@ impl Config {
                 "a duration above zero, e.g. \"5m\"",
             ));
         }
+        let dmarc_networks = networks("dmarc.sending_networks", &raw.dmarc.sending_networks)?;
         let mut effective = raw.clone();
         effective.server.hostname = hostname.clone();
         effective.storage.url = storage_url.clone();
@@ -479,6 +488,7 @@ impl Config {
             domains,
             secret_file,
             machines,
+            dmarc_networks,
             webhooks,
             alerts,
             effective,

@@ -2,7 +2,9 @@
 //! `routes!` macro registers a handler and its documentation together.
 
 pub mod accounts;
+pub mod checks;
 pub mod credentials;
+pub mod dmarc;
 pub mod domains;
 pub mod events;
 pub mod messages;
@@ -79,6 +81,7 @@ pub fn api() -> OpenApiRouter<AppState> {
     let sending = OpenApiRouter::new()
         .routes(routes!(messages::send))
         .routes(routes!(suppressions::import))
+        .routes(routes!(dmarc::upload))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(crate::MAX_SEND_BODY));
     OpenApiRouter::new()
         .routes(routes!(accounts::list, accounts::create))
@@ -102,6 +105,10 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(events::export))
         .routes(routes!(stats::stats))
         .routes(routes!(reputation::reputation))
+        .routes(routes!(dmarc::list))
+        .routes(routes!(dmarc::broken))
+        .routes(routes!(dmarc::summary))
+        .routes(routes!(checks::dns))
         .routes(routes!(suppressions::list, suppressions::add))
         .routes(routes!(suppressions::export))
         .routes(routes!(suppressions::show, suppressions::remove))

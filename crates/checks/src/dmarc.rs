@@ -1,0 +1,926 @@
+//! DMARC (RFC 9989): the policy that applies to the domain, found as a
+//! receiver finds it, and the report addresses it names.
+//!
+//! Discovery is RFC 9989's DNS Tree Walk: `_dmarc.<domain>` first, then its
+//! ancestors (at most five queries in all), which also yields the
+//! organizational domain. No public suffix list: the walk asks DNS, as
+//! DMARCbis receivers do. A domain without a record of its own inherits its
+//! organizational domain's (its `sp=` policy); a report address outside the
+//! organizational domain must be authorised by the destination (RFC 9990,
+//! "Verifying External Destinations"), or reporters drop those reports.
+
+use std::collections::BTreeMap;
+
+use herald_dns::{DnsError, Resolver};
+
+use crate::tags::{self, TagError};
+use crate::{CheckKind, DmarcCheck, DmarcDestination, Finding, Findings, Severity, normalize_domain, within};
+
+/// RFC 9989, "DNS Tree Walk": a name with this many labels or more jumps
+/// straight to its last [`WALK_SHORTCUT_LABELS`] after the first query, so
+/// a walk never takes more than five queries.
+const WALK_SHORTCUT_FROM: usize = 5;
+const WALK_SHORTCUT_LABELS: usize = 4;
+/// RFC 9989, "General Record Format": the tags DMARCbis defines.
+const KNOWN_TAGS: [&str; 11] = ["v", "p", "sp", "np", "adkim", "aspf", "fo", "rua", "ruf", "t", "psd"];
+/// RFC 9989, "Tags Removed": RFC 7489's tags that DMARCbis receivers ignore.
+const REMOVED_TAGS: [&str; 3] = ["pct", "rf", "ri"];
+
+/// A `v=DMARC1` record as selected by RFC 9989: the version tag first,
+/// written exactly (`DMARC1` is case-sensitive).
+fn is_dmarc_record(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix(['v', 'V']) else {
+        return false;
+    };
+    let Some(rest) = rest.trim_start_matches([' ', '\t']).strip_prefix('=') else {
+        return false;
+    };
+    let Some(rest) = rest.trim_start_matches([' ', '\t']).strip_prefix("DMARC1") else {
+        return false;
+    };
+    let rest = rest.trim_start_matches([' ', '\t']);
+    rest.is_empty() || rest.starts_with(';')
+}
+
+/// What one `_dmarc` name holds.
+#[derive(Debug)]
+struct Level {
+    /// The domain, without `_dmarc.`.
+    domain: String,
+    /// The one valid record, if there is exactly one.
+    record: Option<String>,
+    /// `psd=` of that record, lower-case.
+    psd: Option<String>,
+}
+
+/// The names a DNS Tree Walk queries for `domain`, most specific first:
+/// the domain, then (from five labels on) its last four, then one label
+/// fewer at a time down to the top-level domain.
+fn walk_names(domain: &str) -> Vec<String> {
+    let labels: Vec<&str> = domain.split('.').collect();
+    let mut names = vec![domain.to_owned()];
+    let mut count = labels.len();
+    while count > 1 {
+        count = if count >= WALK_SHORTCUT_FROM {
+            WALK_SHORTCUT_LABELS
+        } else {
+            count - 1
+        };
+        names.push(labels[labels.len() - count..].join("."));
+    }
+    names
+}
+
+pub(crate) async fn check(resolver: &dyn Resolver, domain: &str) -> (DmarcCheck, Vec<Finding>) {
+    let mut findings = Findings::new(CheckKind::Dmarc);
+    let mut levels: Vec<Level> = Vec::new();
+    let mut incomplete = false;
+    for name in walk_names(domain) {
+        let first = levels.is_empty();
+        let Some(level) = query(resolver, &name, first, &mut findings).await else {
+            incomplete = true;
+            break;
+        };
+        // RFC 9989: the walk stops at psd=n, and above the start at psd=y.
+        let stop = matches!(level.psd.as_deref(), Some("n")) || (!first && level.psd.as_deref() == Some("y"));
+        levels.push(level);
+        if stop {
+            break;
+        }
+    }
+    let org = organizational_domain(domain, &levels);
+    let own = levels.first().filter(|l| l.domain == domain && l.record.is_some());
+    // The policy: the domain's own record, else its organizational
+    // domain's, else a public suffix's (psd=y).
+    let applied = own
+        .or_else(|| levels.iter().find(|l| l.domain == org && l.record.is_some()))
+        .or_else(|| {
+            levels
+                .iter()
+                .find(|l| l.record.is_some() && l.psd.as_deref() == Some("y"))
+        });
+    let Some(applied) = applied else {
+        if !incomplete {
+            findings.add(
+                Severity::Critical,
+                "dmarc.missing",
+                format!(
+                    "No DMARC record applies to {domain} (no usable one at _dmarc.{domain}{}): receivers apply \
+                     no policy, so anyone can send mail From {domain}, and no one sends you reports. Publish a TXT \
+                     record at _dmarc.{domain}, e.g. \"v=DMARC1; p=none; rua=mailto:dmarc-reports@{domain}\", \
+                     then move to p=quarantine or p=reject once the reports show all your mail passes.",
+                    if org == domain {
+                        String::new()
+                    } else {
+                        format!(" nor at _dmarc.{org}")
+                    }
+                ),
+            );
+        }
+        let summary = if incomplete {
+            "DNS did not answer"
+        } else {
+            "no DMARC record"
+        };
+        return (empty(findings.ok(), summary, &org), findings.into_vec());
+    };
+    let inherited = applied.domain != domain;
+    let text = applied.record.clone().unwrap_or_default();
+    let found_at = format!("_dmarc.{}", applied.domain);
+    if inherited {
+        findings.add(
+            Severity::Info,
+            "dmarc.inherited",
+            format!(
+                "{domain} has no DMARC record of its own; the record at {found_at} applies to it (its sp= policy, \
+                 or p= when sp= is absent). Publish one at _dmarc.{domain} if {domain} needs its own policy or \
+                 reports."
+            ),
+        );
+    }
+    let mut record = Parsed::default();
+    match tags::parse(&text, true) {
+        Ok(list) => record = review(&list, domain, &found_at, inherited, &mut findings),
+        Err(TagError(problem)) => findings.add(
+            Severity::Error,
+            "dmarc.syntax",
+            format!(
+                "The DMARC record at {found_at} cannot be read ({problem}); receivers may ignore part or all of it. \
+                 Write it as tag=value pairs separated by semicolons."
+            ),
+        ),
+    }
+    let mut destinations = Vec::new();
+    for host in record.mailto_hosts() {
+        if within(&host, &org) {
+            continue;
+        }
+        let destination = authorize(resolver, &applied.domain, &host, &mut findings).await;
+        destinations.push(destination);
+    }
+    let summary = format!(
+        "{} at {found_at}{}; {}",
+        record
+            .policy
+            .as_deref()
+            .map_or("no policy".to_owned(), |p| format!("p={p}")),
+        if inherited { " (inherited)" } else { "" },
+        match record.rua.len() {
+            0 => "no aggregate reports".to_owned(),
+            1 => "aggregate reports to 1 address".to_owned(),
+            n => format!("aggregate reports to {n} addresses"),
+        }
+    );
+    let report = DmarcCheck {
+        ok: findings.ok(),
+        summary,
+        record: Some(text),
+        found_at: Some(found_at),
+        inherited,
+        organizational_domain: Some(org),
+        tags: record.tags,
+        policy: record.policy,
+        rua: record.rua,
+        ruf: record.ruf,
+        external_destinations: destinations,
+    };
+    (report, findings.into_vec())
+}
+
+fn empty(ok: bool, summary: &str, org: &str) -> DmarcCheck {
+    DmarcCheck {
+        ok,
+        summary: summary.to_owned(),
+        record: None,
+        found_at: None,
+        inherited: false,
+        organizational_domain: Some(org.to_owned()),
+        tags: BTreeMap::new(),
+        policy: None,
+        rua: Vec::new(),
+        ruf: Vec::new(),
+        external_destinations: Vec::new(),
+    }
+}
+
+/// Reads `_dmarc.<domain>`. `None` when DNS did not answer (reported).
+/// Problems are reported for the starting domain only: an ancestor's
+/// records are its owner's business unless they end up applying.
+async fn query(resolver: &dyn Resolver, domain: &str, first: bool, findings: &mut Findings) -> Option<Level> {
+    let name = format!("_dmarc.{domain}");
+    let txts = match resolver.txt(&name).await {
+        Ok(txts) => txts,
+        Err(DnsError::NoSuchName(_) | DnsError::NoRecords(..)) => Vec::new(),
+        Err(e) => {
+            findings.dns_error(&name, &e);
+            return None;
+        }
+    };
+    let (valid, other): (Vec<String>, Vec<String>) = txts.into_iter().partition(|t| is_dmarc_record(t));
+    if first {
+        for text in other.iter().filter(|t| t.to_ascii_lowercase().contains("dmarc1")) {
+            findings.add(
+                Severity::Error,
+                "dmarc.syntax",
+                format!(
+                    "The TXT record \"{text}\" at {name} is not a DMARC record to receivers, which discard it: a \
+                     DMARC record must start with v=DMARC1 (in capitals) before any other tag."
+                ),
+            );
+        }
+    }
+    if valid.len() > 1 {
+        findings.add(
+            Severity::Error,
+            "dmarc.multiple_records",
+            format!(
+                "{name} holds {} DMARC records; receivers discard them all and look for a policy higher up, as if \
+                 there were none. Keep exactly one.",
+                valid.len()
+            ),
+        );
+    }
+    let record = match valid.len() {
+        1 => valid.into_iter().next(),
+        _ => None,
+    };
+    let psd = record.as_deref().and_then(|text| {
+        let list = tags::parse(text, true).ok()?;
+        list.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("psd"))
+            .map(|(_, v)| v.to_ascii_lowercase())
+    });
+    Some(Level {
+        domain: domain.to_owned(),
+        record,
+        psd,
+    })
+}
+
+/// RFC 9989, "Organizational Domain Discovery", over the levels walked
+/// (longest first): the first with psd=n; else one label below the first
+/// above the start with psd=y; else the shortest with a record; else the
+/// domain itself.
+fn organizational_domain(domain: &str, levels: &[Level]) -> String {
+    let with_record = || levels.iter().filter(|l| l.record.is_some());
+    if let Some(level) = with_record().find(|l| l.psd.as_deref() == Some("n")) {
+        return level.domain.clone();
+    }
+    if let Some(level) = with_record()
+        .skip_while(|l| l.domain == domain)
+        .find(|l| l.psd.as_deref() == Some("y"))
+    {
+        let below = level.domain.split('.').count() + 1;
+        let labels: Vec<&str> = domain.split('.').collect();
+        return labels[labels.len().saturating_sub(below)..].join(".");
+    }
+    with_record()
+        .next_back()
+        .map_or_else(|| domain.to_owned(), |l| l.domain.clone())
+}
+
+/// What the record says, as far as the linter needs it.
+#[derive(Debug, Default)]
+struct Parsed {
+    tags: BTreeMap<String, String>,
+    policy: Option<String>,
+    rua: Vec<String>,
+    ruf: Vec<String>,
+}
+
+impl Parsed {
+    /// The hosts of the valid `mailto:` report addresses, each once.
+    fn mailto_hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = Vec::new();
+        for uri in self.rua.iter().chain(&self.ruf) {
+            if let Ok(Uri::Mailto { host, .. }) = parse_uri(uri)
+                && !hosts.contains(&host)
+            {
+                hosts.push(host);
+            }
+        }
+        hosts
+    }
+}
+
+/// Checks each tag of a parsed record; returns what the report shows.
+fn review(list: &[(&str, &str)], domain: &str, found_at: &str, inherited: bool, findings: &mut Findings) -> Parsed {
+    let tags: BTreeMap<String, String> = list
+        .iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), (*value).to_owned()))
+        .collect();
+    let get = |name: &str| tags.get(name).map(String::as_str);
+    let mut invalid = |tag: &str, value: &str, allowed: &str, fallback: &str| {
+        findings.add(
+            Severity::Error,
+            "dmarc.invalid_value",
+            format!(
+                "{tag}={value} in the DMARC record at {found_at} is not valid ({allowed}); receivers ignore it and \
+                 {fallback}."
+            ),
+        );
+    };
+    let request = |v: &str| {
+        ["none", "quarantine", "reject"]
+            .iter()
+            .find(|r| r.eq_ignore_ascii_case(v))
+            .copied()
+    };
+    let p = get("p").and_then(request);
+    if let Some(value) = get("p").filter(|_| p.is_none()) {
+        invalid("p", value, "none, quarantine or reject", "treat the record as p=none");
+    }
+    let sp = get("sp").and_then(request);
+    if let Some(value) = get("sp").filter(|_| sp.is_none()) {
+        invalid("sp", value, "none, quarantine or reject", "apply p= to subdomains");
+    }
+    if let Some(value) = get("np").filter(|v| request(v).is_none()) {
+        invalid(
+            "np",
+            value,
+            "none, quarantine or reject",
+            "apply sp= or p= to non-existent subdomains",
+        );
+    }
+    for tag in ["adkim", "aspf"] {
+        if let Some(value) = get(tag).filter(|v| !matches!(v.to_ascii_lowercase().as_str(), "r" | "s")) {
+            invalid(tag, value, "r or s", "use relaxed alignment");
+        }
+    }
+    let fo_valid = |v: &str| v.split(':').all(|o| matches!(o.trim(), "0" | "1" | "d" | "s"));
+    if let Some(value) = get("fo").filter(|v| !fo_valid(v)) {
+        invalid("fo", value, "0, 1, d, s or a colon-separated list of them", "use fo=0");
+    }
+    let yes_no = |v: &str| matches!(v.to_ascii_lowercase().as_str(), "y" | "n");
+    if let Some(value) = get("t").filter(|v| !yes_no(v)) {
+        invalid("t", value, "y or n", "apply the policy");
+    }
+    let psd = get("psd").map(str::to_ascii_lowercase);
+    if let Some(value) = get("psd").filter(|v| !matches!(v.to_ascii_lowercase().as_str(), "y" | "n" | "u")) {
+        invalid("psd", value, "y, n or u", "use psd=u");
+    }
+    if !inherited && psd.as_deref() == Some("y") {
+        findings.add(
+            Severity::Warning,
+            "dmarc.psd",
+            format!(
+                "The DMARC record at {found_at} says psd=y: the domain is a public suffix, so its subdomains count \
+                 as separate organizations. Only registries publish this; remove it."
+            ),
+        );
+    }
+
+    // The policy a receiver applies to this domain's mail.
+    let policy = if inherited { sp.or(p) } else { p };
+    match (get("p"), inherited) {
+        (None, _) => findings.add(
+            Severity::Warning,
+            "dmarc.no_policy",
+            format!(
+                "The DMARC record at {found_at} has no p= tag. DMARCbis receivers treat it as p=none, older (RFC \
+                 7489) ones ignore the whole record. Add p=none, or p=quarantine/p=reject once reports show your \
+                 mail passes."
+            ),
+        ),
+        _ if policy == Some("none") => findings.add(
+            Severity::Warning,
+            "dmarc.policy_none",
+            format!(
+                "The DMARC policy for {domain} is none (at {found_at}): monitoring only, so receivers deliver \
+                 mail that fails DMARC as if there were no policy. Move to {}quarantine, then reject, once the \
+                 aggregate reports show all your mail passes.",
+                if inherited { "sp=" } else { "p=" }
+            ),
+        ),
+        _ => {}
+    }
+    if !inherited && sp == Some("none") && matches!(p, Some("quarantine" | "reject")) {
+        findings.add(
+            Severity::Warning,
+            "dmarc.subdomain_policy_none",
+            format!(
+                "The DMARC record at {found_at} protects the domain (p={}) but not its subdomains (sp=none): \
+                 anyone can send From any subdomain. Remove sp= or set it to quarantine or reject.",
+                p.unwrap_or_default()
+            ),
+        );
+    }
+    if get("t").is_some_and(|t| t.eq_ignore_ascii_case("y")) {
+        findings.add(
+            Severity::Warning,
+            "dmarc.testing",
+            format!(
+                "The DMARC record at {found_at} says t=y (testing): receivers are asked not to apply the policy. \
+                 Remove t=y once the reports show your mail passes."
+            ),
+        );
+    }
+    removed_tags(&tags, found_at, findings);
+    for name in tags.keys() {
+        if !KNOWN_TAGS.contains(&name.as_str()) && !REMOVED_TAGS.contains(&name.as_str()) {
+            findings.add(
+                Severity::Warning,
+                "dmarc.unknown_tag",
+                format!(
+                    "The DMARC record at {found_at} has an unknown tag {name}=, which receivers ignore. Check its \
+                     spelling (the tags are v, p, sp, np, adkim, aspf, rua, ruf, fo, t and psd)."
+                ),
+            );
+        }
+    }
+    let rua = uris(get("rua"), "rua", found_at, findings);
+    let ruf = uris(get("ruf"), "ruf", found_at, findings);
+    if get("rua").is_none() {
+        findings.add(
+            Severity::Warning,
+            "dmarc.no_rua",
+            format!(
+                "The DMARC record at {found_at} has no rua= tag, so no receiver sends aggregate reports and you \
+                 cannot see who sends as your domain or whether your mail passes. Add rua=mailto:<an address that \
+                 reads reports>."
+            ),
+        );
+    }
+    // RFC 9989: without a usable p=, a record with a valid rua= URI acts
+    // as p=none; without one it is not applied at all.
+    let reports = rua.iter().any(|u| parse_uri(u).is_ok());
+    Parsed {
+        policy: policy.map(str::to_owned).or_else(|| reports.then(|| "none".to_owned())),
+        tags,
+        rua,
+        ruf,
+    }
+}
+
+fn removed_tags(tags: &BTreeMap<String, String>, found_at: &str, findings: &mut Findings) {
+    if let Some(pct) = tags.get("pct").filter(|v| v.trim() != "100") {
+        findings.add(
+            Severity::Warning,
+            "dmarc.pct",
+            format!(
+                "The DMARC record at {found_at} says pct={pct}: older receivers apply the policy to only part of the \
+                 failing mail, DMARCbis ones (RFC 9989) ignore pct and apply it to all. Remove pct=; use t=y while \
+                 testing."
+            ),
+        );
+    }
+    let removed: Vec<&str> = REMOVED_TAGS
+        .iter()
+        .copied()
+        .filter(|t| tags.contains_key(*t) && (*t != "pct" || tags.get("pct").is_some_and(|v| v.trim() == "100")))
+        .collect();
+    if !removed.is_empty() {
+        findings.add(
+            Severity::Info,
+            "dmarc.obsolete_tag",
+            format!(
+                "The DMARC record at {found_at} uses {}, removed in RFC 9989 and ignored by its receivers; they can \
+                 be dropped.",
+                removed.iter().map(|t| format!("{t}=")).collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+}
+
+/// A DMARC report URI.
+#[derive(Debug, PartialEq, Eq)]
+enum Uri {
+    Mailto { host: String, size_limit: bool },
+    Other(String),
+}
+
+/// RFC 9989 "DMARC URIs": `mailto:local@host[!size]`, or another scheme.
+fn parse_uri(uri: &str) -> Result<Uri, String> {
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return Err("it has no scheme".to_owned());
+    };
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return Err("it has no scheme".to_owned());
+    }
+    if !scheme.eq_ignore_ascii_case("mailto") {
+        return Ok(Uri::Other(scheme.to_ascii_lowercase()));
+    }
+    // An unescaped `!` starts RFC 7489's size limit; `?` starts headers.
+    let (address, size) = match rest.split_once('!') {
+        Some((address, size)) => (address, Some(size)),
+        None => (rest, None),
+    };
+    let address = address.split('?').next().unwrap_or_default();
+    let Some((local, host)) = address.rsplit_once('@') else {
+        return Err("it has no @domain".to_owned());
+    };
+    let host = normalize_domain(host).ok_or_else(|| format!("{host:?} is not a domain"))?;
+    if local.is_empty() {
+        return Err("it has no local part".to_owned());
+    }
+    Ok(Uri::Mailto {
+        host,
+        size_limit: size.is_some(),
+    })
+}
+
+/// The URIs of `rua=` or `ruf=`, each checked.
+fn uris(value: Option<&str>, tag: &str, found_at: &str, findings: &mut Findings) -> Vec<String> {
+    let Some(value) = value else {
+        return Vec::new();
+    };
+    let list: Vec<String> = value.split(',').map(|u| u.trim().to_owned()).collect();
+    for uri in &list {
+        match parse_uri(uri) {
+            Ok(Uri::Mailto { size_limit: true, .. }) => findings.add(
+                Severity::Info,
+                "dmarc.size_limit",
+                format!(
+                    "{tag}={uri} at {found_at} carries a !size limit, which RFC 9989 removed: DMARCbis reporters \
+                     ignore it."
+                ),
+            ),
+            Ok(Uri::Mailto { .. }) => {}
+            Ok(Uri::Other(scheme)) => findings.add(
+                Severity::Warning,
+                "dmarc.uri_scheme",
+                format!(
+                    "{tag}={uri} at {found_at} is a {scheme}: URI; reporters need only support mailto:, and most \
+                     send nothing elsewhere. Use a mailto: address."
+                ),
+            ),
+            Err(problem) => findings.add(
+                Severity::Error,
+                "dmarc.bad_uri",
+                format!(
+                    "{tag}={uri} at {found_at} is not a valid report URI ({problem}), so no reports are sent to it. \
+                     Write it as mailto:reports@example.com."
+                ),
+            ),
+        }
+    }
+    list
+}
+
+/// Asks whether `host` agreed to receive reports about `policy_domain`.
+async fn authorize(
+    resolver: &dyn Resolver,
+    policy_domain: &str,
+    host: &str,
+    findings: &mut Findings,
+) -> DmarcDestination {
+    let name = format!("{policy_domain}._report._dmarc.{host}");
+    let authorized = match resolver.txt(&name).await {
+        Ok(txts) => Some(txts.iter().any(|t| is_dmarc_record(t))),
+        Err(DnsError::NoSuchName(_) | DnsError::NoRecords(..)) => Some(false),
+        Err(e) => {
+            findings.dns_error(&name, &e);
+            None
+        }
+    };
+    if authorized == Some(false) {
+        findings.add(
+            Severity::Error,
+            "dmarc.unauthorized_destination",
+            format!(
+                "Reports for {policy_domain} go to {host}, outside its organizational domain, but {host} has not \
+                 agreed to receive them, so reporters drop them (RFC 9990). {host}'s owner must publish the TXT \
+                 record {name} with the value \"v=DMARC1\"."
+            ),
+        );
+    }
+    DmarcDestination {
+        host: host.to_owned(),
+        authorization_record: name,
+        authorized,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use herald_dns::StaticResolver;
+
+    use super::*;
+    use crate::test_support::{absent, codes, find};
+
+    async fn lint(r: &StaticResolver, domain: &str) -> (DmarcCheck, Vec<Finding>) {
+        check(r, domain).await
+    }
+
+    #[test]
+    fn records_are_selected_by_an_exact_version_first() {
+        assert!(is_dmarc_record("v=DMARC1; p=none"));
+        assert!(is_dmarc_record("v = DMARC1;p=none"));
+        assert!(is_dmarc_record("V=DMARC1"));
+        assert!(!is_dmarc_record("v=dmarc1; p=none"), "DMARC1 is case-sensitive");
+        assert!(!is_dmarc_record("p=none; v=DMARC1"));
+        assert!(!is_dmarc_record("v=DMARC10"));
+        assert!(!is_dmarc_record(" v=DMARC1"));
+    }
+
+    #[test]
+    fn the_walk_takes_at_most_five_queries() {
+        assert_eq!(walk_names("acme.com"), vec!["acme.com", "com"]);
+        assert_eq!(
+            walk_names("a.mail.example.com"),
+            vec!["a.mail.example.com", "mail.example.com", "example.com", "com"]
+        );
+        // RFC 9989's own example.
+        assert_eq!(
+            walk_names("a.b.c.d.e.mail.example.com"),
+            vec![
+                "a.b.c.d.e.mail.example.com",
+                "e.mail.example.com",
+                "mail.example.com",
+                "example.com",
+                "com"
+            ]
+        );
+    }
+
+    #[test]
+    fn report_uris() {
+        assert_eq!(
+            parse_uri("mailto:dmarc@Reports.Example.NET"),
+            Ok(Uri::Mailto {
+                host: "reports.example.net".into(),
+                size_limit: false
+            })
+        );
+        assert_eq!(
+            parse_uri("mailto:d@example.net!10m"),
+            Ok(Uri::Mailto {
+                host: "example.net".into(),
+                size_limit: true
+            })
+        );
+        assert_eq!(parse_uri("https://example.net/r"), Ok(Uri::Other("https".into())));
+        assert!(parse_uri("dmarc@example.net").is_err());
+        assert!(parse_uri("mailto:example.net").is_err());
+        assert!(parse_uri("mailto:@example.net").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_good_record_is_clean() {
+        let r = StaticResolver::new().txt(
+            "_dmarc.acme.test",
+            "v=DMARC1; p=reject; rua=mailto:dmarc@acme.test,mailto:agg@reports.acme.test; adkim=s",
+        );
+        let (report, findings) = lint(&r, "acme.test").await;
+        assert!(findings.is_empty(), "{findings:#?}");
+        assert!(report.ok);
+        assert_eq!(report.found_at.as_deref(), Some("_dmarc.acme.test"));
+        assert!(!report.inherited);
+        assert_eq!(report.policy.as_deref(), Some("reject"));
+        assert_eq!(report.tags["adkim"], "s");
+        assert_eq!(report.rua.len(), 2);
+        assert_eq!(report.organizational_domain.as_deref(), Some("acme.test"));
+        assert_eq!(
+            report.summary,
+            "p=reject at _dmarc.acme.test; aggregate reports to 2 addresses"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_record_anywhere_is_critical() {
+        let r = StaticResolver::new().txt("_dmarc.other.test", "v=DMARC1; p=reject");
+        let (report, findings) = lint(&r, "mail.acme.test").await;
+        assert_eq!(codes(&findings), vec![("dmarc.missing", Severity::Critical)]);
+        assert!(
+            find(&findings, "dmarc.missing")
+                .message
+                .contains("_dmarc.mail.acme.test")
+        );
+        assert!(!report.ok);
+        assert_eq!(report.record, None);
+    }
+
+    #[tokio::test]
+    async fn a_subdomain_inherits_its_organizational_domains_sp() {
+        let r = StaticResolver::new().txt(
+            "_dmarc.acme.test",
+            "v=DMARC1; p=reject; sp=quarantine; rua=mailto:d@acme.test",
+        );
+        let (report, findings) = lint(&r, "news.mail.acme.test").await;
+        assert_eq!(codes(&findings), vec![("dmarc.inherited", Severity::Info)]);
+        assert!(report.inherited);
+        assert_eq!(report.found_at.as_deref(), Some("_dmarc.acme.test"));
+        assert_eq!(report.policy.as_deref(), Some("quarantine"));
+        assert_eq!(
+            report.summary,
+            "p=quarantine at _dmarc.acme.test (inherited); aggregate reports to 1 address"
+        );
+    }
+
+    /// The nearest ancestor's record is not the one that applies: the
+    /// organizational domain (the shortest with a record) is.
+    #[tokio::test]
+    async fn the_organizational_domain_is_the_shortest_with_a_record() {
+        let r = StaticResolver::new()
+            .txt("_dmarc.mail.acme.test", "v=DMARC1; p=none; rua=mailto:d@acme.test")
+            .txt("_dmarc.acme.test", "v=DMARC1; p=reject; rua=mailto:d@acme.test");
+        let (report, _) = lint(&r, "a.mail.acme.test").await;
+        assert_eq!(report.found_at.as_deref(), Some("_dmarc.acme.test"));
+        assert_eq!(report.organizational_domain.as_deref(), Some("acme.test"));
+        // psd=n makes a domain its own organization and stops the walk.
+        let r = StaticResolver::new()
+            .txt(
+                "_dmarc.mail.acme.test",
+                "v=DMARC1; p=none; psd=n; rua=mailto:d@mail.acme.test",
+            )
+            .txt("_dmarc.acme.test", "v=DMARC1; p=reject; rua=mailto:d@acme.test");
+        let (report, _) = lint(&r, "a.mail.acme.test").await;
+        assert_eq!(report.organizational_domain.as_deref(), Some("mail.acme.test"));
+        assert_eq!(report.policy.as_deref(), Some("none"));
+        // psd=y above: the organization is one label below the suffix.
+        let r = StaticResolver::new().txt("_dmarc.test", "v=DMARC1; p=reject; psd=y");
+        let (report, findings) = lint(&r, "a.acme.test").await;
+        assert_eq!(report.organizational_domain.as_deref(), Some("acme.test"));
+        assert_eq!(report.found_at.as_deref(), Some("_dmarc.test"));
+        absent(&findings, "dmarc.psd");
+    }
+
+    #[tokio::test]
+    async fn syntax_problems_are_errors() {
+        let r = StaticResolver::new()
+            .txt("_dmarc.case.test", "v=dmarc1; p=reject")
+            .txt("_dmarc.order.test", "p=reject; v=DMARC1")
+            .txt("_dmarc.pairs.test", "v=DMARC1; p reject")
+            .txt(
+                "_dmarc.values.test",
+                "v=DMARC1; p=rejected; sp=all; adkim=x; t=maybe; rua=mailto:d@values.test",
+            )
+            .txt("_dmarc.two.test", "v=DMARC1; p=none")
+            .txt("_dmarc.two.test", "v=DMARC1; p=reject");
+        let (_, findings) = lint(&r, "case.test").await;
+        assert_eq!(
+            codes(&findings),
+            vec![("dmarc.syntax", Severity::Error), ("dmarc.missing", Severity::Critical)]
+        );
+        let (_, findings) = lint(&r, "order.test").await;
+        assert!(find(&findings, "dmarc.syntax").message.contains("start with v=DMARC1"));
+        let (_, findings) = lint(&r, "pairs.test").await;
+        assert_eq!(codes(&findings), vec![("dmarc.syntax", Severity::Error)]);
+        let (report, findings) = lint(&r, "values.test").await;
+        let invalid: Vec<&str> = findings
+            .iter()
+            .filter(|f| f.code == "dmarc.invalid_value")
+            .map(|f| f.message.split(' ').next().unwrap())
+            .collect();
+        assert_eq!(invalid, vec!["p=rejected", "sp=all", "adkim=x", "t=maybe"]);
+        assert_eq!(
+            report.policy.as_deref(),
+            Some("none"),
+            "a bad p= falls back to none when rua= is valid"
+        );
+        let (report, findings) = lint(&r, "two.test").await;
+        assert_eq!(
+            codes(&findings),
+            vec![
+                ("dmarc.multiple_records", Severity::Error),
+                ("dmarc.missing", Severity::Critical)
+            ]
+        );
+        assert_eq!(report.record, None);
+    }
+
+    #[tokio::test]
+    async fn weak_policies_and_missing_reports_are_warnings() {
+        let r = StaticResolver::new()
+            .txt("_dmarc.none.test", "v=DMARC1; p=none")
+            .txt("_dmarc.nop.test", "v=DMARC1; rua=mailto:d@nop.test")
+            .txt("_dmarc.sub.test", "v=DMARC1; p=reject; sp=none; rua=mailto:d@sub.test")
+            .txt(
+                "_dmarc.testing.test",
+                "v=DMARC1; p=reject; t=y; rua=mailto:d@testing.test",
+            );
+        let (report, findings) = lint(&r, "none.test").await;
+        assert_eq!(
+            codes(&findings),
+            vec![
+                ("dmarc.policy_none", Severity::Warning),
+                ("dmarc.no_rua", Severity::Warning)
+            ]
+        );
+        assert!(report.ok, "warnings only");
+        let (report, findings) = lint(&r, "nop.test").await;
+        assert_eq!(codes(&findings), vec![("dmarc.no_policy", Severity::Warning)]);
+        assert_eq!(report.policy.as_deref(), Some("none"));
+        let (_, findings) = lint(&r, "sub.test").await;
+        assert_eq!(
+            codes(&findings),
+            vec![("dmarc.subdomain_policy_none", Severity::Warning)]
+        );
+        let (_, findings) = lint(&r, "testing.test").await;
+        assert_eq!(codes(&findings), vec![("dmarc.testing", Severity::Warning)]);
+    }
+
+    #[tokio::test]
+    async fn removed_and_unknown_tags() {
+        let r = StaticResolver::new()
+            .txt(
+                "_dmarc.old.test",
+                "v=DMARC1; p=reject; pct=100; ri=86400; rf=afrf; rua=mailto:d@old.test",
+            )
+            .txt(
+                "_dmarc.pct.test",
+                "v=DMARC1; p=quarantine; pct=20; rua=mailto:d@pct.test",
+            )
+            .txt("_dmarc.typo.test", "v=DMARC1; p=reject; rau=mailto:d@typo.test");
+        let (_, findings) = lint(&r, "old.test").await;
+        assert_eq!(codes(&findings), vec![("dmarc.obsolete_tag", Severity::Info)]);
+        assert!(find(&findings, "dmarc.obsolete_tag").message.contains("pct=, rf=, ri="));
+        let (_, findings) = lint(&r, "pct.test").await;
+        assert_eq!(codes(&findings), vec![("dmarc.pct", Severity::Warning)]);
+        let (_, findings) = lint(&r, "typo.test").await;
+        assert_eq!(
+            codes(&findings),
+            vec![
+                ("dmarc.unknown_tag", Severity::Warning),
+                ("dmarc.no_rua", Severity::Warning)
+            ]
+        );
+        assert!(find(&findings, "dmarc.unknown_tag").message.contains("rau="));
+    }
+
+    #[tokio::test]
+    async fn report_uris_are_checked() {
+        let r = StaticResolver::new().txt(
+            "_dmarc.uri.test",
+            "v=DMARC1; p=reject; rua=dmarc@uri.test, https://r.uri.test/x, mailto:d@uri.test!10m",
+        );
+        let (report, findings) = lint(&r, "uri.test").await;
+        assert_eq!(
+            codes(&findings),
+            vec![
+                ("dmarc.bad_uri", Severity::Error),
+                ("dmarc.uri_scheme", Severity::Warning),
+                ("dmarc.size_limit", Severity::Info)
+            ]
+        );
+        assert!(find(&findings, "dmarc.bad_uri").message.contains("rua=dmarc@uri.test"));
+        assert_eq!(report.rua.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn external_destinations_need_their_consent() {
+        let r = StaticResolver::new()
+            .txt(
+                "_dmarc.acme.test",
+                "v=DMARC1; p=reject; rua=mailto:a@ok.example,mailto:b@nope.example; ruf=mailto:c@nope.example",
+            )
+            .txt("acme.test._report._dmarc.ok.example", "v=DMARC1")
+            .txt("nope.example", "unrelated");
+        let (report, findings) = lint(&r, "acme.test").await;
+        assert_eq!(
+            codes(&findings),
+            vec![("dmarc.unauthorized_destination", Severity::Error)]
+        );
+        assert!(
+            find(&findings, "dmarc.unauthorized_destination")
+                .message
+                .contains("acme.test._report._dmarc.nope.example")
+        );
+        assert_eq!(
+            report.external_destinations,
+            vec![
+                DmarcDestination {
+                    host: "ok.example".into(),
+                    authorization_record: "acme.test._report._dmarc.ok.example".into(),
+                    authorized: Some(true),
+                },
+                DmarcDestination {
+                    host: "nope.example".into(),
+                    authorization_record: "acme.test._report._dmarc.nope.example".into(),
+                    authorized: Some(false),
+                }
+            ],
+            "each host once, rua and ruf together"
+        );
+    }
+
+    /// An inherited record's destinations are authorised for the domain
+    /// that published it.
+    #[tokio::test]
+    async fn inherited_destinations_are_checked_for_the_policy_domain() {
+        let r = StaticResolver::new()
+            .txt("_dmarc.acme.test", "v=DMARC1; p=reject; rua=mailto:a@vendor.example")
+            .txt("acme.test._report._dmarc.vendor.example", "v=DMARC1;");
+        let (report, findings) = lint(&r, "mail.acme.test").await;
+        assert_eq!(codes(&findings), vec![("dmarc.inherited", Severity::Info)]);
+        assert_eq!(report.external_destinations[0].authorized, Some(true));
+    }
+
+    #[tokio::test]
+    async fn dns_failures_are_not_a_missing_record() {
+        let r = StaticResolver::new().fail("_dmarc.down.test");
+        let (report, findings) = lint(&r, "down.test").await;
+        assert_eq!(codes(&findings), vec![("dmarc.dns_error", Severity::Error)]);
+        assert_eq!(report.summary, "DNS did not answer");
+        let r = StaticResolver::new()
+            .txt("_dmarc.acme.test", "v=DMARC1; p=reject; rua=mailto:a@vendor.example")
+            .fail("acme.test._report._dmarc.vendor.example");
+        let (report, findings) = lint(&r, "acme.test").await;
+        assert_eq!(codes(&findings), vec![("dmarc.dns_error", Severity::Error)]);
+        assert_eq!(report.external_destinations[0].authorized, None);
+    }
+}

@@ -1,0 +1,288 @@
+//! Reports about mail sent in a domain's name, as mailbox providers send
+//! them: DMARC aggregate reports (RFC 7489 appendix C and RFC 9990), DMARC
+//! failure reports (RFC 6591 and the plain-text look-alikes) and SMTP TLS
+//! reports (RFC 8460).
+//!
+//! [`parse_report`] takes whatever arrived (a file, an upload, a message to
+//! the `rua` address) and finds out what it is from its content, never from
+//! a name: gzip and zip are unpacked, a message's attachments are searched,
+//! XML is an aggregate report, JSON a TLS report, a `message/feedback-report`
+//! part a failure report (an ARF report of another feedback type, `abuse`,
+//! is a complaint for [`crate::parse`], and refused here). One input is one
+//! report: an mbox file is split first ([`crate::mbox::split_mbox`]); given
+//! one whole, only its first message is read.
+//!
+//! Hostile input is bounded ([`Limits`]): unpacked bytes, XML nesting and
+//! container nesting have ceilings, and XML entities are never expanded (a
+//! DTD that declares one is refused), so a bomb costs a clear error.
+
+mod aggregate;
+mod failure;
+mod tlsrpt;
+mod unpack;
+
+pub use aggregate::{AggregateReport, DkimAuth, PolicyPublished, PolicyReason, Record, SpfAuth, parse_aggregate};
+pub use failure::FailureReport;
+pub use tlsrpt::{FailureDetail, TlsPolicy, TlsReport};
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Bytes one input may unpack to by default: the largest real reports,
+/// from the biggest receivers about the biggest senders, are tens of
+/// megabytes of XML.
+pub const MAX_UNPACKED: usize = 64 * 1024 * 1024;
+
+/// XML nesting allowed by default: a report needs 5 levels
+/// (`feedback/record/auth_results/dkim/domain`), extensions a few more.
+pub const MAX_XML_DEPTH: usize = 32;
+
+/// Containers inside containers allowed by default: a report needs 2 (a
+/// message holding a gzip); a forwarded report 3.
+pub const MAX_NESTING: usize = 4;
+
+/// Ceilings on the work one input may cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes gzip and zip members may inflate to, all of them together.
+    /// (Base64 and quoted-printable only shrink, so they need no ceiling.)
+    pub max_unpacked: usize,
+    /// Nesting of XML elements.
+    pub max_depth: usize,
+    /// Containers inside containers (a zip in a message in a gzip…).
+    pub max_nesting: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_unpacked: MAX_UNPACKED,
+            max_depth: MAX_XML_DEPTH,
+            max_nesting: MAX_NESTING,
+        }
+    }
+}
+
+/// What a report turned out to be. Stored as JSON, tagged with its
+/// [`kind`](Report::kind): `{"kind": "aggregate", "org_name": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Report {
+    Aggregate(AggregateReport),
+    Failure(FailureReport),
+    TlsRpt(TlsReport),
+}
+
+impl Report {
+    /// `aggregate`, `failure` or `tlsrpt`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Report::Aggregate(_) => "aggregate",
+            Report::Failure(_) => "failure",
+            Report::TlsRpt(_) => "tlsrpt",
+        }
+    }
+}
+
+/// Why bytes are not a report, in words a postmaster can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportError {
+    /// Nothing (or only white space) to read.
+    Empty,
+    /// Unpacking went past [`Limits::max_unpacked`].
+    TooLarge { limit: usize },
+    /// Containers nested past [`Limits::max_nesting`].
+    TooNested { limit: usize },
+    /// XML nested past [`Limits::max_depth`].
+    TooDeep { limit: usize },
+    /// The XML declares entities, which are never expanded.
+    EntityDeclaration,
+    /// A gzip or zip that does not unpack.
+    Archive(String),
+    /// XML that could not be read, with where and why.
+    Xml(String),
+    /// JSON that is not a TLS report.
+    Json(String),
+    /// Well-formed, but a required part is missing or wrong.
+    Invalid(String),
+    /// Readable, but no kind of report this knows.
+    NotAReport(String),
+}
+
+impl fmt::Display for ReportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReportError::Empty => write!(f, "the input is empty: nothing to read"),
+            ReportError::TooLarge { limit } => write!(
+                f,
+                "the report unpacks to more than {limit} bytes (a compression bomb, or a report \
+                 larger than the configured limit)"
+            ),
+            ReportError::TooNested { limit } => write!(
+                f,
+                "archives and messages are nested more than {limit} deep (a report needs two: \
+                 a message holding a gzip or zip)"
+            ),
+            ReportError::TooDeep { limit } => write!(
+                f,
+                "the XML nests elements more than {limit} deep; a DMARC report needs 5"
+            ),
+            ReportError::EntityDeclaration => write!(
+                f,
+                "the XML declares entities (<!ENTITY>), which DMARC reports never need and which \
+                 are refused because expanding them is an attack"
+            ),
+            ReportError::Archive(e) => write!(f, "the archive cannot be unpacked: {e}"),
+            ReportError::Xml(e) => write!(f, "the XML cannot be read: {e}"),
+            ReportError::Json(e) => write!(f, "the JSON is not a TLS report: {e}"),
+            ReportError::Invalid(e) => write!(f, "the report is incomplete or wrong: {e}"),
+            ReportError::NotAReport(e) => write!(f, "not a DMARC or TLS report: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReportError {}
+
+/// Reads a report of any kind, in any wrapping, with the default limits.
+///
+/// Linear in the input plus what it unpacks.
+pub fn parse_report(bytes: &[u8]) -> Result<Report, ReportError> {
+    parse_report_with(bytes, &Limits::default())
+}
+
+/// [`parse_report`] with explicit limits.
+pub fn parse_report_with(bytes: &[u8], limits: &Limits) -> Result<Report, ReportError> {
+    let mut budget = Budget::new(limits.max_unpacked);
+    read_any(bytes, limits, 0, &mut budget)
+}
+
+/// What the first bytes say the content is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sniffed {
+    Gzip,
+    Zip,
+    Xml,
+    Json,
+    Message,
+    Empty,
+}
+
+fn sniff(bytes: &[u8]) -> Sniffed {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        return Sniffed::Gzip;
+    }
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+        return Sniffed::Zip;
+    }
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        return Sniffed::Xml;
+    }
+    let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    match text.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => Sniffed::Empty,
+        Some(b'<') => Sniffed::Xml,
+        Some(b'{') => Sniffed::Json,
+        Some(_) => Sniffed::Message,
+    }
+}
+
+/// Reads `bytes` as whatever their content says they are. `nesting` counts
+/// the containers (archives, messages) already opened around them.
+pub(crate) fn read_any(
+    bytes: &[u8],
+    limits: &Limits,
+    nesting: usize,
+    budget: &mut Budget,
+) -> Result<Report, ReportError> {
+    if nesting > limits.max_nesting {
+        return Err(ReportError::TooNested {
+            limit: limits.max_nesting,
+        });
+    }
+    match sniff(bytes) {
+        Sniffed::Empty => Err(ReportError::Empty),
+        Sniffed::Gzip => {
+            let inner = unpack::gunzip(bytes, budget)?;
+            read_any(&inner, limits, nesting + 1, budget)
+        }
+        Sniffed::Zip => unpack::unzip(bytes, limits, nesting, budget),
+        Sniffed::Xml => parse_aggregate(bytes, limits).map(Report::Aggregate),
+        Sniffed::Json => tlsrpt::parse(bytes).map(Report::TlsRpt),
+        Sniffed::Message => unpack::message(bytes, limits, nesting, budget),
+    }
+}
+
+/// What is left of [`Limits::max_unpacked`] while one input is read: every
+/// gzip and zip member inflated anywhere inside it draws from the same
+/// budget, so a bomb split over many members costs no more than one.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    limit: usize,
+    left: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self { limit, left: limit }
+    }
+
+    /// Bytes that may still be unpacked.
+    pub(crate) fn left(&self) -> usize {
+        self.left
+    }
+
+    /// Draws `n` bytes, or says the input unpacks to too much.
+    pub(crate) fn take(&mut self, n: usize) -> Result<(), ReportError> {
+        self.left = self.left.checked_sub(n).ok_or(self.too_large())?;
+        Ok(())
+    }
+
+    pub(crate) fn too_large(&self) -> ReportError {
+        ReportError::TooLarge { limit: self.limit }
+    }
+}
+
+/// Lower-cases and trims an enumerated value, and maps the synonyms real
+/// reporters use to the RFC's word (`hardfail` is SPF's `fail`).
+pub(crate) fn normalise(value: &str) -> String {
+    let v = value.trim().to_ascii_lowercase();
+    match v.as_str() {
+        "hardfail" => "fail".to_string(),
+        _ => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_decides_not_the_name() {
+        assert_eq!(sniff(b"\x1f\x8b\x08"), Sniffed::Gzip);
+        assert_eq!(sniff(b"PK\x03\x04rest"), Sniffed::Zip);
+        assert_eq!(sniff(b"\xef\xbb\xbf  <?xml"), Sniffed::Xml);
+        assert_eq!(sniff(b"\n {\"a\":1}"), Sniffed::Json);
+        assert_eq!(sniff(b"From: a@b\r\n"), Sniffed::Message);
+        assert_eq!(sniff(b" \r\n\t"), Sniffed::Empty);
+        assert_eq!(parse_report(b""), Err(ReportError::Empty));
+    }
+
+    #[test]
+    fn synonyms_are_mapped() {
+        assert_eq!(normalise(" HardFail "), "fail");
+        assert_eq!(normalise("Pass"), "pass");
+    }
+
+    #[test]
+    fn containers_nest_only_so_deep() {
+        // A gzip of a gzip of … of a report.
+        let mut data = b"<feedback/>".to_vec();
+        for _ in 0..6 {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut enc, &data).unwrap();
+            data = enc.finish().unwrap();
+        }
+        assert_eq!(parse_report(&data), Err(ReportError::TooNested { limit: 4 }));
+    }
+}

@@ -1,0 +1,431 @@
+//! Unwrapping what a report arrives in: gzip, zip and mail messages.
+//!
+//! Reporters attach their XML gzipped (`.xml.gz`), zipped (`.zip`), or as
+//! is, under any content type (`application/octet-stream`, Mimecast's bare
+//! `application/gzip` body with bytes after the gzip member); TLS reports come
+//! as `application/tlsrpt+gzip`; failure reports as a `message/feedback-report`
+//! part, or (Netease) base64-encoded under a name. So every part of a
+//! message is judged by its content; only a `message/feedback-report` label
+//! is taken at its word, as RFC 6591 makes it the mark of a failure report.
+//!
+//! Inflating is the one place where a few bytes become many: every byte
+//! inflated draws from the input's shared [`Budget`], read in chunks and
+//! refused the moment it would pass the limit, so a bomb is never allocated.
+
+use std::io::{Cursor, ErrorKind, Read};
+
+use flate2::read::GzDecoder;
+use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
+
+use super::{Budget, Limits, Report, ReportError, Sniffed, failure, read_any, sniff};
+
+/// Bytes inflated per read. Small enough to sit on the stack; large enough
+/// that the per-call cost of the decoder does not show.
+const CHUNK: usize = 32 * 1024;
+
+/// Entries of a zip looked at. Reporters put one file in a zip; a zip of
+/// thousands of tiny entries is work for nothing.
+const MAX_ZIP_ENTRIES: usize = 16;
+
+/// Parts of one message looked at. A report message has two or three; the
+/// cap bounds the work a message of thousands of empty parts can cause.
+const MAX_PARTS: usize = 64;
+
+/// Longest header field name taken for one when telling a message from
+/// garbage (RFC 5322 sets none; real ones are under 80).
+const MAX_FIELD_NAME: usize = 128;
+
+/// Inflates a gzip member. Only the first member is read: Mimecast sends its
+/// gzip with a line end after the member, which a reader of concatenated
+/// members would take for a broken second one.
+pub(crate) fn gunzip(bytes: &[u8], budget: &mut Budget) -> Result<Vec<u8>, ReportError> {
+    read_bounded(GzDecoder::new(bytes), budget).map_err(|e| match e {
+        Unpack::TooLarge => budget.too_large(),
+        Unpack::Io(e) => ReportError::Archive(format!("gzip: {}", io_words(&e))),
+    })
+}
+
+/// Reads the first entry of a zip that is a report. The entries share the
+/// budget; one that is not a report is skipped, one that is too large ends
+/// the search.
+pub(crate) fn unzip(bytes: &[u8], limits: &Limits, nesting: usize, budget: &mut Budget) -> Result<Report, ReportError> {
+    let mut archive =
+        zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| ReportError::Archive(format!("zip: {e}")))?;
+    let mut last = ReportError::Archive("the zip holds no file".into());
+    for index in 0..archive.len().min(MAX_ZIP_ENTRIES) {
+        let entry = archive
+            .by_index(index)
+            .map_err(|e| ReportError::Archive(format!("zip entry {}: {e}", index + 1)))?;
+        if entry.is_dir() {
+            continue;
+        }
+        let name = entry.name().to_string();
+        let data = read_bounded(entry, budget).map_err(|e| match e {
+            Unpack::TooLarge => budget.too_large(),
+            Unpack::Io(e) => ReportError::Archive(format!("zip entry {name:?}: {}", io_words(&e))),
+        })?;
+        match read_any(&data, limits, nesting + 1, budget) {
+            Ok(report) => return Ok(report),
+            Err(e) if is_fatal(&e) => return Err(e),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+enum Unpack {
+    TooLarge,
+    Io(std::io::Error),
+}
+
+/// Reads a decoder to its end, drawing every byte from the budget before it
+/// is kept. The buffer grows at most to what the budget allows.
+fn read_bounded(mut reader: impl Read, budget: &mut Budget) -> Result<Vec<u8>, Unpack> {
+    let mut out: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; CHUNK];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Unpack::Io(e)),
+        };
+        if budget.take(n).is_err() {
+            return Err(Unpack::TooLarge);
+        }
+        if out.capacity() - out.len() < n {
+            // Double as `Vec` would, but never past what may still come.
+            let want = (out.capacity() * 2)
+                .max(CHUNK)
+                .min(out.len() + n + budget.left())
+                .max(out.len() + n);
+            out.reserve_exact(want - out.len());
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+    Ok(out)
+}
+
+/// A decoder's error in a postmaster's words.
+fn io_words(e: &std::io::Error) -> String {
+    match e.kind() {
+        ErrorKind::UnexpectedEof => "the data ends early (a truncated download or attachment)".into(),
+        ErrorKind::InvalidInput | ErrorKind::InvalidData => format!("corrupt data ({e})"),
+        _ => e.to_string(),
+    }
+}
+
+/// Errors that end the search at once: the input is hostile, and looking
+/// further would only spend more on it.
+fn is_fatal(e: &ReportError) -> bool {
+    matches!(
+        e,
+        ReportError::TooLarge { .. }
+            | ReportError::TooNested { .. }
+            | ReportError::TooDeep { .. }
+            | ReportError::EntityDeclaration
+    )
+}
+
+/// Finds the report in a mail message: a failure report's
+/// `message/feedback-report` part first, then any part whose content is a
+/// report (XML, JSON, gzip, zip), then attached messages (a forwarded
+/// report), and last a plain-text failure report without an ARF part.
+pub(crate) fn message(
+    bytes: &[u8],
+    limits: &Limits,
+    nesting: usize,
+    budget: &mut Budget,
+) -> Result<Report, ReportError> {
+    // An mbox's separator line (`From sender date`) is no header.
+    let bytes = if crate::mbox::is_mbox(bytes) {
+        crate::mbox::split_mbox(bytes).into_iter().next().unwrap_or(&[])
+    } else {
+        bytes
+    };
+    let not_mail = || ReportError::NotAReport("the content is neither XML, JSON, gzip, zip nor a mail message".into());
+    if !starts_with_header(bytes) {
+        return Err(not_mail());
+    }
+    let msg = MessageParser::default().parse(bytes).ok_or_else(not_mail)?;
+    in_message(&msg, limits, nesting, budget)
+}
+
+fn in_message(msg: &Message<'_>, limits: &Limits, nesting: usize, budget: &mut Budget) -> Result<Report, ReportError> {
+    if nesting > limits.max_nesting {
+        return Err(ReportError::TooNested {
+            limit: limits.max_nesting,
+        });
+    }
+    let parts = &msg.parts[..msg.parts.len().min(MAX_PARTS)];
+
+    // A failure report (RFC 6591): its ARF part names it.
+    if let Some(fields) = parts.iter().find_map(feedback_fields) {
+        return failure::from_arf(msg, &fields).map(Report::Failure);
+    }
+
+    let mut best: Option<ReportError> = None;
+    for part in parts {
+        let bytes: &[u8] = match &part.body {
+            PartType::Binary(b) | PartType::InlineBinary(b) => b,
+            PartType::Text(t) | PartType::Html(t) => t.as_bytes(),
+            PartType::Message(_) | PartType::Multipart(_) => continue,
+        };
+        let sniffed = sniff(bytes);
+        // Text that starts like a message is the human-readable notice, not
+        // a report; an HTML body starts with `<` and fails as XML below.
+        if matches!(sniffed, Sniffed::Message | Sniffed::Empty) {
+            continue;
+        }
+        match read_any(bytes, limits, nesting + 1, budget) {
+            Ok(report) => return Ok(report),
+            Err(e) if is_fatal(&e) => return Err(e),
+            Err(e) => {
+                let html = matches!(part.body, PartType::Html(_)) || is_html(bytes);
+                if !html {
+                    keep(e, &mut best);
+                }
+            }
+        }
+    }
+
+    for part in parts {
+        if let PartType::Message(inner) = &part.body {
+            match in_message(inner, limits, nesting + 1, budget) {
+                Ok(report) => return Ok(report),
+                Err(e) if is_fatal(&e) => return Err(e),
+                Err(e) => keep(e, &mut best),
+            }
+        }
+    }
+
+    if let Some(report) = failure::from_text(msg) {
+        return Ok(Report::Failure(report));
+    }
+    Err(best.unwrap_or_else(|| {
+        ReportError::NotAReport(
+            "the message has no report attached (no XML, JSON, gzip or zip part, and no \
+             message/feedback-report part)"
+                .into(),
+        )
+    }))
+}
+
+/// Keeps the more telling of two errors: one from a part that looked like a
+/// report beats "not a report" from the human-readable text.
+fn keep(e: ReportError, best: &mut Option<ReportError>) {
+    if best.is_none() || matches!(best, Some(ReportError::NotAReport(_))) {
+        *best = Some(e);
+    }
+}
+
+/// Whether the first line is a header field (`Name: value`): what makes
+/// bytes a message rather than garbage.
+fn starts_with_header(bytes: &[u8]) -> bool {
+    let name_len = bytes
+        .iter()
+        .take(MAX_FIELD_NAME + 1)
+        .position(|&b| !(b.is_ascii_graphic() && b != b':'))
+        .unwrap_or(bytes.len());
+    name_len > 0 && name_len <= MAX_FIELD_NAME && bytes.get(name_len) == Some(&b':')
+}
+
+/// The fields of a `message/feedback-report` part, or of a part that is one
+/// in all but its content type (starts with `Feedback-Type:`).
+fn feedback_fields(part: &MessagePart<'_>) -> Option<String> {
+    let bytes: &[u8] = match &part.body {
+        PartType::Binary(b) | PartType::InlineBinary(b) => b,
+        PartType::Text(t) => t.as_bytes(),
+        _ => return None,
+    };
+    let labelled = part
+        .content_type()
+        .and_then(|c| c.subtype())
+        .is_some_and(|s| s.eq_ignore_ascii_case("feedback-report"));
+    let head = &bytes[..bytes.len().min(64)];
+    let start = head.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(head.len());
+    let looks = head[start..]
+        .get(..14)
+        .is_some_and(|h| h.eq_ignore_ascii_case(b"feedback-type:"));
+    (labelled || looks).then(|| String::from_utf8_lossy(&bytes[..bytes.len().min(failure::MAX_ARF)]).into_owned())
+}
+
+fn is_html(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(512)];
+    let lower = head.to_ascii_lowercase();
+    crate::util::find(&lower, b"<html").is_some() || crate::util::find(&lower, b"<!doctype html").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    fn zip(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        w.start_file(name, opts).unwrap();
+        w.write_all(data).unwrap();
+        w.finish().unwrap().into_inner()
+    }
+
+    const REPORT: &[u8] = b"<feedback><report_metadata><org_name>r</org_name><report_id>1</report_id>\
+        <date_range><begin>1</begin><end>2</end></date_range></report_metadata>\
+        <policy_published><domain>example.com</domain></policy_published>\
+        <record><row><source_ip>192.0.2.1</source_ip><count>7</count></row></record></feedback>";
+
+    fn small() -> Limits {
+        Limits {
+            max_unpacked: 64 * 1024,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused_within_the_budget() {
+        // 16 MiB of zeros deflate to about 16 KiB.
+        let bomb = gzip(&vec![0u8; 16 * 1024 * 1024]);
+        assert!(bomb.len() < 64 * 1024);
+        let mut budget = Budget::new(64 * 1024);
+        assert_eq!(
+            gunzip(&bomb, &mut budget),
+            Err(ReportError::TooLarge { limit: 64 * 1024 })
+        );
+        assert_eq!(
+            super::super::parse_report_with(&bomb, &small()),
+            Err(ReportError::TooLarge { limit: 64 * 1024 })
+        );
+    }
+
+    #[test]
+    fn a_zip_bomb_is_refused_within_the_budget() {
+        let bomb = zip("report.xml", &vec![b'a'; 8 * 1024 * 1024]);
+        assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
+        assert_eq!(
+            super::super::parse_report_with(&bomb, &small()),
+            Err(ReportError::TooLarge { limit: 64 * 1024 })
+        );
+    }
+
+    #[test]
+    fn the_budget_is_shared_by_all_members() {
+        // Two entries of 40 KiB: each fits the 64 KiB budget, both do not.
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for name in ["a.txt", "b.txt"] {
+            w.start_file(name, opts).unwrap();
+            w.write_all(&[b'x'; 40 * 1024]).unwrap();
+        }
+        let data = w.finish().unwrap().into_inner();
+        let err = super::super::parse_report_with(&data, &small()).unwrap_err();
+        assert_eq!(err, ReportError::TooLarge { limit: 64 * 1024 });
+    }
+
+    #[test]
+    fn gzip_and_zip_round_trip() {
+        let r = super::super::parse_report(&gzip(REPORT)).unwrap();
+        assert_eq!(r.kind(), "aggregate");
+        let r = super::super::parse_report(&zip("r.xml", REPORT)).unwrap();
+        let Report::Aggregate(r) = r else { panic!("{r:?}") };
+        assert_eq!(r.message_count(), 7);
+    }
+
+    #[test]
+    fn trailing_bytes_after_a_gzip_member_are_ignored() {
+        let mut data = gzip(REPORT);
+        data.extend_from_slice(b"\r\n");
+        let mut budget = Budget::new(1 << 20);
+        assert_eq!(gunzip(&data, &mut budget).unwrap(), REPORT);
+    }
+
+    #[test]
+    fn a_truncated_gzip_is_an_archive_error() {
+        let data = gzip(REPORT);
+        for cut in [10, data.len() / 2, data.len() - 4] {
+            let err = super::super::parse_report(&data[..cut]).unwrap_err();
+            assert!(
+                matches!(&err, ReportError::Archive(m) if m.contains("gzip")),
+                "{cut}: {err}"
+            );
+        }
+        let err = super::super::parse_report(&zip("r.xml", REPORT)[..60]).unwrap_err();
+        assert!(matches!(err, ReportError::Archive(_)), "{err}");
+    }
+
+    #[test]
+    fn a_report_is_found_by_content_whatever_the_label() {
+        let msg = format!(
+            "From: dmarc@reporter.example\r\nTo: rua@example.com\r\nSubject: Report\r\n\
+             MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\nThis is a DMARC report.\r\n\
+             --b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+            base64_free_encoding(&gzip(REPORT))
+        );
+        let r = super::super::parse_report(msg.as_bytes()).unwrap();
+        assert_eq!(r.kind(), "aggregate");
+    }
+
+    #[test]
+    fn a_message_without_a_report_says_so() {
+        let msg = b"From: a@example.com\r\nSubject: hello\r\n\r\nJust text.\r\n";
+        let err = super::super::parse_report(msg).unwrap_err();
+        assert!(matches!(err, ReportError::NotAReport(m) if m.contains("no report attached")));
+    }
+
+    #[test]
+    fn damaged_archives_and_messages_never_panic() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let message = format!(
+            "From: r@example.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+             Content-Type: application/gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+            base64_free_encoding(&gzip(REPORT))
+        );
+        let samples = [gzip(REPORT), zip("r.xml", REPORT), message.into_bytes()];
+        for round in 0..2000 {
+            let mut data = samples[round % samples.len()].clone();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() as usize) % data.len();
+                match next() % 3 {
+                    0 => data[at] = next() as u8,
+                    1 => data.insert(at, next() as u8),
+                    _ => data.truncate(at.max(2)),
+                }
+            }
+            let _ = super::super::parse_report_with(&data, &small());
+        }
+    }
+
+    /// Base64 without a dependency, for building test messages.
+    fn base64_free_encoding(data: &[u8]) -> String {
+        const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for (i, c) in data.chunks(3).enumerate() {
+            if i > 0 && i % 19 == 0 {
+                out.push_str("\r\n");
+            }
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            for k in 0..4 {
+                if k <= c.len() {
+                    out.push(ABC[(n >> (18 - 6 * k)) as usize & 63] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+}

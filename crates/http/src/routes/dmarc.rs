@@ -1,0 +1,239 @@
+//! `/api/v1/dmarc`: report uploads, the stored reports and a domain's
+//! summary.
+//!
+//! Who sees what: an admin key sees every domain; any other key sees the
+//! reports of the domains its account registered (and their subdomains).
+//! A domain the caller cannot see answers 404, as if it had no reports.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use herald_accounts::{AccountsError, Caller};
+use herald_api_types::ErrorBody;
+use herald_api_types::dmarc::{BrokenDmarcReportPage, DmarcReportPage, DmarcSummary, ImportResult, ImportStatus};
+use herald_dmarc::{Dmarc, Origin, Prepared};
+use herald_store::{ReportFilter, ReportKind};
+use herald_types::DomainName;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::ApiQuery;
+use crate::auth::Authed;
+use crate::error::{ApiError, ApiResult};
+use crate::{AppState, views};
+
+fn service(s: &AppState) -> ApiResult<&Dmarc> {
+    s.dmarc.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "DMARC reports are not available in this process",
+        )
+    })
+}
+
+fn not_visible() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such domain in this account")
+}
+
+/// Whether `caller` may see reports about `domain`: an admin may; anyone
+/// else when the domain, or a parent of it, is one of its account's.
+pub(crate) async fn visible(s: &AppState, caller: &Caller, domain: &str) -> ApiResult<()> {
+    if caller.admin {
+        return Ok(());
+    }
+    let store = s.accounts.store();
+    let mut name = domain;
+    loop {
+        if let Ok(parsed) = DomainName::parse(name)
+            && let Some(d) = store.domain(&parsed).await.map_err(AccountsError::from)?
+            && d.account == caller.account.id
+        {
+            return Ok(());
+        }
+        match name.split_once('.') {
+            Some((_, parent)) if parent.contains('.') => name = parent,
+            _ => return Err(not_visible()),
+        }
+    }
+}
+
+/// Upload reports: a DMARC aggregate report (XML, gzip or zip), a failure
+/// report, a TLS report (JSON), a whole report email, or an mbox of them;
+/// the kind is found from the content. The same report twice is stored
+/// once (`duplicate`). Bytes that are no report are kept and listed with
+/// their error, and answered 422.
+#[utoipa::path(post, path = "/api/v1/dmarc/reports", tag = "dmarc",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "the report as received: xml, gz, zip, json, message/rfc822 or mbox"),
+    responses((status = 200, body = ImportResult), (status = 404, body = ErrorBody, description = "a report about a domain of another account"),
+        (status = 422, body = ErrorBody, description = "not a report; kept as a broken report")),
+    security(("bearer" = [])))]
+pub async fn upload(State(s): State<AppState>, Authed(caller): Authed, body: Bytes) -> ApiResult<Json<ImportResult>> {
+    let dmarc = service(&s)?;
+    let now = OffsetDateTime::now_utc();
+    // Reading is CPU work: off the async threads.
+    let prepared = tokio::task::spawn_blocking(move || herald_dmarc::prepare_all(&body, Origin::Api, None, now))
+        .await
+        .map_err(|e| AccountsError::Internal(format!("report reader failed: {e}")))?;
+    if prepared.is_empty() {
+        return Err(ApiError::invalid("the body holds no report"));
+    }
+    for p in &prepared {
+        if let Prepared::Report(r) = p {
+            visible(&s, &caller, &r.domain).await?;
+        }
+    }
+    let reports = dmarc.store(prepared).await.map_err(AccountsError::from)?;
+    if let Some(failed) = reports.iter().find(|o| o.status == ImportStatus::Failed)
+        && reports.len() == 1
+    {
+        return Err(ApiError::invalid(format!(
+            "not a readable report: {} (kept as broken report {})",
+            failed.error.as_deref().unwrap_or("unknown error"),
+            failed.id
+        )));
+    }
+    Ok(Json(ImportResult { reports }))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportsQuery {
+    /// Reports about this domain (required unless the key is an admin's).
+    pub domain: Option<String>,
+    /// `aggregate`, `failure` or `tlsrpt`.
+    pub kind: Option<String>,
+    pub cursor: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    pub cursor: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+fn page_of(cursor: Option<&str>, limit: Option<u32>) -> ApiResult<(i64, u32)> {
+    let after = match cursor {
+        Some(c) => c
+            .parse::<i64>()
+            .map_err(|_| ApiError::field("cursor", "not a cursor of this list"))?,
+        None => 0,
+    };
+    Ok((after, limit.unwrap_or(100).clamp(1, 1000)))
+}
+
+/// The stored reports, oldest first.
+#[utoipa::path(get, path = "/api/v1/dmarc/reports", tag = "dmarc", params(ReportsQuery),
+    responses((status = 200, body = DmarcReportPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiQuery(q): ApiQuery<ReportsQuery>,
+) -> ApiResult<Json<DmarcReportPage>> {
+    let (after, limit) = page_of(q.cursor.as_deref(), q.limit)?;
+    let domain = match q.domain.as_deref() {
+        Some(d) => {
+            let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+            visible(&s, &caller, &d).await?;
+            Some(d)
+        }
+        None if caller.admin => None,
+        None => return Err(ApiError::field("domain", "required")),
+    };
+    let kind = q
+        .kind
+        .as_deref()
+        .map(ReportKind::parse)
+        .transpose()
+        .map_err(|e| ApiError::field("kind", e))?;
+    let filter = ReportFilter {
+        kind,
+        domain,
+        after: Some(after),
+        ..ReportFilter::default()
+    };
+    let page = s
+        .accounts
+        .store()
+        .list_reports(&filter, limit)
+        .await
+        .map_err(AccountsError::from)?;
+    let next_cursor = (page.len() == limit as usize)
+        .then(|| page.last().map(|r| r.id.to_string()))
+        .flatten();
+    let data = page.into_iter().map(views::dmarc_report).collect();
+    Ok(Json(DmarcReportPage { data, next_cursor }))
+}
+
+/// The reports that could not be read, with their errors (admin keys only).
+#[utoipa::path(get, path = "/api/v1/dmarc/reports/broken", tag = "dmarc", params(PageQuery),
+    responses((status = 200, body = BrokenDmarcReportPage), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn broken(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<BrokenDmarcReportPage>> {
+    if !caller.admin {
+        return Err(not_visible());
+    }
+    let (after, limit) = page_of(q.cursor.as_deref(), q.limit)?;
+    let page = s
+        .accounts
+        .store()
+        .list_broken_reports(after, limit)
+        .await
+        .map_err(AccountsError::from)?;
+    let next_cursor = (page.len() == limit as usize)
+        .then(|| page.last().map(|b| b.id.to_string()))
+        .flatten();
+    let data = page.into_iter().map(views::broken_report).collect();
+    Ok(Json(BrokenDmarcReportPage { data, next_cursor }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SummaryQuery {
+    pub domain: String,
+    /// The window, in days to now (default 30, at most 366).
+    pub days: Option<u32>,
+}
+
+/// A domain's last days of DMARC aggregate reports: volume and pass rates
+/// by day, reporter and source IP, each source labelled (yours, a known
+/// service, a forwarder, unknown), what enforcing would block, and the
+/// next policy step.
+#[utoipa::path(get, path = "/api/v1/dmarc/summary", tag = "dmarc", params(SummaryQuery),
+    responses((status = 200, body = DmarcSummary), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn summary(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiQuery(q): ApiQuery<SummaryQuery>,
+) -> ApiResult<Json<DmarcSummary>> {
+    let dmarc = service(&s)?;
+    let domain = q.domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    if domain.is_empty() {
+        return Err(ApiError::field("domain", "required"));
+    }
+    visible(&s, &caller, &domain).await?;
+    let days = q.days.unwrap_or(herald_dmarc::DEFAULT_DAYS);
+    if days == 0 || days > herald_dmarc::MAX_DAYS {
+        return Err(ApiError::field(
+            "days",
+            format!("between 1 and {}", herald_dmarc::MAX_DAYS),
+        ));
+    }
+    let summary = dmarc
+        .summary(&domain, days, OffsetDateTime::now_utc())
+        .await
+        .map_err(AccountsError::from)?;
+    Ok(Json(summary))
+}
