@@ -89,7 +89,7 @@ fn to_row(
     source_name: Option<String>,
     now: OffsetDateTime,
 ) -> Result<NewReport, String> {
-    let body = serde_json::to_string(&report).map_err(|e| format!("cannot store the report: {e}"))?;
+    let body = crate::body::encode(&report)?;
     let row = |kind, org_name, report_id, domain, begin, end, records, messages| NewReport {
         kind,
         org_name,
@@ -215,7 +215,7 @@ mod tests {
             (unix(1_700_000_000), unix(1_700_086_399), now)
         );
         assert_eq!(row.origin, "api");
-        let body: Report = serde_json::from_str(&row.body).expect("the body reads back");
+        let body = crate::body::decode(&row.body).expect("the body reads back");
         assert!(matches!(body, Report::Aggregate(a) if a.records.len() == 2));
     }
 

@@ -15,6 +15,7 @@
 //! month of reports is a few hundred rows, read and counted in
 //! milliseconds, while an import stays one insert per report.
 
+pub mod body;
 pub mod ingest;
 pub mod recommend;
 pub mod services;
@@ -190,7 +191,7 @@ impl Dmarc {
             for row in &page {
                 // A body this version cannot read is skipped, not fatal: the
                 // summary of the rest is still worth having.
-                match row.body.as_deref().map(serde_json::from_str::<Report>) {
+                match row.body.as_deref().map(body::decode) {
                     Some(Ok(Report::Aggregate(a))) => out.push(a),
                     Some(Err(e)) => tracing::warn!(id = row.id, error = %e, "stored DMARC report unreadable"),
                     _ => {}

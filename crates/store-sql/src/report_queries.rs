@@ -34,7 +34,11 @@ macro_rules! impl_report_store {
                 source_name: col(row, "source_name")?,
                 record_count: count(row, "record_count")?,
                 message_count: count(row, "message_count")?,
-                body: if with_body { Some(col(row, "body")?) } else { None },
+                body: if with_body {
+                    Some(col::<Vec<u8>>(row, "body")?)
+                } else {
+                    None
+                },
             })
         }
 

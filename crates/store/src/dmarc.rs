@@ -2,8 +2,8 @@
 //! domain's name (DMARC aggregate and failure reports, SMTP TLS reports) and
 //! the reports that could not be read.
 //!
-//! A report is one row. Its parsed content is an opaque JSON `body` that the
-//! store never reads: the analytics decode the bodies of one domain's
+//! A report is one row. Its parsed content is an opaque `body` (Herald
+//! keeps compressed JSON there) that the store never reads: the analytics decode the bodies of one domain's
 //! reports for a period, which is a handful of rows a day per reporter.
 //! That keeps an import to one insert per report (a reporter's row counts
 //! are unbounded, and importing a year of reports must take seconds), and
@@ -69,8 +69,8 @@ pub struct NewReport {
     pub source_name: Option<String>,
     pub record_count: u64,
     pub message_count: u64,
-    /// The parsed report as JSON; never read by the store.
-    pub body: String,
+    /// The parsed report, encoded by the caller; never read by the store.
+    pub body: Vec<u8>,
 }
 
 /// A stored report.
@@ -89,7 +89,7 @@ pub struct StoredReport {
     pub record_count: u64,
     pub message_count: u64,
     /// Present when asked for ([`ReportFilter::with_body`]).
-    pub body: Option<String>,
+    pub body: Option<Vec<u8>>,
 }
 
 /// What storing a report did.

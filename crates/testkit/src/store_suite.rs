@@ -1080,7 +1080,7 @@ fn report(org: &str, id: &str, domain: &str, day: i64) -> herald_store::NewRepor
         source_name: Some(format!("{org}!{domain}!{id}.xml")),
         record_count: 2,
         message_count: 7,
-        body: format!("{{\"report_id\":\"{id}\"}}"),
+        body: format!("{{\"report_id\":\"{id}\"}}").into_bytes(),
     }
 }
 
@@ -1121,7 +1121,7 @@ async fn reports_are_stored_once_and_broken_ones_kept(s: Arc<dyn Store>) -> anyh
         .map(|r| (r.org_name.as_str(), r.report_id.as_str()))
         .collect();
     ensure!(ids == [("google.com", "2"), ("Yahoo", "1")], "{ids:?}");
-    ensure!(found[0].body.as_deref() == Some(r#"{"report_id":"2"}"#));
+    ensure!(found[0].body.as_deref() == Some(&br#"{"report_id":"2"}"#[..]));
     ensure!(found[0].record_count == 2 && found[0].message_count == 7);
     ensure!(found[0].source_name.as_deref() == Some("google.com!example.com!2.xml"));
     ensure!(found[0].end - found[0].begin == time::Duration::seconds(86_399));

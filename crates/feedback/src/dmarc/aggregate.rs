@@ -34,15 +34,20 @@ use super::{Limits, ReportError, normalise};
 
 /// One aggregate report.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AggregateReport {
     /// `<version>` (RFC 7489 `1.0`; absent in the draft schema).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// The `xmlns` of `<feedback>` (`urn:ietf:params:xml:ns:dmarc-2.0` for
     /// RFC 9990), when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// The reporting organisation (`google.com`, `Outlook.com`).
     pub org_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub extra_contact_info: Option<String>,
     /// Unique per reporter; with `org_name` the report's identity.
     pub report_id: String,
@@ -50,10 +55,13 @@ pub struct AggregateReport {
     pub begin: i64,
     pub end: i64,
     /// `<error>` elements of the metadata.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
     /// RFC 9990 `<generator>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub generator: Option<String>,
     pub policy: PolicyPublished,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<Record>,
 }
 
@@ -66,27 +74,38 @@ impl AggregateReport {
 
 /// The DMARC record the reporter found and applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PolicyPublished {
     pub domain: String,
     /// `r` or `s`; `r` (the RFC's default) when the report leaves it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub adkim: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub aspf: Option<String>,
     /// `none`, `quarantine`, `reject`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub p: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sp: Option<String>,
     /// RFC 9990: policy for non-existent subdomains.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub np: Option<String>,
     /// RFC 7489 only (removed by RFC 9990).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pct: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fo: Option<String>,
     /// RFC 9990 `t`: `y` or `n`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub testing: Option<String>,
     /// RFC 9990: `psl` or `treewalk`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub discovery_method: Option<String>,
 }
 
 /// One row: messages from one source IP with the same results.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Record {
     /// The sending IP, in canonical form when it parses as one.
     pub source_ip: String,
@@ -97,42 +116,55 @@ pub struct Record {
     pub dkim: String,
     pub spf: String,
     /// Why the receiver applied another disposition than the policy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<PolicyReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub envelope_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub envelope_from: Option<String>,
     /// The RFC 5322.From domain (the report's policy domain when absent).
     pub header_from: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dkim_results: Vec<DkimAuth>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub spf_results: Vec<SpfAuth>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PolicyReason {
     /// `forwarded`, `sampled_out`, `trusted_forwarder`, `mailing_list`,
     /// `local_policy`, `other`, `policy_test_mode`.
     pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
 }
 
 /// One DKIM signature the receiver checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DkimAuth {
     pub domain: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
     /// `none`, `pass`, `fail`, `policy`, `neutral`, `temperror`, `permerror`.
     pub result: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub human_result: Option<String>,
 }
 
 /// The SPF check the receiver did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SpfAuth {
     pub domain: String,
     /// `mfrom` or `helo`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// `none`, `neutral`, `pass`, `fail`, `softfail`, `temperror`,
     /// `permerror` (`hardfail` is read as `fail`).
     pub result: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub human_result: Option<String>,
 }
 

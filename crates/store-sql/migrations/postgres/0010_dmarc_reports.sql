@@ -1,5 +1,5 @@
 -- Issue 7: the deliverability center's reports. One row a report; its parsed
--- content is JSON in `body`, read by the analytics, never by SQL.
+-- content is in `body` (deflated JSON), read by the analytics, never by SQL.
 CREATE TABLE dmarc_reports (
     id            BIGSERIAL PRIMARY KEY,
     kind          TEXT NOT NULL,
@@ -13,7 +13,7 @@ CREATE TABLE dmarc_reports (
     source_name   TEXT,
     record_count  BIGINT NOT NULL,
     message_count BIGINT NOT NULL,
-    body          TEXT NOT NULL,
+    body          BYTEA NOT NULL,
     UNIQUE (kind, org_name, report_id)
 );
 CREATE INDEX dmarc_reports_domain ON dmarc_reports (domain, end_at);
