@@ -37,6 +37,9 @@ pub const MAX_LOOKED_UP: usize = 500;
 const CONCURRENCY: usize = 32;
 /// A PTR answer, or an SPF evaluation, that takes longer is given up.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// All lookups of one summary end by then (an API request has 30 s); the
+/// sources not looked up by then are labelled from the reports alone.
+pub const LOOKUP_BUDGET: Duration = Duration::from_secs(10);
 
 /// What DNS said about one source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,8 +61,10 @@ impl OwnIps {
     }
 }
 
-/// Looks up the PTR name and the domain's SPF verdict of each IP.
+/// Looks up the PTR name and the domain's SPF verdict of each IP, as many
+/// as [`LOOKUP_BUDGET`] allows.
 pub async fn look_up(resolver: Arc<dyn Resolver>, domain: &str, ips: Vec<IpAddr>) -> Vec<(IpAddr, Looked)> {
+    let deadline = tokio::time::Instant::now() + LOOKUP_BUDGET;
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut tasks = JoinSet::new();
     for ip in ips {
@@ -85,9 +90,16 @@ pub async fn look_up(resolver: Arc<dyn Resolver>, domain: &str, ips: Vec<IpAddr>
         });
     }
     let mut out = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        if let Ok(pair) = done {
-            out.push(pair);
+    loop {
+        match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+            Ok(Some(Ok(pair))) => out.push(pair),
+            Ok(Some(Err(_))) => {}
+            Ok(None) => break,
+            Err(_) => {
+                tracing::info!(done = out.len(), left = tasks.len(), "DMARC source lookups out of time");
+                tasks.abort_all();
+                break;
+            }
         }
     }
     out
@@ -128,7 +140,7 @@ pub fn label(
     } else if looked.is_none() {
         (
             SourceLabel::Unknown,
-            "neither signed by the domain nor looked up in DNS (a small source)".to_owned(),
+            format!("not signed with {domain}'s DKIM key; its SPF and reverse DNS were not looked up"),
         )
     } else {
         (
@@ -155,13 +167,21 @@ pub async fn sources(
         .take(MAX_LOOKED_UP)
         .collect();
     let looked: std::collections::HashMap<IpAddr, Looked> =
-        look_up(resolver, domain, wanted).await.into_iter().collect();
+        look_up(resolver, domain, wanted.clone()).await.into_iter().collect();
+    let wanted: HashSet<IpAddr> = wanted.into_iter().collect();
     all.into_iter()
         .map(|(ip_text, counts)| {
             let (label, service, why, ptr) = match ip_text.parse::<IpAddr>() {
                 Ok(ip) => {
                     let found = looked.get(&ip);
-                    let (label, service, why) = label(domain, ip, &counts, found, own, services);
+                    let (label, service, mut why) = label(domain, ip, &counts, found, own, services);
+                    if found.is_none() && label == SourceLabel::Unknown {
+                        why.push_str(if wanted.contains(&ip) {
+                            " (DNS did not answer in time)"
+                        } else {
+                            " (only the largest sources are)"
+                        });
+                    }
                     (label, service, why, found.and_then(|l| l.ptr.clone()))
                 }
                 Err(_) => (
@@ -206,6 +226,62 @@ mod tests {
             ptr: ptr.map(str::to_owned),
             spf: Some(spf),
         }
+    }
+
+    /// A resolver whose every question hangs.
+    #[derive(Debug)]
+    struct Silent;
+
+    #[async_trait::async_trait]
+    impl Resolver for Silent {
+        async fn mail_route(&self, _: &str) -> Result<herald_dns::MailRoute, herald_dns::DnsError> {
+            std::future::pending().await
+        }
+        async fn addresses(&self, _: &str) -> Result<Vec<IpAddr>, herald_dns::DnsError> {
+            std::future::pending().await
+        }
+        async fn txt(&self, _: &str) -> Result<Vec<String>, herald_dns::DnsError> {
+            std::future::pending().await
+        }
+        async fn cname(&self, _: &str) -> Result<String, herald_dns::DnsError> {
+            std::future::pending().await
+        }
+        async fn ptr(&self, _: IpAddr) -> Result<Vec<String>, herald_dns::DnsError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_dns_costs_the_budget_and_no_more() {
+        let mut by_source = std::collections::HashMap::new();
+        for i in 0..600u32 {
+            by_source.insert(format!("10.0.{}.{}", i / 256, i % 256), counts(1, 0, 0));
+        }
+        let started = tokio::time::Instant::now();
+        let all = sources(
+            Arc::new(Silent),
+            "example.com",
+            by_source,
+            &OwnIps::default(),
+            ServiceMap::builtin(),
+        )
+        .await;
+        assert!(
+            started.elapsed() <= LOOKUP_BUDGET + Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(all.len(), 600);
+        assert!(all.iter().all(|s| s.label == SourceLabel::Unknown));
+        let timed_out = all
+            .iter()
+            .filter(|s| s.why.ends_with("(DNS did not answer in time)"))
+            .count();
+        let skipped = all
+            .iter()
+            .filter(|s| s.why.ends_with("(only the largest sources are)"))
+            .count();
+        assert_eq!((timed_out, skipped), (MAX_LOOKED_UP, 600 - MAX_LOOKED_UP));
     }
 
     #[test]

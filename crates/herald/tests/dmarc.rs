@@ -259,6 +259,25 @@ async fn everything(s: Setup) -> anyhow::Result<()> {
         "{}",
         a.body
     );
+    // A compression bomb (100 MiB of zeros in 100 KiB) and an entity
+    // bomb get a clear error, and the server goes on.
+    let bomb = gzip(&vec![0u8; 100 << 20])?;
+    ensure!(bomb.len() < 200 << 10, "{}", bomb.len());
+    let a = up(bomb).await?;
+    ensure!(a.status == 422, "{}", a.body);
+    let said = a.body["error"]["message"].as_str().unwrap_or_default().to_owned();
+    ensure!(said.contains("unpacks to more than") && said.contains("bomb"), "{said}");
+    let laughs = "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;\">]>\
+                  <feedback>&b;</feedback>";
+    let a = up(laughs.as_bytes().to_vec()).await?;
+    ensure!(
+        a.status == 422
+            && a.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("ENTITY")),
+        "{}",
+        a.body
+    );
     let broken = s
         .api
         .call("GET", "/api/v1/dmarc/reports/broken")
@@ -266,7 +285,7 @@ async fn everything(s: Setup) -> anyhow::Result<()> {
         .send()
         .await?;
     let broken = broken.body["data"].as_array().context("broken list")?.clone();
-    ensure!(broken.len() == 2, "empty.xml and the zip: {broken:?}");
+    ensure!(broken.len() == 4, "empty.xml, the zip and the two bombs: {broken:?}");
     ensure!(
         broken
             .iter()
