@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{Name, RData};
+use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError as HDnsError, NetError, NoRecords};
@@ -89,6 +89,30 @@ impl HickoryResolver {
     }
 }
 
+impl HickoryResolver {
+    /// The records of one type at `name` (CNAMEs followed), picked from the
+    /// answer; `NoRecords` when the name has none of them.
+    async fn records<T>(
+        &self,
+        name: &str,
+        record_type: RecordType,
+        kind: &'static str,
+        pick: impl Fn(&RData) -> Option<T>,
+    ) -> Result<Vec<T>, DnsError> {
+        let lookup = self
+            .inner
+            .lookup(query_name(name)?, record_type)
+            .await
+            .map_err(|e| classify(name, kind, &e))?;
+        let found: Vec<T> = lookup.answers().iter().filter_map(|r| pick(&r.data)).collect();
+        if found.is_empty() {
+            Err(DnsError::NoRecords(plain(name), kind))
+        } else {
+            Ok(found)
+        }
+    }
+}
+
 /// `name` as a DNS name: IDNA for non-ASCII names, else the bytes as they
 /// are. A name that is neither (SPF macros can build `JUMPIN%27%20JUPITER`)
 /// cannot exist, which is permanent; left to hickory it would be a
@@ -161,7 +185,7 @@ impl Resolver for HickoryResolver {
     async fn cname(&self, name: &str) -> Result<String, DnsError> {
         let lookup = self
             .inner
-            .lookup(query_name(name)?, hickory_proto::rr::RecordType::CNAME)
+            .lookup(query_name(name)?, RecordType::CNAME)
             .await
             .map_err(|e| classify(name, "CNAME", &e))?;
         lookup
@@ -175,91 +199,38 @@ impl Resolver for HickoryResolver {
     }
 
     async fn ipv4(&self, host: &str) -> Result<Vec<Ipv4Addr>, DnsError> {
-        let lookup = self
-            .inner
-            .ipv4_lookup(query_name(host)?)
-            .await
-            .map_err(|e| classify(host, "A", &e))?;
-        let ips: Vec<Ipv4Addr> = lookup
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::A(a) => Some(a.0),
-                _ => None,
-            })
-            .collect();
-        if ips.is_empty() {
-            Err(DnsError::NoRecords(plain(host), "A"))
-        } else {
-            Ok(ips)
-        }
+        self.records(host, RecordType::A, "A", |d| match d {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .await
     }
 
     async fn ipv6(&self, host: &str) -> Result<Vec<Ipv6Addr>, DnsError> {
-        let lookup = self
-            .inner
-            .ipv6_lookup(query_name(host)?)
-            .await
-            .map_err(|e| classify(host, "AAAA", &e))?;
-        let ips: Vec<Ipv6Addr> = lookup
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::AAAA(aaaa) => Some(aaaa.0),
-                _ => None,
-            })
-            .collect();
-        if ips.is_empty() {
-            Err(DnsError::NoRecords(plain(host), "AAAA"))
-        } else {
-            Ok(ips)
-        }
+        self.records(host, RecordType::AAAA, "AAAA", |d| match d {
+            RData::AAAA(aaaa) => Some(aaaa.0),
+            _ => None,
+        })
+        .await
     }
 
     async fn mx(&self, domain: &str) -> Result<Vec<Mx>, DnsError> {
-        let lookup = self
-            .inner
-            .mx_lookup(query_name(domain)?)
-            .await
-            .map_err(|e| classify(domain, "MX", &e))?;
-        let records: Vec<Mx> = lookup
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::MX(mx) => Some(Mx {
-                    preference: mx.preference,
-                    exchange: plain(&mx.exchange.to_ascii()),
-                }),
-                _ => None,
-            })
-            .collect();
-        if records.is_empty() {
-            Err(DnsError::NoRecords(plain(domain), "MX"))
-        } else {
-            Ok(records)
-        }
+        self.records(domain, RecordType::MX, "MX", |d| match d {
+            RData::MX(mx) => Some(Mx {
+                preference: mx.preference,
+                exchange: plain(&mx.exchange.to_ascii()),
+            }),
+            _ => None,
+        })
+        .await
     }
 
     async fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
-        let name = reverse_name(ip);
-        let lookup = self
-            .inner
-            .reverse_lookup(query_name(&name)?)
-            .await
-            .map_err(|e| classify(&name, "PTR", &e))?;
-        let names: Vec<String> = lookup
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::PTR(ptr) => Some(plain(&ptr.0.to_ascii())),
-                _ => None,
-            })
-            .collect();
-        if names.is_empty() {
-            Err(DnsError::NoRecords(name, "PTR"))
-        } else {
-            Ok(names)
-        }
+        self.records(&reverse_name(ip), RecordType::PTR, "PTR", |d| match d {
+            RData::PTR(ptr) => Some(plain(&ptr.0.to_ascii())),
+            _ => None,
+        })
+        .await
     }
 
     async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {

@@ -78,6 +78,16 @@ impl StaticResolver {
             || read(&self.ptrs).contains_key(name)
     }
 
+    /// The records found, or why there are none: the name exists without
+    /// records of this type, or does not exist.
+    fn answer<T>(&self, name: String, kind: &'static str, records: Vec<T>) -> Result<Vec<T>, DnsError> {
+        match records.is_empty() {
+            false => Ok(records),
+            true if self.exists(&name) => Err(DnsError::NoRecords(name, kind)),
+            true => Err(DnsError::NoSuchName(name)),
+        }
+    }
+
     fn check(&self, name: &str) -> Result<String, DnsError> {
         let name = plain(name);
         if read(&self.failing).contains(&name) {
@@ -118,7 +128,7 @@ impl Resolver for StaticResolver {
 
     async fn ipv4(&self, host: &str) -> Result<Vec<Ipv4Addr>, DnsError> {
         let name = self.check(host)?;
-        let v4: Vec<Ipv4Addr> = read(&self.ips)
+        let ips: Vec<_> = read(&self.ips)
             .get(&name)
             .into_iter()
             .flatten()
@@ -127,16 +137,12 @@ impl Resolver for StaticResolver {
                 IpAddr::V6(_) => None,
             })
             .collect();
-        match v4.is_empty() {
-            false => Ok(v4),
-            true if self.exists(&name) => Err(DnsError::NoRecords(name, "A")),
-            true => Err(DnsError::NoSuchName(name)),
-        }
+        self.answer(name, "A", ips)
     }
 
     async fn ipv6(&self, host: &str) -> Result<Vec<Ipv6Addr>, DnsError> {
         let name = self.check(host)?;
-        let v6: Vec<Ipv6Addr> = read(&self.ips)
+        let ips: Vec<_> = read(&self.ips)
             .get(&name)
             .into_iter()
             .flatten()
@@ -145,29 +151,19 @@ impl Resolver for StaticResolver {
                 IpAddr::V4(_) => None,
             })
             .collect();
-        match v6.is_empty() {
-            false => Ok(v6),
-            true if self.exists(&name) => Err(DnsError::NoRecords(name, "AAAA")),
-            true => Err(DnsError::NoSuchName(name)),
-        }
+        self.answer(name, "AAAA", ips)
     }
 
     async fn mx(&self, domain: &str) -> Result<Vec<Mx>, DnsError> {
         let name = self.check(domain)?;
-        match read(&self.mx).get(&name) {
-            Some(records) => Ok(records.clone()),
-            None if self.exists(&name) => Err(DnsError::NoRecords(name, "MX")),
-            None => Err(DnsError::NoSuchName(name)),
-        }
+        let records = read(&self.mx).get(&name).cloned().unwrap_or_default();
+        self.answer(name, "MX", records)
     }
 
     async fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
         let name = self.check(&reverse_name(ip))?;
-        match read(&self.ptrs).get(&name) {
-            Some(names) => Ok(names.clone()),
-            None if self.exists(&name) => Err(DnsError::NoRecords(name, "PTR")),
-            None => Err(DnsError::NoSuchName(name)),
-        }
+        let names = read(&self.ptrs).get(&name).cloned().unwrap_or_default();
+        self.answer(name, "PTR", names)
     }
 
     async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
