@@ -225,7 +225,11 @@ pub struct Enforcement {
 /// The next step for the domain's policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Recommendation {
-    /// `hold`, `advance`, `fix` or `collect` (not enough data yet).
+    /// `advance` (the next rung), `hold` (already at reject 100%), `review`
+    /// (much failing mail from unknown sources: look at them first), `fix`
+    /// (your own mail fails; stepped back a rung when under 90%) or
+    /// `collect` (not enough data yet). The policy stays as published
+    /// unless the action moves it.
     pub action: String,
     /// The policy to publish next (the current one when holding).
     pub p: String,
@@ -248,6 +252,9 @@ pub struct DmarcSummary {
     pub until: OffsetDateTime,
     /// Aggregate reports counted.
     pub reports: u64,
+    /// True when the window held more records than a summary counts
+    /// (2,000,000): the figures are of the reports counted.
+    pub truncated: bool,
     /// Failure (forensic) reports received in the period.
     pub failure_reports: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -12,9 +12,10 @@ use std::io::{Read, Write};
 
 use herald_feedback::dmarc::Report;
 
-/// A stored body never inflates past this: it was written by Herald, but a
-/// damaged row must not take the process down.
-const MAX_INFLATED: u64 = 1024 * 1024 * 1024;
+/// A stored body never inflates past this: it was written by Herald from a
+/// report of at most 250,000 records, but a damaged row must not take the
+/// process down.
+const MAX_INFLATED: u64 = 256 * 1024 * 1024;
 
 /// The report as stored.
 pub fn encode(report: &Report) -> Result<Vec<u8>, String> {

@@ -4,7 +4,7 @@
 //! report with the reason: nothing handed in is dropped.
 
 use herald_api_types::dmarc::{ImportOutcome, ImportStatus};
-use herald_feedback::dmarc::{Report, parse_report};
+use herald_feedback::dmarc::{Budget, Limits, Report, parse_report_within};
 use herald_store::{NewBrokenReport, NewReport, ReportKind, Stored};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -37,39 +37,90 @@ pub enum Prepared {
     Broken(NewBrokenReport),
 }
 
+/// Bytes of a broken report kept: the first 64 MiB of anything larger (a
+/// report is megabytes; what is larger is no report, and the start shows
+/// what it was).
+pub const MAX_BROKEN_KEPT: usize = 64 * 1024 * 1024;
+/// Messages of one mbox read; the rest are left out, which the last
+/// outcome says.
+pub const MAX_MBOX_MESSAGES: usize = 100_000;
+
 /// Reads `bytes` (any kind of report, any wrapping) into what the store
 /// keeps. Never fails: what cannot be read becomes a broken report.
 pub fn prepare(bytes: &[u8], origin: Origin, source_name: Option<String>, now: OffsetDateTime) -> Prepared {
-    let parsed = parse_report(bytes).map_err(|e| e.to_string());
-    match parsed.and_then(|report| to_row(report, bytes, origin, source_name.clone(), now)) {
+    let mut budget = Budget::new(Limits::default().max_unpacked);
+    prepare_within(bytes, origin, source_name, now, &mut budget)
+}
+
+fn prepare_within(
+    bytes: &[u8],
+    origin: Origin,
+    source_name: Option<String>,
+    now: OffsetDateTime,
+    budget: &mut Budget,
+) -> Prepared {
+    let parsed = parse_report_within(bytes, &Limits::default(), budget).map_err(|e| e.to_string());
+    match parsed.and_then(|report| to_row(report, origin, source_name.clone(), now)) {
         Ok(row) => Prepared::Report(row),
-        Err(error) => Prepared::Broken(NewBrokenReport {
-            digest: digest(bytes),
-            received_at: now,
-            origin: origin.as_str().to_owned(),
-            source_name,
-            error,
-            raw: bytes.to_vec(),
-        }),
+        Err(error) => broken(bytes, origin, source_name, error, now),
     }
 }
 
-/// [`prepare`] for each message of an mbox file, or for `bytes` when it
-/// is not one. `source_name` gets `#N` (the message's place) for mbox parts.
-pub fn prepare_all(bytes: &[u8], origin: Origin, source_name: Option<String>, now: OffsetDateTime) -> Vec<Prepared> {
-    if !herald_feedback::mbox::is_mbox(bytes) {
-        return vec![prepare(bytes, origin, source_name, now)];
+fn broken(bytes: &[u8], origin: Origin, source_name: Option<String>, error: String, now: OffsetDateTime) -> Prepared {
+    let mut error = clean(&error);
+    if bytes.len() > MAX_BROKEN_KEPT {
+        error.push_str(&format!(" (the first {MAX_BROKEN_KEPT} of {} bytes kept)", bytes.len()));
     }
-    herald_feedback::mbox::split_mbox(bytes)
+    Prepared::Broken(NewBrokenReport {
+        digest: digest(bytes),
+        received_at: now,
+        origin: origin.as_str().to_owned(),
+        source_name: source_name.map(|n| clean(&n)),
+        error,
+        raw: bytes[..bytes.len().min(MAX_BROKEN_KEPT)].to_vec(),
+    })
+}
+
+/// [`prepare`] for each message of an mbox file, or for `bytes` when it
+/// is not one. `source_name` gets `#N` (the message's place) for mbox
+/// parts. The messages of one mbox share one unpacking budget, so an mbox
+/// of bombs costs no more than one.
+pub fn prepare_all(bytes: &[u8], origin: Origin, source_name: Option<String>, now: OffsetDateTime) -> Vec<Prepared> {
+    let mut budget = Budget::new(Limits::default().max_unpacked);
+    if !herald_feedback::mbox::is_mbox(bytes) {
+        return vec![prepare_within(bytes, origin, source_name, now, &mut budget)];
+    }
+    let parts = herald_feedback::mbox::split_mbox(bytes);
+    let total = parts.len();
+    let mut out: Vec<Prepared> = parts
         .into_iter()
+        .take(MAX_MBOX_MESSAGES)
         .enumerate()
         .map(|(i, part)| {
             let name = Some(match &source_name {
                 Some(n) => format!("{n}#{}", i + 1),
                 None => format!("#{}", i + 1),
             });
-            prepare(part, origin, name, now)
+            prepare_within(part, origin, name, now, &mut budget)
         })
+        .collect();
+    if total > MAX_MBOX_MESSAGES {
+        out.push(broken(
+            &[],
+            origin,
+            source_name,
+            format!("the mbox holds {total} messages; only the first {MAX_MBOX_MESSAGES} were read"),
+            now,
+        ));
+    }
+    out
+}
+
+/// Text as the store keeps it: control characters (a NUL from `&#0;` or a
+/// raw byte, which PostgreSQL refuses in text) become U+FFFD.
+fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c })
         .collect()
 }
 
@@ -84,22 +135,21 @@ fn unix(seconds: i64) -> OffsetDateTime {
 
 fn to_row(
     report: Report,
-    bytes: &[u8],
     origin: Origin,
     source_name: Option<String>,
     now: OffsetDateTime,
 ) -> Result<NewReport, String> {
     let body = crate::body::encode(&report)?;
-    let row = |kind, org_name, report_id, domain, begin, end, records, messages| NewReport {
+    let row = |kind, org_name: String, report_id: String, domain: String, begin, end, records, messages| NewReport {
         kind,
-        org_name,
-        report_id,
-        domain,
+        org_name: clean(&org_name),
+        report_id: clean(&report_id),
+        domain: clean(&domain),
         begin,
         end,
         received_at: now,
         origin: origin.as_str().to_owned(),
-        source_name: source_name.clone(),
+        source_name: source_name.as_deref().map(clean),
         record_count: records,
         message_count: messages,
         body: body.clone(),
@@ -119,7 +169,10 @@ fn to_row(
             )
         }
         Report::Failure(f) => {
-            // A failure report carries no id: its bytes are its identity.
+            // A failure report carries no id: what it says is its identity
+            // (not its bytes, which differ by the Received field each
+            // delivery of the same report adds).
+            let id = digest(&serde_json::to_vec(f).map_err(|e| format!("cannot encode the report: {e}"))?);
             let at = f.arrival_date.map_or(now, unix);
             let org = f
                 .reporting_mta
@@ -127,7 +180,7 @@ fn to_row(
                 .or_else(|| f.user_agent.clone())
                 .unwrap_or_else(|| "unknown".to_owned());
             let domain = f.reported_domain.clone().unwrap_or_default().to_ascii_lowercase();
-            row(ReportKind::Failure, org, digest(bytes), domain, at, at, 1, 1)
+            row(ReportKind::Failure, org, id, domain, at, at, 1, 1)
         }
         Report::TlsRpt(t) => {
             let domain = t
@@ -135,7 +188,7 @@ fn to_row(
                 .first()
                 .map(|p| p.policy_domain.to_ascii_lowercase())
                 .unwrap_or_default();
-            let sessions = t.policies.iter().map(|p| p.successful + p.failed).sum();
+            let sessions = t.session_count();
             row(
                 ReportKind::TlsRpt,
                 t.organization_name.clone(),
@@ -217,6 +270,53 @@ mod tests {
         assert_eq!(row.origin, "api");
         let body = crate::body::decode(&row.body).expect("the body reads back");
         assert!(matches!(body, Report::Aggregate(a) if a.records.len() == 2));
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(bytes).unwrap();
+        z.finish().unwrap()
+    }
+
+    #[test]
+    fn the_messages_of_an_mbox_share_one_budget() {
+        use base64::Engine as _;
+        // Each message carries 40 MiB of zeros gzipped: the first unpacks
+        // (and is no report), the second would pass the 64 MiB of the
+        // whole mbox.
+        let bomb = base64::engine::general_purpose::STANDARD.encode(gzip(&vec![0u8; 40 << 20]));
+        let message = format!(
+            "From: r@example.net\r\nContent-Type: application/gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n{bomb}\r\n"
+        );
+        let mbox = format!(
+            "From r@example.net Mon Nov 23 08:15:26 2026\n{message}\nFrom r@example.net Mon Nov 23 08:15:27 2026\n{message}\n"
+        );
+        let out = prepare_all(mbox.as_bytes(), Origin::Import, Some("bombs.mbox".into()), unix(0));
+        let errors: Vec<String> = out
+            .iter()
+            .map(|p| match p {
+                Prepared::Broken(b) => b.error.clone(),
+                Prepared::Report(r) => panic!("read a report: {r:?}"),
+            })
+            .collect();
+        assert_eq!(errors.len(), 2);
+        assert!(!errors[0].contains("unpacks to more than"), "{}", errors[0]);
+        assert!(errors[1].contains("unpacks to more than"), "{}", errors[1]);
+        assert!(matches!(&out[1], Prepared::Broken(b) if b.source_name.as_deref() == Some("bombs.mbox#2")));
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_store() {
+        let xml = REPORT.replace(
+            "<org_name>Reporter</org_name>",
+            "<org_name>Re&#0;por\u{1}ter</org_name>",
+        );
+        let Prepared::Report(row) = prepare(xml.as_bytes(), Origin::Api, Some("a\0b".into()), unix(0)) else {
+            panic!("not read")
+        };
+        assert_eq!(row.org_name, "Re\u{fffd}por\u{fffd}ter");
+        assert_eq!(row.source_name.as_deref(), Some("a\u{fffd}b"));
     }
 
     #[test]

@@ -43,6 +43,10 @@ const PAGE: u32 = 200;
 pub const MAX_DAYS: u32 = 366;
 /// The window when none is given.
 pub const DEFAULT_DAYS: u32 = 30;
+/// Records a summary counts at most: a domain's month from the largest
+/// reporters is a few hundred thousand; past this, reports are left out
+/// (newest kept first is not needed: the answer says it is partial).
+pub const MAX_SUMMARY_RECORDS: usize = 2_000_000;
 
 /// The service: a store, a resolver for the labels, and Herald's own IPs.
 #[derive(Clone)]
@@ -116,7 +120,7 @@ impl Dmarc {
         let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
         let days = days.clamp(1, MAX_DAYS);
         let since = now - time::Duration::days(i64::from(days));
-        let reports = self.aggregates(&domain, since, now).await?;
+        let (reports, truncated) = self.aggregates(&domain, since, now).await?;
         let failure_reports = self.count(ReportKind::Failure, &domain, since, now).await?;
         let analysis = tally::analyse(&reports);
         let own = OwnIps {
@@ -152,6 +156,7 @@ impl Dmarc {
             own_pass,
             days: analysis.by_day.len(),
             others_failing: enforcement.others,
+            total_messages: analysis.totals.messages,
         });
         Ok(DmarcSummary {
             domain,
@@ -159,6 +164,7 @@ impl Dmarc {
             since,
             until: now,
             reports: analysis.reports,
+            truncated,
             failure_reports,
             policy: analysis.policy,
             totals: analysis.totals,
@@ -170,13 +176,17 @@ impl Dmarc {
         })
     }
 
-    /// The aggregate reports about `domain` whose period overlaps the window.
+    /// The aggregate reports about `domain` whose period starts in the
+    /// window (on or after the day `since` falls on, before `until`), and
+    /// whether [`MAX_SUMMARY_RECORDS`] left some out.
     async fn aggregates(
         &self,
         domain: &str,
         since: OffsetDateTime,
         until: OffsetDateTime,
-    ) -> StoreResult<Vec<AggregateReport>> {
+    ) -> StoreResult<(Vec<AggregateReport>, bool)> {
+        let first_day = since.unix_timestamp() - since.unix_timestamp().rem_euclid(86_400);
+        let mut records = 0;
         let mut filter = ReportFilter {
             kind: Some(ReportKind::Aggregate),
             domain: Some(domain.to_owned()),
@@ -191,15 +201,22 @@ impl Dmarc {
             for row in &page {
                 // A body this version cannot read is skipped, not fatal: the
                 // summary of the rest is still worth having.
+                if records + usize::try_from(row.record_count).unwrap_or(usize::MAX) > MAX_SUMMARY_RECORDS {
+                    tracing::warn!(domain, records, "DMARC summary left reports out");
+                    return Ok((out, true));
+                }
                 match row.body.as_deref().map(body::decode) {
-                    Some(Ok(Report::Aggregate(a))) => out.push(a),
+                    Some(Ok(Report::Aggregate(a))) if a.begin >= first_day => {
+                        records += a.records.len();
+                        out.push(a);
+                    }
                     Some(Err(e)) => tracing::warn!(id = row.id, error = %e, "stored DMARC report unreadable"),
                     _ => {}
                 }
             }
             match page.last() {
                 Some(last) if page.len() == PAGE as usize => filter.after = Some(last.id),
-                _ => return Ok(out),
+                _ => return Ok((out, false)),
             }
         }
     }

@@ -29,6 +29,10 @@ pub const ADVANCE_AT: f64 = 0.98;
 /// Under this share, an enforcing policy is loosened a step: legitimate
 /// mail is being lost.
 pub const RETREAT_BELOW: f64 = 0.90;
+/// Failing mail from unknown sources and other services, as a share of all
+/// the mail, above which the next step waits for a review: some of it may
+/// be a service of yours not set up yet, which enforcement would block.
+pub const REVIEW_ABOVE: f64 = 0.05;
 /// Evidence needed before any step: messages from your own sources…
 pub const MIN_MESSAGES: u64 = 100;
 /// …over this many days with reports.
@@ -46,6 +50,8 @@ pub struct Evidence {
     pub days: usize,
     /// Failing messages from unknown sources and known services.
     pub others_failing: u64,
+    /// Every message of the period.
+    pub total_messages: u64,
 }
 
 /// Where a published policy stands on the ladder: the highest rung it
@@ -80,6 +86,24 @@ pub fn recommend(e: &Evidence) -> Recommendation {
         compliance,
         reason,
     };
+    // Where no step is taken, the policy stays as published, between rungs
+    // or not.
+    let stay = |action: &str, reason: String| match &e.policy {
+        Some(p) => Recommendation {
+            action: action.to_owned(),
+            p: p.p.clone(),
+            pct: p.pct,
+            compliance,
+            reason,
+        },
+        None => at(0, action, reason),
+    };
+    #[allow(clippy::cast_precision_loss)] // Counts stay far below 2^52.
+    let others_share = if e.total_messages == 0 {
+        0.0
+    } else {
+        e.others_failing as f64 / e.total_messages as f64
+    };
     let percent = compliance * 100.0;
     let others = if e.others_failing > 0 {
         format!(
@@ -90,8 +114,7 @@ pub fn recommend(e: &Evidence) -> Recommendation {
         String::new()
     };
     if e.own_messages < MIN_MESSAGES || e.days < MIN_DAYS {
-        return at(
-            current,
+        return stay(
             "collect",
             format!(
                 "Not enough data yet: {} messages from your sources over {} days of reports \
@@ -102,13 +125,26 @@ pub fn recommend(e: &Evidence) -> Recommendation {
     }
     if compliance >= ADVANCE_AT {
         if current + 1 == LADDER.len() {
-            return at(
-                current,
+            return stay(
                 "hold",
                 format!("{percent:.1}% of your mail passes DMARC and the policy is already reject at 100%."),
             );
         }
         let next = current + 1;
+        if others_share > REVIEW_ABOVE {
+            return stay(
+                "review",
+                format!(
+                    "{percent:.1}% of your mail passes DMARC, but {:.1}% of all the mail in your name fails from \
+                     unknown sources or other services ({} messages): check the sources listed for a service of \
+                     yours before moving to p={} at {}%.",
+                    others_share * 100.0,
+                    e.others_failing,
+                    LADDER[next].0,
+                    LADDER[next].1
+                ),
+            );
+        }
         return at(
             next,
             "advance",
@@ -132,8 +168,7 @@ pub fn recommend(e: &Evidence) -> Recommendation {
             ),
         );
     }
-    at(
-        current,
+    stay(
         "fix",
         format!(
             "{percent:.1}% of your mail passes DMARC; fix the failing sources listed before tightening \
@@ -164,6 +199,7 @@ mod tests {
             own_pass: pass,
             days,
             others_failing: 0,
+            total_messages: own,
         }
     }
 
@@ -217,11 +253,26 @@ mod tests {
     }
 
     #[test]
-    fn failing_strangers_are_mentioned() {
+    fn failing_strangers_are_mentioned_and_many_wait_for_a_review() {
         let mut e = evidence(policy("none", 100), 1000, 1000, 10);
         e.others_failing = 42;
+        e.total_messages = 1042;
         let r = recommend(&e);
         assert_eq!(step(&r), ("advance", "quarantine", 25));
         assert!(r.reason.contains("42 failing messages"), "{}", r.reason);
+        // 10% of all the mail fails from strangers: look before blocking.
+        e.others_failing = 112;
+        e.total_messages = 1112;
+        let r = recommend(&e);
+        assert_eq!(step(&r), ("review", "none", 100));
+        assert!(r.reason.contains("112 messages"), "{}", r.reason);
+    }
+
+    #[test]
+    fn a_policy_between_rungs_is_kept_as_published_when_not_moving() {
+        let r = recommend(&evidence(policy("quarantine", 10), 50, 50, 30));
+        assert_eq!(step(&r), ("collect", "quarantine", 10));
+        let r = recommend(&evidence(policy("reject", 60), 1000, 950, 30));
+        assert_eq!(step(&r), ("fix", "reject", 60));
     }
 }

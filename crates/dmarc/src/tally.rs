@@ -63,7 +63,7 @@ pub fn analyse(reports: &[AggregateReport]) -> Analysis {
                 source.reporters.insert(report.org_name.clone());
             }
             if record.dkim == "pass" && !spf_passed(record) {
-                source.forwarded += record.count;
+                source.forwarded = source.forwarded.saturating_add(record.count);
             }
         }
     }
@@ -107,23 +107,23 @@ fn spf_passed(r: &Record) -> bool {
 
 fn add(t: &mut Tally, r: &Record) {
     let n = r.count;
-    t.messages += n;
+    t.messages = t.messages.saturating_add(n);
     let dkim_aligned = r.dkim == "pass";
     let spf_aligned = r.spf == "pass";
     if dkim_aligned || spf_aligned {
-        t.dmarc_pass += n;
+        t.dmarc_pass = t.dmarc_pass.saturating_add(n);
     }
     if spf_aligned {
-        t.spf_aligned += n;
+        t.spf_aligned = t.spf_aligned.saturating_add(n);
     }
     if spf_passed(r) {
-        t.spf_pass += n;
+        t.spf_pass = t.spf_pass.saturating_add(n);
     }
     if dkim_aligned {
-        t.dkim_aligned += n;
+        t.dkim_aligned = t.dkim_aligned.saturating_add(n);
     }
     if dkim_aligned || r.dkim_results.iter().any(|d| d.result == "pass") {
-        t.dkim_pass += n;
+        t.dkim_pass = t.dkim_pass.saturating_add(n);
     }
     match r.disposition.as_str() {
         "quarantine" => t.disposition_quarantine += n,
@@ -155,15 +155,15 @@ pub fn finish(t: &mut Tally) {
 
 /// Adds `other`'s counts to `t` (rates are recomputed by [`finish`]).
 pub fn merge(t: &mut Tally, other: &Tally) {
-    t.messages += other.messages;
-    t.dmarc_pass += other.dmarc_pass;
-    t.spf_pass += other.spf_pass;
-    t.spf_aligned += other.spf_aligned;
-    t.dkim_pass += other.dkim_pass;
-    t.dkim_aligned += other.dkim_aligned;
-    t.disposition_none += other.disposition_none;
-    t.disposition_quarantine += other.disposition_quarantine;
-    t.disposition_reject += other.disposition_reject;
+    t.messages = t.messages.saturating_add(other.messages);
+    t.dmarc_pass = t.dmarc_pass.saturating_add(other.dmarc_pass);
+    t.spf_pass = t.spf_pass.saturating_add(other.spf_pass);
+    t.spf_aligned = t.spf_aligned.saturating_add(other.spf_aligned);
+    t.dkim_pass = t.dkim_pass.saturating_add(other.dkim_pass);
+    t.dkim_aligned = t.dkim_aligned.saturating_add(other.dkim_aligned);
+    t.disposition_none = t.disposition_none.saturating_add(other.disposition_none);
+    t.disposition_quarantine = t.disposition_quarantine.saturating_add(other.disposition_quarantine);
+    t.disposition_reject = t.disposition_reject.saturating_add(other.disposition_reject);
 }
 
 /// `2026-11-23` for a Unix time, UTC.

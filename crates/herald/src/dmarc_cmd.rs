@@ -275,6 +275,14 @@ fn print_summary(s: &DmarcSummary, top: usize) {
         output::time(s.since),
         output::time(s.until)
     ));
+    if s.reports == 0 {
+        output::line(&format!(
+            "no aggregate reports about {} in the last {} days: point its DMARC record's rua= at a report address \
+             of Herald, or import reports with `herald dmarc import`",
+            s.domain, s.days
+        ));
+        return;
+    }
     if let Some(p) = &s.policy {
         output::line(&format!(
             "policy: p={} pct={} adkim={} aspf={}{}",

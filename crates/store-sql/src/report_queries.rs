@@ -70,7 +70,7 @@ macro_rules! impl_report_store {
                         "INSERT INTO dmarc_reports (kind, org_name, report_id, domain, begin_at, end_at, received_at, \
                          origin, source_name, record_count, message_count, body) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                         ON CONFLICT (kind, org_name, report_id) DO NOTHING RETURNING id",
+                         ON CONFLICT (kind, org_name, report_id, domain) DO NOTHING RETURNING id",
                     )
                     .bind(r.kind.as_str())
                     .bind(&r.org_name)
@@ -91,11 +91,13 @@ macro_rules! impl_report_store {
                         Some(row) => Stored::New(col(&row, "id")?),
                         None => {
                             let row = sqlx::query(
-                                "SELECT id FROM dmarc_reports WHERE kind = $1 AND org_name = $2 AND report_id = $3",
+                                "SELECT id FROM dmarc_reports \
+                                 WHERE kind = $1 AND org_name = $2 AND report_id = $3 AND domain = $4",
                             )
                             .bind(r.kind.as_str())
                             .bind(&r.org_name)
                             .bind(&r.report_id)
+                            .bind(&r.domain)
                             .fetch_one(&mut *tx)
                             .await
                             .map_err(error::plain)?;

@@ -1093,17 +1093,22 @@ async fn reports_are_stored_once_and_broken_ones_kept(s: Arc<dyn Store>) -> anyh
         ])
         .await?;
     ensure!(matches!(first[..], [Stored::New(_), Stored::New(_)]), "{first:?}");
-    // The same report again (by org and id), beside a new one and another
-    // reporter's report with the same id: only the repeat is a duplicate.
+    // The same report again (by org, id and domain), beside a new one,
+    // another reporter's report with the same id and the same reporter's
+    // id about another domain: only the repeat is a duplicate.
     let again = s
         .insert_reports(&[
             report("google.com", "1", "example.com", 0),
             report("Yahoo", "1", "example.com", 2),
             report("google.com", "3", "other.example", 2),
+            report("google.com", "1", "other.example", 0),
         ])
         .await?;
     ensure!(again[0] == Stored::Duplicate(first[0].id()), "{again:?}");
-    ensure!(matches!(again[1..], [Stored::New(_), Stored::New(_)]), "{again:?}");
+    ensure!(
+        matches!(again[1..], [Stored::New(_), Stored::New(_), Stored::New(_)]),
+        "{again:?}"
+    );
 
     // By domain and period, with or without bodies.
     let day = |d: i64| time::OffsetDateTime::from_unix_timestamp(1_700_000_000 + d * 86_400).expect("valid time");
@@ -1126,7 +1131,7 @@ async fn reports_are_stored_once_and_broken_ones_kept(s: Arc<dyn Store>) -> anyh
     ensure!(found[0].source_name.as_deref() == Some("google.com!example.com!2.xml"));
     ensure!(found[0].end - found[0].begin == time::Duration::seconds(86_399));
     let all = s.list_reports(&ReportFilter::default(), 100).await?;
-    ensure!(all.len() == 4 && all.iter().all(|r| r.body.is_none()));
+    ensure!(all.len() == 5 && all.iter().all(|r| r.body.is_none()));
     let page = s
         .list_reports(
             &ReportFilter {

@@ -68,7 +68,7 @@ pub struct AggregateReport {
 impl AggregateReport {
     /// Messages the report covers: the sum of the records' counts.
     pub fn message_count(&self) -> u64 {
-        self.records.iter().map(|r| r.count).sum()
+        self.records.iter().fold(0u64, |n, r| n.saturating_add(r.count))
     }
 }
 
@@ -322,17 +322,22 @@ pub fn parse_aggregate(bytes: &[u8], limits: &Limits) -> Result<AggregateReport,
                 let Some(pos) = stack.iter().rposition(|o| o.name.eq_ignore_ascii_case(name)) else {
                     continue;
                 };
-                stack.truncate(pos + 1);
-                let Some(open) = stack.pop() else { continue };
-                let value = if open.field == Field::None {
-                    Cow::Borrowed("")
-                } else {
-                    leaf_text(&s[content..lt])
-                };
-                out.close(open.ctx, open.field, &value)?;
+                // Each element closed here, the ones left open first, files
+                // what it read (a record left open is still a record).
+                while stack.len() > pos {
+                    let Some(open) = stack.pop() else { break };
+                    let value = if open.field == Field::None {
+                        Cow::Borrowed("")
+                    } else {
+                        leaf_text(&s[content..lt])
+                    };
+                    out.close(open.ctx, open.field, &value, limits)?;
+                    if open.ctx == Ctx::Feedback {
+                        closed_feedback = true;
+                    }
+                }
                 content = at;
-                if open.ctx == Ctx::Feedback {
-                    closed_feedback = true;
+                if closed_feedback {
                     break;
                 }
             }
@@ -381,7 +386,7 @@ pub fn parse_aggregate(bytes: &[u8], limits: &Limits) -> Result<AggregateReport,
                 }
                 out.open(ctx);
                 if empty {
-                    out.close(ctx, field, "")?;
+                    out.close(ctx, field, "", limits)?;
                 } else {
                     if stack.len() >= limits.max_depth {
                         return Err(ReportError::TooDeep {
@@ -471,9 +476,11 @@ fn tag_end(b: &[u8], from: usize) -> Option<usize> {
 /// one ("billion laughs" is all they are used for here).
 fn doctype(b: &[u8], lt: usize) -> Result<usize, ReportError> {
     let gt = find(b, b'>', lt).ok_or_else(|| unclosed(lt, "DOCTYPE"))?;
-    let end = match find(b, b'[', lt) {
+    // Only a `[` inside the tag opens an internal subset: looking past `>`
+    // would cross the rest of the document once per DOCTYPE.
+    let end = match b[lt..gt].iter().position(|&c| c == b'[').map(|i| lt + i) {
         // An internal subset: it ends at `]`, then `>`.
-        Some(open) if open < gt => {
+        Some(open) => {
             let close = find(b, b']', open).ok_or_else(|| unclosed(lt, "DOCTYPE"))?;
             find(b, b'>', close).ok_or_else(|| unclosed(lt, "DOCTYPE"))?
         }
@@ -531,10 +538,13 @@ fn leaf_text(raw: &str) -> Cow<'_, str> {
             let end = body.find("]]>").unwrap_or(body.len());
             out.push_str(&body[..end]);
             rest = body.get(end + 3..).unwrap_or("");
-        } else if let Some(end) = rest.starts_with("<!--").then(|| skip(rest, 4, "-->")).flatten() {
-            rest = &rest[end..];
-        } else if let Some(end) = rest.starts_with("<?").then(|| skip(rest, 2, "?>")).flatten() {
-            rest = &rest[end..];
+        } else if rest.starts_with("<!--") {
+            // An unclosed comment or instruction takes the rest of the text
+            // with it: searching again from the next byte would cross the
+            // text once per `<!--`.
+            rest = skip(rest, 4, "-->").map_or("", |end| &rest[end..]);
+        } else if rest.starts_with("<?") {
+            rest = skip(rest, 2, "?>").map_or("", |end| &rest[end..]);
         } else {
             out.push('<');
             rest = &rest[1..];
@@ -599,7 +609,7 @@ impl Builder {
 
     /// Files what an element read once it closes: a finished record or
     /// result, or a value.
-    fn close(&mut self, ctx: Ctx, field: Field, value: &str) -> Result<(), ReportError> {
+    fn close(&mut self, ctx: Ctx, field: Field, value: &str, limits: &Limits) -> Result<(), ReportError> {
         let Builder {
             report,
             record,
@@ -609,6 +619,12 @@ impl Builder {
         } = self;
         match ctx {
             Ctx::Record => {
+                if report.records.len() >= limits.max_records {
+                    return Err(ReportError::Invalid(format!(
+                        "more than {} records in one report",
+                        limits.max_records
+                    )));
+                }
                 finish_record(record, report.records.len())?;
                 report.records.push(std::mem::take(record));
             }
@@ -677,7 +693,9 @@ fn store(
         Field::Count => {
             record.count = v
                 .parse()
-                .map_err(|_| ReportError::Invalid(format!("record count {v:?} is not a number")))?
+                .ok()
+                .filter(|n| *n <= super::MAX_RECORD_COUNT)
+                .ok_or_else(|| ReportError::Invalid(format!("record count {v:?} is not a plausible number")))?
         }
         Field::EvaluatedDisposition => record.disposition = normalise(v),
         Field::EvaluatedDkim => record.dkim = normalise(v),
@@ -923,6 +941,55 @@ mod tests {
             "header_from falls back to the policy domain"
         );
         assert_eq!(rec.spf_results[0].result, "fail", "hardfail is fail");
+    }
+
+    #[test]
+    fn elements_left_open_are_closed_with_what_they_read() {
+        // No </record>, no </row>: the record is still a record.
+        let open_record = MINIMAL
+            .replace("</policy_evaluated></row>", "</policy_evaluated>")
+            .replace(
+                "</record></feedback>",
+                "</record><record><row><source_ip>192.0.2.9</source_ip><count>5</row></feedback>",
+            );
+        let r = parse(&open_record).unwrap();
+        let records: Vec<(&str, u64)> = r.records.iter().map(|x| (x.source_ip.as_str(), x.count)).collect();
+        assert_eq!(records, [("2001:db8::1", 3), ("192.0.2.9", 5)]);
+    }
+
+    #[test]
+    fn counts_and_records_have_ceilings() {
+        let huge = MINIMAL.replace("<count>3</count>", "<count>18446744073709551615</count>");
+        assert!(matches!(parse(&huge), Err(ReportError::Invalid(m)) if m.contains("plausible")));
+        let record = "<record><row><source_ip>192.0.2.1</source_ip><count>1</count></row></record>";
+        let many = MINIMAL.replace("</feedback>", &format!("{}</feedback>", record.repeat(3)));
+        let limits = Limits {
+            max_records: 3,
+            ..Limits::default()
+        };
+        assert!(
+            matches!(parse_aggregate(many.as_bytes(), &limits), Err(ReportError::Invalid(m)) if m.contains("more than 3 records"))
+        );
+        assert_eq!(parse(&many).unwrap().records.len(), 4);
+    }
+
+    /// Inputs whose cost would grow with the square of their size if the
+    /// reader searched past where it should: each is 2 to 4 MB, read in
+    /// milliseconds when linear and in hours when not.
+    #[test]
+    fn hostile_repetitions_cost_linear_time() {
+        let doctypes = format!("{}{MINIMAL}", "<!DOCTYPE>".repeat(300_000));
+        assert_eq!(parse(&doctypes).unwrap().records.len(), 1);
+        let comments = MINIMAL.replace(
+            "<org_name>r</org_name>",
+            &format!("<org_name>r<!x{}></org_name>", "<!--".repeat(500_000)),
+        );
+        assert!(parse(&comments).is_ok());
+        let instructions = MINIMAL.replace(
+            "<org_name>r</org_name>",
+            &format!("<org_name>r<!x{}></org_name>", "<?".repeat(1_000_000)),
+        );
+        assert!(parse(&instructions).is_ok());
     }
 
     #[test]

@@ -42,6 +42,19 @@ pub const MAX_XML_DEPTH: usize = 32;
 /// message holding a gzip); a forwarded report 3.
 pub const MAX_NESTING: usize = 4;
 
+/// Records one aggregate report may hold by default. The largest real
+/// reports hold tens of thousands; each record costs a few hundred bytes
+/// once read, so the ceiling bounds what 64 MiB of tiny records could cost.
+pub const MAX_RECORDS: usize = 250_000;
+
+/// Messages one record may count: more than any receiver sees from one IP
+/// in a day, and small enough that no sum of counts can overflow.
+pub const MAX_RECORD_COUNT: u64 = 1 << 40;
+
+/// Bytes of JSON a TLS report may have. Real ones are kilobytes; read as a
+/// JSON tree, each byte can cost tens, so the ceiling is kept low.
+pub const MAX_JSON: usize = 4 * 1024 * 1024;
+
 /// Ceilings on the work one input may cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -52,6 +65,8 @@ pub struct Limits {
     pub max_depth: usize,
     /// Containers inside containers (a zip in a message in a gzip…).
     pub max_nesting: usize,
+    /// Records of one aggregate report.
+    pub max_records: usize,
 }
 
 impl Default for Limits {
@@ -60,6 +75,7 @@ impl Default for Limits {
             max_unpacked: MAX_UNPACKED,
             max_depth: MAX_XML_DEPTH,
             max_nesting: MAX_NESTING,
+            max_records: MAX_RECORDS,
         }
     }
 }
@@ -157,6 +173,13 @@ pub fn parse_report_with(bytes: &[u8], limits: &Limits) -> Result<Report, Report
     read_any(bytes, limits, 0, &mut budget)
 }
 
+/// [`parse_report_with`] drawing on a budget shared with other inputs: the
+/// messages of one mbox, or one upload, unpack no more in all than one
+/// input may.
+pub fn parse_report_within(bytes: &[u8], limits: &Limits, budget: &mut Budget) -> Result<Report, ReportError> {
+    read_any(bytes, limits, 0, budget)
+}
+
 /// What the first bytes say the content is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sniffed {
@@ -217,18 +240,18 @@ pub(crate) fn read_any(
 /// gzip and zip member inflated anywhere inside it draws from the same
 /// budget, so a bomb split over many members costs no more than one.
 #[derive(Debug)]
-pub(crate) struct Budget {
+pub struct Budget {
     limit: usize,
     left: usize,
 }
 
 impl Budget {
-    pub(crate) fn new(limit: usize) -> Self {
+    pub fn new(limit: usize) -> Self {
         Self { limit, left: limit }
     }
 
     /// Bytes that may still be unpacked.
-    pub(crate) fn left(&self) -> usize {
+    pub fn left(&self) -> usize {
         self.left
     }
 

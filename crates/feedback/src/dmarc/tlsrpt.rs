@@ -71,6 +71,13 @@ pub struct FailureDetail {
 /// levels, so deep input costs an error, not the stack.
 pub(crate) fn parse(bytes: &[u8]) -> Result<TlsReport, ReportError> {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    if bytes.len() > super::MAX_JSON {
+        return Err(ReportError::Json(format!(
+            "{} bytes of JSON: more than the {} a TLS report may have",
+            bytes.len(),
+            super::MAX_JSON
+        )));
+    }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| ReportError::Json(e.to_string()))?;
     let Value::Object(root) = value else {
         return Err(ReportError::Json("the JSON is not an object".into()));
@@ -163,6 +170,7 @@ fn count(m: &Map<String, Value>, key: &str) -> u64 {
         Some(Value::String(s)) => s.trim().parse().unwrap_or(0),
         _ => 0,
     }
+    .min(super::MAX_RECORD_COUNT)
 }
 
 /// An RFC 3339 date-time as Unix seconds.

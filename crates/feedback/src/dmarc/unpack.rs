@@ -31,6 +31,11 @@ const MAX_ZIP_ENTRIES: usize = 16;
 /// cap bounds the work a message of thousands of empty parts can cause.
 const MAX_PARTS: usize = 64;
 
+/// Lines that may start a MIME boundary (`--…`) in a message before it is
+/// parsed: mail-parser builds every part it finds, so a message of millions
+/// of empty parts would cost memory long before [`MAX_PARTS`] applies.
+const MAX_BOUNDARY_LINES: usize = 4096;
+
 /// Longest header field name taken for one when telling a message from
 /// garbage (RFC 5322 sets none; real ones are under 80).
 const MAX_FIELD_NAME: usize = 128;
@@ -146,6 +151,12 @@ pub(crate) fn message(
     let not_mail = || ReportError::NotAReport("the content is neither XML, JSON, gzip, zip nor a mail message".into());
     if !starts_with_header(bytes) {
         return Err(not_mail());
+    }
+    let boundaries = bytes.windows(3).filter(|w| *w == b"\n--").count();
+    if boundaries > MAX_BOUNDARY_LINES {
+        return Err(ReportError::NotAReport(format!(
+            "a message of {boundaries} MIME boundary lines; a report has a handful"
+        )));
     }
     let msg = MessageParser::default().parse(bytes).ok_or_else(not_mail)?;
     in_message(&msg, limits, nesting, budget)

@@ -2,8 +2,10 @@
 //! summary.
 //!
 //! Who sees what: an admin key sees every domain; any other key sees the
-//! reports of the domains its account registered (and their subdomains).
-//! A domain the caller cannot see answers 404, as if it had no reports.
+//! reports of the domains its account registered and verified (and their
+//! subdomains). Verified, because registering a name proves nothing: its
+//! DNS records are what only the domain's owner can publish. A domain the
+//! caller cannot see answers 404, as if it had no reports.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -34,11 +36,16 @@ fn service(s: &AppState) -> ApiResult<&Dmarc> {
 }
 
 fn not_visible() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such domain in this account")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such verified domain in this account",
+    )
 }
 
 /// Whether `caller` may see reports about `domain`: an admin may; anyone
-/// else when the domain, or a parent of it, is one of its account's.
+/// else when the domain, or a parent of it, is a verified domain of its
+/// account.
 pub(crate) async fn visible(s: &AppState, caller: &Caller, domain: &str) -> ApiResult<()> {
     if caller.admin {
         return Ok(());
@@ -49,6 +56,7 @@ pub(crate) async fn visible(s: &AppState, caller: &Caller, domain: &str) -> ApiR
         if let Ok(parsed) = DomainName::parse(name)
             && let Some(d) = store.domain(&parsed).await.map_err(AccountsError::from)?
             && d.account == caller.account.id
+            && d.verified_at.is_some()
         {
             return Ok(());
         }

@@ -14,7 +14,7 @@ CREATE TABLE dmarc_reports (
     record_count  INTEGER NOT NULL,
     message_count INTEGER NOT NULL,
     body          BLOB NOT NULL,
-    UNIQUE (kind, org_name, report_id)
+    UNIQUE (kind, org_name, report_id, domain)
 );
 CREATE INDEX dmarc_reports_domain ON dmarc_reports (domain, end_at);
 -- Reports that could not be read, kept with the reason (never dropped).
