@@ -54,6 +54,10 @@ fn rsa_bits(der: &[u8]) -> Option<(u32, RsaForm)> {
     Some((u32::try_from(bits).ok()?, form))
 }
 
+/// Selectors checked at most: each is a DNS question, and a domain signs
+/// with a handful.
+pub const MAX_SELECTORS: usize = 20;
+
 pub(crate) async fn check(resolver: &dyn Resolver, domain: &str, selectors: &[String]) -> (DkimCheck, Vec<Finding>) {
     let mut findings = Findings::new(CheckKind::Dkim);
     let mut unique: Vec<String> = Vec::new();
@@ -62,6 +66,17 @@ pub(crate) async fn check(resolver: &dyn Resolver, domain: &str, selectors: &[St
         if !unique.contains(&selector) {
             unique.push(selector);
         }
+    }
+    if unique.len() > MAX_SELECTORS {
+        findings.add(
+            Severity::Info,
+            "dkim.too_many_selectors",
+            format!(
+                "{} selectors were given; only the first {MAX_SELECTORS} were checked.",
+                unique.len()
+            ),
+        );
+        unique.truncate(MAX_SELECTORS);
     }
     if unique.is_empty() {
         findings.add(
@@ -541,6 +556,14 @@ mod tests {
         assert_eq!(report.selectors.len(), 1);
         let (report, findings) = lint(&r, &[]).await;
         assert_eq!(codes(&findings), vec![("dkim.no_selectors", Severity::Info)]);
+        assert!(report.ok);
+        // A caller's thousand selectors are not a thousand questions.
+        let many: Vec<String> = (0..1000).map(|i| format!("s{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let (report, findings) = lint(&r, &many).await;
+        assert_eq!(report.selectors.len(), MAX_SELECTORS);
+        assert!(codes(&findings).contains(&("dkim.too_many_selectors", Severity::Info)));
+        let (report, _) = lint(&r, &[]).await;
         assert!(report.ok);
         assert_eq!(report.summary, "no selectors checked");
     }

@@ -444,6 +444,18 @@ fn review(list: &[(&str, &str)], domain: &str, found_at: &str, inherited: bool, 
     // RFC 9989: without a usable p=, a record with a valid rua= URI acts
     // as p=none; without one it is not applied at all.
     let reports = rua.iter().any(|u| parse_uri(u).is_ok());
+    if policy.is_none() && !reports {
+        // As good as no record: as critical as `dmarc.missing`.
+        findings.add(
+            Severity::Critical,
+            "dmarc.not_applied",
+            format!(
+                "The DMARC record at {found_at} has neither a valid p= tag nor a usable rua= address, so receivers \
+                 ignore it: {domain} is unprotected, as with no record. Publish at least \
+                 \"v=DMARC1; p=none; rua=mailto:<an address that reads reports>\"."
+            ),
+        );
+    }
     Parsed {
         policy: policy.map(str::to_owned).or_else(|| reports.then(|| "none".to_owned())),
         tags,
@@ -692,6 +704,21 @@ mod tests {
         );
         assert!(!report.ok);
         assert_eq!(report.record, None);
+    }
+
+    #[tokio::test]
+    async fn a_record_without_policy_or_reports_is_as_critical_as_none() {
+        let r = StaticResolver::new()
+            .txt("_dmarc.bare.test", "v=DMARC1")
+            .txt("_dmarc.reports.test", "v=DMARC1; rua=mailto:d@reports.test");
+        let (report, findings) = lint(&r, "bare.test").await;
+        assert_eq!(find(&findings, "dmarc.not_applied").severity, Severity::Critical);
+        assert!(!report.ok);
+        assert_eq!(report.policy, None);
+        // With a report address it reads as p=none: a warning only.
+        let (report, findings) = lint(&r, "reports.test").await;
+        absent(&findings, "dmarc.not_applied");
+        assert_eq!(report.policy.as_deref(), Some("none"));
     }
 
     #[tokio::test]

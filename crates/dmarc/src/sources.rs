@@ -45,6 +45,10 @@ pub const LOOKUP_BUDGET: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Looked {
     pub ptr: Option<String>,
+    /// The PTR name's own addresses include the IP (forward-confirmed
+    /// reverse DNS): only then does the name say who the sender is, as
+    /// anyone can publish any PTR name for their own addresses.
+    pub confirmed: bool,
     pub spf: Option<SpfResult>,
 }
 
@@ -80,13 +84,19 @@ pub async fn look_up(resolver: Arc<dyn Resolver>, domain: &str, ips: Vec<IpAddr>
                 .ok()
                 .and_then(Result::ok)
                 .and_then(|names| names.into_iter().next());
+            let confirmed = match &ptr {
+                Some(name) => tokio::time::timeout(LOOKUP_TIMEOUT, forward_confirms(resolver.as_ref(), name, ip))
+                    .await
+                    .unwrap_or(false),
+                None => false,
+            };
             let sender = format!("postmaster@{domain}");
             let checker = Checker::new(resolver.as_ref());
             let spf = tokio::time::timeout(LOOKUP_TIMEOUT, checker.check_host(ip, &domain, &sender, &domain))
                 .await
                 .ok()
                 .map(|v| v.result);
-            (ip, Looked { ptr, spf })
+            (ip, Looked { ptr, confirmed, spf })
         });
     }
     let mut out = Vec::new();
@@ -105,6 +115,14 @@ pub async fn look_up(resolver: Arc<dyn Resolver>, domain: &str, ips: Vec<IpAddr>
     out
 }
 
+/// Whether `name` resolves back to `ip`.
+async fn forward_confirms(resolver: &dyn Resolver, name: &str, ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => resolver.ipv4(name).await.is_ok_and(|ips| ips.contains(&v4)),
+        IpAddr::V6(v6) => resolver.ipv6(name).await.is_ok_and(|ips| ips.contains(&v6)),
+    }
+}
+
 /// Labels one source from its counts and what DNS said (`None` when it was
 /// not looked up).
 pub fn label(
@@ -115,7 +133,7 @@ pub fn label(
     own: &OwnIps,
     services: &ServiceMap,
 ) -> (SourceLabel, Option<KnownService>, String) {
-    let ptr = looked.and_then(|l| l.ptr.as_deref());
+    let ptr = looked.filter(|l| l.confirmed).and_then(|l| l.ptr.as_deref());
     let service = ptr.and_then(|p| services.service(p));
     let messages = counts.tally.messages.max(1);
     let (label, why) = if own.contains(ip) {
@@ -145,7 +163,13 @@ pub fn label(
     } else {
         (
             SourceLabel::Unknown,
-            format!("not in {domain}'s SPF record, not signed with its DKIM key, no known reverse DNS"),
+            match looked.filter(|l| !l.confirmed).and_then(|l| l.ptr.as_deref()) {
+                Some(name) => format!(
+                    "not in {domain}'s SPF record, not signed with its DKIM key; its reverse DNS {name} does not \
+                     resolve back to it"
+                ),
+                None => format!("not in {domain}'s SPF record, not signed with its DKIM key, no known reverse DNS"),
+            },
         )
     };
     (label, service, why)
@@ -224,6 +248,7 @@ mod tests {
     fn looked(ptr: Option<&str>, spf: SpfResult) -> Looked {
         Looked {
             ptr: ptr.map(str::to_owned),
+            confirmed: ptr.is_some(),
             spf: Some(spf),
         }
     }
@@ -320,6 +345,12 @@ mod tests {
         assert_eq!(service.map(|s| s.name).as_deref(), Some("Intuit Mailchimp"));
         // A known host that neither signs nor is authorised.
         assert_eq!(lbl(&counts(10, 0, 0), &google, &none), SourceLabel::Service);
+        // The same PTR name not confirmed by its own addresses says nothing.
+        let claimed = Looked {
+            confirmed: false,
+            ..google.clone()
+        };
+        assert_eq!(lbl(&counts(10, 0, 0), &claimed, &none), SourceLabel::Unknown);
         // Nothing at all.
         assert_eq!(
             lbl(&counts(10, 0, 0), &looked(None, SpfResult::SoftFail), &none),

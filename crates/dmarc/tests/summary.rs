@@ -61,7 +61,14 @@ async fn resolver() -> (DnsServer, Arc<HickoryResolver>) {
         .ptr(ip("192.0.2.10"), "mta1.example.com")
         .ptr(ip("203.0.113.5"), "mail5.atl11.mcsv.net")
         .ptr(ip("198.51.100.20"), "mail-qt1-f20.google.com")
-        .ptr(ip("203.0.113.77"), "o1.ptr4242.sendgrid.net");
+        .ptr(ip("203.0.113.77"), "o1.ptr4242.sendgrid.net")
+        // Forward-confirmed reverse DNS: each name resolves back…
+        .ip("mta1.example.com", ip("192.0.2.10"))
+        .ip("mail5.atl11.mcsv.net", ip("203.0.113.5"))
+        .ip("mail-qt1-f20.google.com", ip("198.51.100.20"))
+        .ip("o1.ptr4242.sendgrid.net", ip("203.0.113.77"))
+        // …but a spoofer's claim to be Google does not.
+        .ptr(ip("198.51.100.99"), "mail-spoof.google.com");
     let server = DnsServer::start(&zones).await.unwrap();
     let resolver = HickoryResolver::with_servers(&[server.addr()], Settings::default()).unwrap();
     (server, Arc::new(resolver))
@@ -103,7 +110,7 @@ async fn reports_are_summarised_and_their_sources_named(store: Arc<dyn Store>) {
                     "none",
                     "example.com",
                 ),
-                // A spoofer with no reverse DNS.
+                // A spoofer whose reverse DNS claims to be Google.
                 Row("198.51.100.99", 4, "fail", "fail", "fail", "example.com"),
             ],
         );
@@ -186,7 +193,12 @@ async fn reports_are_summarised_and_their_sources_named(store: Arc<dyn Store>) {
             Some("o1.ptr4242.sendgrid.net".into())
         )
     );
-    assert_eq!(label("198.51.100.99"), (SourceLabel::Unknown, None, None));
+    assert_eq!(
+        label("198.51.100.99"),
+        (SourceLabel::Unknown, None, Some("mail-spoof.google.com".into()))
+    );
+    let spoofer = s.sources.iter().find(|x| x.ip == "198.51.100.99").unwrap();
+    assert!(spoofer.why.contains("does not resolve back"), "{}", spoofer.why);
     assert_eq!(s.sources[0].ip, "192.0.2.10", "largest first");
     assert_eq!(s.sources[0].tally.messages, 1500);
     assert_eq!(s.sources[0].reporters, ["Yahoo", "google.com"]);

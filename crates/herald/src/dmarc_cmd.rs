@@ -76,6 +76,8 @@ struct ImportSummary {
 }
 
 /// Every file under `paths`, folders walked recursively, in name order.
+/// Links to folders inside them are not followed (a link back up would
+/// loop); links to files are read.
 fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -84,8 +86,11 @@ fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             .collect();
         entries.sort();
         for path in entries {
+            let linked = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
             if path.is_dir() {
-                walk(&path, out)?;
+                if !linked {
+                    walk(&path, out)?;
+                }
             } else if path.is_file() {
                 out.push(path);
             }
@@ -133,7 +138,8 @@ async fn import(dmarc: &Dmarc, paths: &[PathBuf], jobs: Option<usize>, json: boo
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
         .clamp(1, 64);
     let now = time::OffsetDateTime::now_utc();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<FileRead>(workers * 4);
+    // Few files in flight: a file is up to 64 MiB kept when it is no report.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<FileRead>(workers);
     let next = Arc::new(AtomicUsize::new(0));
     let mut threads = Vec::new();
     for _ in 0..workers {
@@ -142,7 +148,11 @@ async fn import(dmarc: &Dmarc, paths: &[PathBuf], jobs: Option<usize>, json: boo
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = files.get(i) else { break };
-                if tx.blocking_send((path.clone(), read_file(path, now))).is_err() {
+                // A bug that panics on one file fails that file, not the
+                // import (and not silently).
+                let read = std::panic::catch_unwind(|| read_file(path, now))
+                    .unwrap_or_else(|_| Err("internal error reading this file (a bug: please report it)".to_owned()));
+                if tx.blocking_send((path.clone(), read)).is_err() {
                     break;
                 }
             }

@@ -138,7 +138,14 @@ impl Inbound {
     /// Handles a message for `recipients` (all of them routed). Returns once
     /// what it says is recorded.
     pub async fn take(&self, recipients: &[EmailAddress], body: &[u8], client_ip: IpAddr) -> Result<(), Reply> {
-        let routes: Vec<Route> = recipients.iter().filter_map(|r| self.route(r)).collect();
+        // Each route once: a message to rua@ and ruf@, or to one address
+        // a thousand times, is read and recorded once.
+        let mut routes: Vec<Route> = Vec::new();
+        for route in recipients.iter().filter_map(|r| self.route(r)) {
+            if !routes.contains(&route) {
+                routes.push(route);
+            }
+        }
         let report = herald_feedback::parse(body);
         let kind = match report.as_ref().map(|r| &r.kind) {
             Some(Kind::Bounce) => "bounce",

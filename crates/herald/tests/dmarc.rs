@@ -201,6 +201,8 @@ fn folder(root: &Path) -> anyhow::Result<(PathBuf, usize)> {
     )?;
     // Broken input.
     std::fs::write(dir.join("empty.xml"), b"")?;
+    // A link back up is not followed (it would never end).
+    std::os::unix::fs::symlink(&dir, nested.join("loop"))?;
     // The real-world corpus, names with spaces and '!' included.
     let samples = dir.join("samples");
     std::fs::create_dir_all(&samples)?;
@@ -331,7 +333,13 @@ async fn everything(mut s: Setup) -> anyhow::Result<()> {
             "--port",
             &s.inbound.port().to_string(),
         ])
-        .args(["--from", "noreply-dmarc@mail.example", "--to", "rua@mta.test", "--data"])
+        .args([
+            "--from",
+            "noreply-dmarc@mail.example",
+            "--to",
+            "rua@mta.test,ruf@mta.test,RUA@mta.test",
+            "--data",
+        ])
         .arg(&file)
         .output()
         .context("running swaks (apt-get install swaks)")?;
@@ -353,6 +361,13 @@ async fn everything(mut s: Setup) -> anyhow::Result<()> {
             .any(|r| r["origin"] == "mx" && r["org_name"] == "mail.example"),
         "{listed:?}"
     );
+    // Three report addresses, one message: read once.
+    let log = s.server.log();
+    let received = log
+        .lines()
+        .filter(|l| l.contains("DMARC report received") && l.contains("mail.example"))
+        .count();
+    ensure!(received == 1, "{log}");
 
     // The summary: 12 reports over 10 days, each source labelled.
     let api = s
