@@ -59,21 +59,6 @@ fn zones() -> anyhow::Result<Zones> {
     ))
 }
 
-/// The records a domain added to Herald publishes, in place of its own.
-fn publish(records: &Value) -> anyhow::Result<Zones> {
-    Ok(records.as_array().into_iter().flatten().fold(base_zones()?, |z, r| {
-        let (name, value) = (
-            r["name"].as_str().unwrap_or_default(),
-            r["value"].as_str().unwrap_or_default(),
-        );
-        if r["type"] == "CNAME" {
-            z.cname(name, value)
-        } else {
-            z.txt(name, value)
-        }
-    }))
-}
-
 async fn setup(store: TempStore) -> anyhow::Result<Setup> {
     let mut o = Options::new(store)?;
     o.smtp = "submission = []\nsubmission_tls = []\ninbound = [\"127.0.0.1:0\"]\n".to_owned();
@@ -459,7 +444,7 @@ async fn everything(mut s: Setup) -> anyhow::Result<()> {
     let path = "/api/v1/dmarc/summary?domain=ourbrand.test";
     let a = s.api.call("GET", path).key(&s.key).send().await?;
     ensure!(a.status == 404, "an unverified domain: {}", a.body);
-    s.h.dns.replace(&publish(&added["records"])?).await?;
+    s.h.dns.replace(&base_zones()?.publish(&added["records"])).await?;
     s.server.run(&["domain", "verify", "ourbrand.test"])?;
     let a = s.api.call("GET", path).key(&s.key).send().await?;
     ensure!(a.status == 200 && a.body["reports"] == reports, "{}", a.body);

@@ -52,20 +52,6 @@ struct Setup {
     dns: DnsServer,
 }
 
-fn publish(zones: Zones, records: &Value) -> Zones {
-    records.as_array().into_iter().flatten().fold(zones, |z, r| {
-        let (name, value) = (
-            r["name"].as_str().unwrap_or_default(),
-            r["value"].as_str().unwrap_or_default(),
-        );
-        if r["type"] == "CNAME" {
-            z.cname(name, value)
-        } else {
-            z.txt(name, value)
-        }
-    })
-}
-
 fn mx_zones() -> anyhow::Result<Zones> {
     Ok(Zones::new()
         .mx("example.test", 10, "mx.example.test")
@@ -124,7 +110,7 @@ click_window = "{click_window}"
     // mail, so every message is signed and its return path aligned.
     let added: Value =
         serde_json::from_str(&server.run(&["--json", "domain", "add", "acme.test", "--account", "acme"])?)?;
-    dns.replace(&publish(mx_zones()?, &added["records"])).await?;
+    dns.replace(&mx_zones()?.publish(&added["records"])).await?;
     server.run(&["domain", "verify", "acme.test"])?;
     Ok(Setup {
         dir,

@@ -78,6 +78,22 @@ impl Zones {
         self.add(&owner, RData::PTR(PTR(target)))
     }
 
+    /// The records a sending domain publishes (the `records` list of
+    /// `herald domain add --json` or the domains API): TXT and CNAME.
+    pub fn publish(self, records: &serde_json::Value) -> Self {
+        records.as_array().into_iter().flatten().fold(self, |z, r| {
+            let (name, value) = (
+                r["name"].as_str().unwrap_or_default(),
+                r["value"].as_str().unwrap_or_default(),
+            );
+            if r["type"] == "CNAME" {
+                z.cname(name, value)
+            } else {
+                z.txt(name, value)
+            }
+        })
+    }
+
     pub fn txt(self, owner: &str, value: &str) -> Self {
         let chunks = value
             .as_bytes()
