@@ -71,7 +71,7 @@ CONF
   (cd "$H" && exec "$HERALD" --config herald.toml serve > herald.out 2> herald.log) &
   HERALD_PID=$!
   for _ in $(seq 1 100); do [ -f "$H/data/api-url" ] && break; sleep 0.1; done
-  herald sender add --account main @bench.test >/dev/null
+  herald sender add --account main @bench.test --override >/dev/null
   KEY=$(cat "$H/data/bootstrap-admin-key")
 }
 stop_herald() {

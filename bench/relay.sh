@@ -135,7 +135,7 @@ HERALD=./target/release/herald
 (cd "$H" && exec "$OLDPWD/$HERALD" --config herald.toml serve > herald.out 2> herald.log) &
 HERALD_PID=$!
 for _ in $(seq 1 100); do [ -f "$H/data/api-url" ] && break; sleep 0.1; done
-(cd "$H" && "$OLDPWD/$HERALD" --config herald.toml sender add --account main @bench.test >/dev/null)
+(cd "$H" && "$OLDPWD/$HERALD" --config herald.toml sender add --account main @bench.test --override >/dev/null)
 start_sink
 HERALD_SECS=$(run_load "$HERALD_PORT")
 stop_sink

@@ -26,6 +26,11 @@ pub enum AccountsError {
     #[error("{0}")]
     Conflict(String),
 
+    /// The request is well-formed but a rule refuses it (HTTP 422), e.g.
+    /// approving a sender in a domain the brand has not verified.
+    #[error("{0}")]
+    Unprocessable(String),
+
     /// A value in the request is malformed (HTTP 422).
     #[error(transparent)]
     Invalid(#[from] InvalidValue),

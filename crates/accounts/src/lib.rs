@@ -13,6 +13,7 @@
 mod auth;
 mod error;
 mod ops;
+pub mod ownership;
 pub mod secret;
 pub mod suppressions;
 pub mod webhooks;
@@ -24,6 +25,7 @@ use herald_store::{Account, Store};
 pub use auth::{Principal, VerifyCache};
 pub use error::{AccountsError, AccountsResult};
 pub use ops::{IssuedCredential, IssuedKey};
+pub use ownership::{Owner, QuestionableSender, SenderProblem};
 pub use suppressions::Imported;
 
 /// The account rules, over a store. Cheap to clone.

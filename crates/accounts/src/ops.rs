@@ -461,13 +461,6 @@ impl Accounts {
         Ok(credential)
     }
 
-    pub async fn add_sender(&self, caller: &Caller, rule: &str) -> AccountsResult<ApprovedSender> {
-        let rule = SenderRule::parse(rule)?;
-        let added = self.store.add_sender(&caller.account.id, &rule).await?;
-        tracing::info!(account = %caller.account.name, sender = %rule, "sender approved");
-        Ok(added)
-    }
-
     pub async fn list_senders(&self, caller: &Caller) -> AccountsResult<Vec<ApprovedSender>> {
         Ok(self.store.list_senders(&caller.account.id).await?)
     }

@@ -1,5 +1,7 @@
 //! The account rules, in process on a real SQLite store.
 
+#![allow(clippy::unwrap_used)] // Tests fail by panicking, helpers included.
+
 use herald_accounts::{Accounts, AccountsError, Caller};
 use herald_testkit::TempStore;
 use herald_types::{AccountStatus, KeyScope};
@@ -133,4 +135,105 @@ async fn bootstrap_gives_a_working_admin_key_once() {
     let principal = accounts.authenticate_key(&key.secret).await.unwrap();
     assert!(principal.admin);
     assert!(accounts.bootstrap("main").await.unwrap().is_none());
+}
+
+/// Registers `domain` for `account` (no keys needed for ownership) and,
+/// when `verified`, marks it verified as DNS verification would.
+async fn register(accounts: &Accounts, account: &str, domain: &str, verified: bool) {
+    let store = accounts.store();
+    let owner = accounts.find(account).await.unwrap();
+    let d = store
+        .create_domain(&owner.id, &herald_types::DomainName::parse(domain).unwrap(), Vec::new())
+        .await
+        .unwrap();
+    if verified {
+        store
+            .set_domain_verified(&d.id, Some(time::OffsetDateTime::now_utc()))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn senders_are_approved_only_in_domains_the_brand_verified() {
+    let (_t, accounts) = setup().await;
+    for (name, parent) in [("acme", None), ("acme-eu", Some("acme")), ("globex", None)] {
+        accounts.create_as_operator(name, parent).await.unwrap();
+    }
+    register(&accounts, "acme", "acme.test", true).await;
+    register(&accounts, "globex", "globex.test", false).await;
+    let (acme, _) = caller_for(&accounts, "acme", KeyScope::Account).await;
+    let (globex, _) = caller_for(&accounts, "globex", KeyScope::Account).await;
+    let (admin, _) = caller_for(&accounts, "globex", KeyScope::Admin).await;
+
+    // The brand verified acme.test: its master and its subs may approve in
+    // it, subdomains included (control of the parent's DNS is control of
+    // the child's).
+    accounts.add_sender(&acme, "@acme.test", false).await.unwrap();
+    accounts
+        .add_sender(&acme, "billing@news.acme.test", false)
+        .await
+        .unwrap();
+    let eu = Caller::operator(accounts.find("acme-eu").await.unwrap());
+    accounts.add_sender(&eu, "@acme.test", false).await.unwrap();
+
+    // Another brand may not, whatever it asks; nor may anyone approve a
+    // domain that was registered but never verified, or never registered.
+    for (caller, rule) in [
+        (&globex, "@acme.test"),
+        (&globex, "ceo@acme.test"),
+        (&globex, "@globex.test"),
+        (&acme, "@elsewhere.test"),
+    ] {
+        let refused = accounts.add_sender(caller, rule, false).await;
+        assert!(
+            matches!(refused, Err(AccountsError::Unprocessable(_))),
+            "{rule}: {refused:?}"
+        );
+    }
+    // A tenant cannot override; an operator can, and the approval is then
+    // what `herald check senders` reports.
+    let forced = accounts.add_sender(&globex, "@acme.test", true).await;
+    assert!(matches!(forced, Err(AccountsError::Forbidden(_))), "{forced:?}");
+    accounts.add_sender(&admin, "@acme.test", true).await.unwrap();
+    accounts.add_sender(&admin, "@globex.test", true).await.unwrap();
+    let found = accounts.questionable_senders().await.unwrap();
+    let summary: Vec<(String, String, &str)> = found
+        .iter()
+        .map(|q| (q.account.name.to_string(), q.rule.to_string(), q.problem.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("globex".to_owned(), "@acme.test".to_owned(), "other_brand"),
+            ("globex".to_owned(), "@globex.test".to_owned(), "unverified"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_closest_verified_registration_owns_a_domain() {
+    let (_t, accounts) = setup().await;
+    for name in ["acme", "globex"] {
+        accounts.create_as_operator(name, None).await.unwrap();
+    }
+    register(&accounts, "acme", "acme.test", true).await;
+    // Registering a subdomain of another brand's domain claims nothing
+    // until it is verified (which needs that DNS), and then only itself.
+    register(&accounts, "globex", "shop.acme.test", false).await;
+    let owner = |d: &str| {
+        let accounts = accounts.clone();
+        let d = herald_types::DomainName::parse(d).unwrap();
+        async move {
+            accounts
+                .domain_owner(&d)
+                .await
+                .unwrap()
+                .map(|o| o.registered.to_string())
+        }
+    };
+    assert_eq!(owner("shop.acme.test").await.as_deref(), Some("acme.test"));
+    assert_eq!(owner("a.b.acme.test").await.as_deref(), Some("acme.test"));
+    assert_eq!(owner("acme.test.evil").await, None);
+    assert_eq!(owner("notacme.test").await, None);
 }

@@ -220,6 +220,11 @@ pub struct Sender {
 pub struct AddSender {
     #[schema(example = "billing@acme.com")]
     pub sender: String,
+    /// Admin keys only: approve even though the brand has not verified the
+    /// domain (logged). Without it, the brand must have registered and
+    /// verified the domain or a parent of it.
+    #[serde(default, rename = "override")]
+    pub force: bool,
 }
 
 /// A remote server's answer and where in the dialogue it came.

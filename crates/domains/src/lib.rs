@@ -52,6 +52,9 @@ pub struct Sending {
     pub signer: Option<Arc<DomainSigner>>,
     /// Every record verified: its return-path CNAME reaches the bounce domain.
     pub verified: bool,
+    /// The brand (master account) of the account that registered it: only
+    /// that brand's mail is signed with its keys and gets its return path.
+    pub brand: herald_types::AccountId,
 }
 
 type SignerCache = Mutex<HashMap<String, (Instant, Option<Sending>)>>;
@@ -303,24 +306,40 @@ impl Domains {
         sending
     }
 
-    /// The return-path domain for mail from `domain`: its own
-    /// `<label>.<domain>` once verified (aligned with From for DMARC), else
-    /// the platform's bounce domain.
-    pub async fn return_path_domain(&self, domain: Option<&str>) -> String {
+    /// What delivery may use for mail of `brand` from `domain`: the
+    /// domain's signer and return path only when that brand registered it.
+    /// Another brand's mail in this domain gets nothing of it — no
+    /// signature, no aligned return path — whatever its headers say.
+    pub async fn sending_for(&self, brand: &herald_types::AccountId, domain: &str) -> Option<Sending> {
+        self.sending(domain).await.filter(|s| &s.brand == brand)
+    }
+
+    /// The return-path domain for mail of `brand` from `domain`: the
+    /// domain's own `<label>.<domain>` once verified by that brand (aligned
+    /// with From for DMARC), else the platform's bounce domain.
+    pub async fn return_path_domain(&self, brand: &herald_types::AccountId, domain: Option<&str>) -> String {
         match domain {
-            Some(d) if self.sending(d).await.is_some_and(|s| s.verified) => {
+            Some(d) if self.sending_for(brand, d).await.is_some_and(|s| s.verified) => {
                 format!("{}.{}", self.plan.return_path_label, d.to_ascii_lowercase())
             }
             _ => self.plan.bounce_domain.clone(),
         }
     }
 
+    /// The platform's own bounce domain: the return path and the author
+    /// domain of mail Herald sends in its own name.
+    pub fn bounce_domain(&self) -> &str {
+        &self.plan.bounce_domain
+    }
+
     async fn load_sending(&self, domain: &str) -> Option<Sending> {
         let name = DomainName::parse(domain).ok()?;
         let d = self.store.domain(&name).await.ok()??;
+        let owner = self.store.account_by_id(&d.account).await.ok()??;
         Some(Sending {
             verified: d.verified_at.is_some(),
             signer: self.load_signer(&d),
+            brand: owner.brand().clone(),
         })
     }
 

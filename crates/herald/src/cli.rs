@@ -119,6 +119,10 @@ pub enum CheckCommand {
         #[arg(long)]
         selector: Vec<String>,
     },
+    /// List approved senders that today's rule would refuse: domains another
+    /// brand verified (their mail is refused), or that no brand verified.
+    /// Exit status 1 when an approval names another brand's domain.
+    Senders,
 }
 
 #[derive(Debug, Args)]
@@ -481,10 +485,15 @@ pub enum CredentialCommand {
 #[derive(Debug, Subcommand)]
 pub enum SenderCommand {
     /// Approve an address (user@example.com) or a domain (@example.com).
+    /// The account's brand must have registered and verified the domain
+    /// (or a parent of it), unless --override is given (logged).
     Add {
         #[command(flatten)]
         account: AccountArg,
         sender: String,
+        /// Approve although the brand has not verified the domain.
+        #[arg(long = "override")]
+        force: bool,
     },
     List {
         #[command(flatten)]

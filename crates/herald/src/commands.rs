@@ -239,9 +239,9 @@ pub async fn smtp_credential(accounts: &Accounts, cmd: CredentialCommand, json: 
 
 pub async fn sender(accounts: &Accounts, cmd: SenderCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
-        SenderCommand::Add { account, sender } => {
+        SenderCommand::Add { account, sender, force } => {
             let caller = operator_on(accounts, &account.account).await?;
-            let added = accounts.add_sender(&caller, &sender).await?;
+            let added = accounts.add_sender(&caller, &sender, force).await?;
             if json {
                 output::json(&views::sender(&added))
             } else {
@@ -273,4 +273,52 @@ pub async fn sender(accounts: &Accounts, cmd: SenderCommand, json: bool) -> anyh
             Ok(())
         }
     }
+}
+
+/// `herald check senders`: approvals the domain-ownership rule would refuse
+/// now. Exit status 1 when one names another brand's domain (that mail is
+/// refused at submission whatever the approval says).
+pub async fn check_senders(accounts: &Accounts, json: bool) -> anyhow::Result<()> {
+    let found = accounts.questionable_senders().await?;
+    let foreign = found
+        .iter()
+        .filter(|q| q.problem == herald_accounts::SenderProblem::OtherBrand)
+        .count();
+    if json {
+        let rows: Vec<serde_json::Value> = found
+            .iter()
+            .map(|q| {
+                serde_json::json!({
+                    "account": q.account.name.as_str(),
+                    "sender": q.rule.to_string(),
+                    "problem": q.problem.as_str(),
+                    "verified_by": q.owner.as_ref().map(|o| o.registered.to_string()),
+                })
+            })
+            .collect();
+        output::json(&serde_json::json!({ "data": rows }))?;
+    } else if found.is_empty() {
+        output::line("every approved sender is in a domain its brand verified");
+    } else {
+        let rows: Vec<Vec<String>> = found
+            .iter()
+            .map(|q| {
+                let why = match q.problem {
+                    herald_accounts::SenderProblem::OtherBrand => format!(
+                        "another brand verified {}: its mail is refused",
+                        q.owner.as_ref().map(|o| o.registered.to_string()).unwrap_or_default()
+                    ),
+                    herald_accounts::SenderProblem::Unverified => {
+                        "no brand verified the domain: a new approval would need it".to_owned()
+                    }
+                };
+                vec![q.account.name.to_string(), q.rule.to_string(), why]
+            })
+            .collect();
+        output::table(&["ACCOUNT", "SENDER", "PROBLEM"], &rows);
+    }
+    if foreign > 0 {
+        anyhow::bail!("{foreign} approved sender(s) name another brand's domain");
+    }
+    Ok(())
 }

@@ -476,7 +476,9 @@ async fn reports(
 
 /// `herald check dns`: exit status 1 when a finding is an error or worse.
 pub async fn check(config: &Config, accounts: &Accounts, cmd: CheckCommand, json: bool) -> anyhow::Result<()> {
-    let CheckCommand::Dns { domain, mut selector } = cmd;
+    let CheckCommand::Dns { domain, mut selector } = cmd else {
+        anyhow::bail!("not a DNS check");
+    };
     let name =
         herald_checks::normalize_domain(&domain).ok_or_else(|| anyhow::anyhow!("{domain:?} is not a domain name"))?;
     if let Ok(parsed) = herald_types::DomainName::parse(&name)

@@ -2,7 +2,6 @@
 //! the concrete store, and wires the services; nothing below it names a
 //! backend.
 
-mod accept;
 mod cli;
 mod client;
 mod commands;
@@ -10,11 +9,8 @@ mod config;
 mod dmarc_cmd;
 mod domain_cmd;
 mod events_cmd;
-mod inbound;
-mod ingress;
 mod logging;
 mod output;
-mod prepare;
 mod queue_cmd;
 mod queue_control;
 mod secret;
@@ -28,7 +24,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use herald_accounts::Accounts;
 
-use crate::cli::{Cli, Command, ConfigCommand};
+use crate::cli::{CheckCommand, Cli, Command, ConfigCommand};
 use crate::config::LogFormat;
 
 fn main() -> ExitCode {
@@ -91,6 +87,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Feedback(cmd) => suppression_cmd::feedback(cmd, cli.json),
         Command::Stats(args) => events_cmd::stats(&open(&config).await?, args, cli.json).await,
         Command::Dmarc(cmd) => dmarc_cmd::run(&config, &open(&config).await?, cmd, cli.json).await,
+        Command::Check(CheckCommand::Senders) => commands::check_senders(&open(&config).await?, cli.json).await,
         Command::Check(cmd) => dmarc_cmd::check(&config, &open(&config).await?, cmd, cli.json).await,
     }
 }

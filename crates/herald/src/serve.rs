@@ -23,9 +23,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::Config;
-use crate::ingress::HeraldIngress;
 use crate::queue_control::SpoolQueue;
 use crate::{output, tls};
+use herald_intake::{Acceptor, HeraldPreparer, Inbound, SmtpIngress};
 
 /// The account the first start creates, named in the docs and in
 /// `[[smtp.relay_networks]]` examples.
@@ -192,8 +192,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ],
     );
     let sink: Arc<dyn EventSink> = events.clone();
-    let preparer =
-        crate::prepare::HeraldPreparer::new(keys.clone(), domains.clone(), store.clone(), config.public_url.clone());
+    let preparer = HeraldPreparer::new(keys.clone(), domains.clone(), store.clone(), config.public_url.clone());
     let resolver = resolver(&config)?;
     let dmarc = Arc::new(herald_dmarc::Dmarc::new(
         store.clone(),
@@ -227,15 +226,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
 
     // SMTP listeners.
-    let acceptance = Arc::new(crate::accept::Acceptor::new(
+    let acceptance = Arc::new(Acceptor::new(
         config.hostname.clone(),
         accounts.clone(),
         spool.clone(),
-        mta.clone(),
+        Arc::new(mta.clone()),
         sink.clone(),
         config.smtp.max_message_size,
     ));
-    let inbound = Arc::new(crate::inbound::Inbound::new(
+    let inbound = Arc::new(Inbound::new(
         keys.clone(),
         store.clone(),
         events.clone(),
@@ -243,7 +242,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         acceptance.clone(),
         dmarc.clone(),
     )?);
-    let ingress = Arc::new(HeraldIngress::new(
+    let ingress = Arc::new(SmtpIngress::new(
         acceptance.clone(),
         inbound,
         accounts.clone(),

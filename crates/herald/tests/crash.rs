@@ -101,7 +101,7 @@ smarthost = "127.0.0.1:{port}"
     );
     let mut server = HeraldProcess::start(Path::new(BIN), dir.path(), &config, &[])?;
     let submission = server.listening("smtp-submission").await?;
-    let out = server.cli(&["sender", "add", "--account", "main", "@acme.test"])?;
+    let out = server.cli(&["sender", "add", "--account", "main", "@acme.test", "--override"])?;
     ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let log = dir.path().join("acked.log");

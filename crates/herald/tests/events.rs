@@ -505,7 +505,7 @@ async fn stats_count_what_happened(store: TempStore) -> anyhow::Result<()> {
     let s = setup(store, "1h").await?;
     s.server.run(&["account", "create", "acme-news", "--parent", "acme"])?;
     s.server
-        .run(&["sender", "add", "--account", "acme-news", "@acme.test"])?;
+        .run(&["sender", "add", "--account", "acme-news", "@acme.test", "--override"])?;
     let sub_key = s.server.run(&["api-key", "create", "--account", "acme-news"])?;
     for to in ["a@example.test", "b@example.test", "c@other.test", "gone@other.test"] {
         s.send(to).await?;

@@ -319,14 +319,33 @@ async fn accounts_keys_and_isolation(store: TempStore) -> anyhow::Result<()> {
     // The master reaches its subs, and only its subs.
     let subs = api.call("GET", "/api/v1/accounts").key(&master_key).send().await?;
     ensure!(names(&subs) == ["acme-eu", "acme-us"], "{}", subs.body);
-    let add = api
+    // A brand approves only domains it verified (tests/brands.rs covers
+    // the rule with real DNS); an operator may override, and only an
+    // operator.
+    let unverified = api
         .call("POST", "/api/v1/senders")
         .key(&master_key)
         .on_behalf_of("acme-eu")
         .json(json!({"sender": "@Acme.EU"}))
         .send()
         .await?;
-    expect(&add, 201, "master approves a sender for its sub")?;
+    expect_error(&unverified, 422, "refused", "approving an unverified domain")?;
+    let self_override = api
+        .call("POST", "/api/v1/senders")
+        .key(&master_key)
+        .on_behalf_of("acme-eu")
+        .json(json!({"sender": "@Acme.EU", "override": true}))
+        .send()
+        .await?;
+    expect_error(&self_override, 403, "forbidden", "a tenant overriding the domain check")?;
+    let add = api
+        .call("POST", "/api/v1/senders")
+        .key(&admin)
+        .on_behalf_of("acme-eu")
+        .json(json!({"sender": "@Acme.EU", "override": true}))
+        .send()
+        .await?;
+    expect(&add, 201, "an admin approves a sender for a sub, overriding")?;
     ensure!(add.body["sender"] == "@acme.eu", "{}", add.body);
     let eu_senders = api.call("GET", "/api/v1/senders").key(&eu_key).send().await?;
     ensure!(
@@ -336,7 +355,14 @@ async fn accounts_keys_and_isolation(store: TempStore) -> anyhow::Result<()> {
     );
     cli(
         &server,
-        &["sender", "add", "--account", "acme-eu", "billing@acme.com"],
+        &[
+            "sender",
+            "add",
+            "--account",
+            "acme-eu",
+            "billing@acme.com",
+            "--override",
+        ],
         &mut cli_err,
     )?;
     let listed = cli(

@@ -101,7 +101,6 @@ click_window = "{click_window}"
     let submission = server.listening("smtp-submission").await?;
     let api = Api::http(http)?;
     server.run(&["account", "create", "acme"])?;
-    server.run(&["sender", "add", "--account", "acme", "@acme.test"])?;
     let key = server
         .run(&["api-key", "create", "--account", "acme"])?
         .trim()
@@ -112,6 +111,8 @@ click_window = "{click_window}"
         serde_json::from_str(&server.run(&["--json", "domain", "add", "acme.test", "--account", "acme"])?)?;
     dns.replace(&mx_zones()?.publish(&added["records"])).await?;
     server.run(&["domain", "verify", "acme.test"])?;
+    // Verified: the brand approves senders in it without an override.
+    server.run(&["sender", "add", "--account", "acme", "@acme.test"])?;
     Ok(Setup {
         dir,
         server,

@@ -113,7 +113,7 @@ idle_timeout = "500ms"
     let submission = server.listening("smtp-submission").await?;
     let submission_tls = server.listening("smtp-submission-tls").await?;
     server.run(&["account", "create", "acme"])?;
-    server.run(&["sender", "add", "--account", "acme", "@acme.test"])?;
+    server.run(&["sender", "add", "--account", "acme", "@acme.test", "--override"])?;
     let cred = server.run(&["smtp-credential", "create", "--account", "acme"])?;
     let field = |name: &str| cred.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned);
     let user = field("username: ").context("username")?;

@@ -74,18 +74,11 @@ fn address(field: &str, a: &str) -> Result<EmailAddress, ApiError> {
     EmailAddress::parse(a.trim()).map_err(|e| ApiError::field(field, e.to_string()))
 }
 
-/// `jane@example.net` or `Jane Doe <jane@example.net>`.
+/// `jane@example.net` or `Jane Doe <jane@example.net>`, read by the same
+/// parser acceptance reads From fields with.
 fn mailbox_text(field: &str, s: &str) -> Result<(Option<String>, EmailAddress), ApiError> {
     no_line_breaks(field, s)?;
-    let s = s.trim();
-    match (s.rfind('<'), s.strip_suffix('>')) {
-        (Some(open), Some(inner)) => {
-            let name = s[..open].trim().trim_matches('"').trim();
-            let addr = address(field, &inner[open + 1..])?;
-            Ok(((!name.is_empty()).then(|| name.to_owned()), addr))
-        }
-        _ => Ok((None, address(field, s)?)),
-    }
+    herald_message::mailbox(s.trim()).map_err(|e| ApiError::field(field, e.to_string()))
 }
 
 fn mailbox(field: &str, m: &MailboxInput) -> Result<(Option<String>, EmailAddress), ApiError> {
@@ -306,16 +299,16 @@ pub fn compose(req: &SendMessage, origin: &Origin<'_>) -> Result<Composed, ApiEr
         }
         let body = crlf(raw);
         let block = HeaderBlock::parse(&body).map_err(|e| ApiError::field("raw", e.to_string()))?;
+        // The raw message's authors are read (and held to the account's
+        // approvals) by acceptance; here they only give the envelope sender
+        // when the request names none.
+        let authors = herald_message::authors(&block).map_err(|e| ApiError::field("raw", e.to_string()))?;
         let sender = match &req.from {
             Some(m) => mailbox("from", m)?.1,
-            None => {
-                let from = block
-                    .get("From")
-                    .ok_or_else(|| ApiError::field("from", "needed when the raw message has no From header"))?;
-                mailbox_text("raw", from.split(',').next().unwrap_or_default())
-                    .map_err(|_| ApiError::field("from", "the raw From header has no usable address; give from"))?
-                    .1
-            }
+            None => authors
+                .first_from()
+                .cloned()
+                .ok_or_else(|| ApiError::field("from", "needed when the raw message has no From header"))?,
         };
         if body.len() > origin.max_size {
             return Err(too_large(body.len()));

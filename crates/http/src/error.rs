@@ -60,6 +60,7 @@ impl From<AccountsError> for ApiError {
             AccountsError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
             AccountsError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             AccountsError::Invalid(v) => Self::invalid(v.to_string()),
+            AccountsError::Unprocessable(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", m),
             AccountsError::Unavailable => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

@@ -34,9 +34,12 @@ impl HeaderBlock {
             if line == b"\r\n" || line == b"\n" {
                 break;
             }
+            check_line(line)?;
             if line[0] == b' ' || line[0] == b'\t' {
                 // A continuation of the previous field.
-                let last = fields.last_mut().ok_or(MessageError::NoHeaders)?;
+                let last = fields.last_mut().ok_or_else(|| {
+                    MessageError::Invalid("the header block starts with a continuation line".to_owned())
+                })?;
                 last.raw.extend_from_slice(line);
             } else {
                 let colon = line.iter().position(|b| *b == b':').ok_or_else(|| {
@@ -45,12 +48,18 @@ impl HeaderBlock {
                         String::from_utf8_lossy(&line[..line.len().min(60)])
                     ))
                 })?;
-                let name = String::from_utf8_lossy(&line[..colon]).trim().to_owned();
-                if name.is_empty() || name.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-                    return Err(MessageError::Invalid(format!("invalid header name {name:?}")));
+                // RFC 5322 §2.2: a name is printable US-ASCII but the colon.
+                // The obsolete space before the colon (`From :`) is refused:
+                // readers disagree on whether it names the field.
+                let name = &line[..colon];
+                if name.is_empty() || !name.iter().all(|b| (33..=126).contains(b)) {
+                    return Err(MessageError::Invalid(format!(
+                        "invalid header name {:?}",
+                        String::from_utf8_lossy(&name[..name.len().min(60)])
+                    )));
                 }
                 fields.push(Field {
-                    name,
+                    name: String::from_utf8_lossy(name).into_owned(),
                     raw: line[colon + 1..].to_vec(),
                 });
             }
@@ -79,6 +88,16 @@ impl HeaderBlock {
             .iter()
             .filter(|f| f.name.eq_ignore_ascii_case(name))
             .map(|f| unfold(&f.raw))
+            .collect()
+    }
+
+    /// The raw values (after the colon, folding and line ends included) of
+    /// every field named `name`, in order.
+    pub fn raw_values(&self, name: &str) -> Vec<&[u8]> {
+        self.fields
+            .iter()
+            .filter(|f| f.name.eq_ignore_ascii_case(name))
+            .map(|f| f.raw.as_slice())
             .collect()
     }
 
@@ -139,6 +158,21 @@ impl HeaderBlock {
         }
         out
     }
+}
+
+/// A header line may not carry a NUL or a CR that does not end it: parsers
+/// disagree on both (one reads a bare CR as a line end, another skips it),
+/// and a field that reads two ways can hide an address.
+fn check_line(line: &[u8]) -> Result<(), MessageError> {
+    let body = line.strip_suffix(b"\n").unwrap_or(line);
+    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    if body.contains(&0) {
+        return Err(MessageError::Invalid("a header line contains a NUL byte".to_owned()));
+    }
+    if body.contains(&b'\r') {
+        return Err(MessageError::Invalid("a header line contains a bare CR".to_owned()));
+    }
+    Ok(())
 }
 
 /// A value may not carry CR or LF of its own: that would end the field and

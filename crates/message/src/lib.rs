@@ -7,12 +7,14 @@
 //!
 //! L0: bytes in, bytes out.
 
+mod authors;
 mod build;
 mod headers;
 mod parts;
 mod template;
 mod text;
 
+pub use authors::{AUTHOR_FIELDS, Authors, authors, mailbox};
 pub use build::{Attachment, Draft, build};
 pub use headers::{Controls, HeaderBlock, ensure_identity};
 pub use parts::rewrite_html_parts;

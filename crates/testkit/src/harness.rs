@@ -127,7 +127,8 @@ retry_schedule = ["1s"]
             Some(p) => self.server.run(&["account", "create", name, "--parent", p])?,
             None => self.server.run(&["account", "create", name])?,
         };
-        self.server.run(&["sender", "add", "--account", name, "@acme.test"])?;
+        self.server
+            .run(&["sender", "add", "--account", name, "@acme.test", "--override"])?;
         Ok(self
             .server
             .run(&["api-key", "create", "--account", name])?

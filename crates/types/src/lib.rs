@@ -14,6 +14,7 @@ mod envelope;
 mod event;
 mod id;
 mod sender;
+pub mod submit;
 
 pub use account::{AccountKind, AccountName, AccountSettings, AccountStatus, KeyScope};
 pub use address::{DomainName, EmailAddress};
@@ -22,6 +23,7 @@ pub use envelope::{DEFAULT_STREAM, Envelope, ReversePath, is_stream_name};
 pub use event::{BounceClass, BounceInfo, Engagement, Event, EventKind, EventSink, SmtpAnswer};
 pub use id::{AccountId, ApiKeyId, DkimKeyId, DomainId, EventId, IdError, MessageId, SmtpCredentialId, WebhookId};
 pub use sender::SenderRule;
+pub use submit::{Accepted, Outcome, Submit, SubmitError};
 
 /// A value that failed validation: what was given and what was expected.
 /// The message is safe to show to the user who typed the value.

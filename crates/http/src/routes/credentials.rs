@@ -105,14 +105,14 @@ pub async fn list_senders(State(s): State<AppState>, Authed(caller): Authed) -> 
 
 /// Approve a sender: an exact address, or `@domain` for the whole domain.
 #[utoipa::path(post, path = "/api/v1/senders", tag = "credentials", request_body = AddSender,
-    responses((status = 201, body = Sender), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = Sender), (status = 403, body = ErrorBody, description = "override asked by a key without operator power"), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody, description = "malformed, or a domain the brand has not verified")),
     security(("bearer" = [])))]
 pub async fn add_sender(
     State(s): State<AppState>,
     Authed(caller): Authed,
     ApiJson(req): ApiJson<AddSender>,
 ) -> ApiResult<(StatusCode, Json<Sender>)> {
-    let added = s.accounts.add_sender(&caller, &req.sender).await?;
+    let added = s.accounts.add_sender(&caller, &req.sender, req.force).await?;
     Ok((StatusCode::CREATED, Json(views::sender(&added))))
 }
 

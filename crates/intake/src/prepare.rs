@@ -1,6 +1,11 @@
 //! Herald's preparation of each message for each recipient, just before
 //! the wire: VERP return path, List-Unsubscribe and tracking for bulk
 //! streams, DKIM signatures last (so they cover what the others added).
+//!
+//! The DKIM key and the return path are chosen by the submitting account's
+//! brand and the From domain together: a domain's key signs only the mail
+//! of the brand that registered it, so a header can never borrow another
+//! brand's signature or aligned return path.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use herald_domains::Domains;
-use herald_message::{HeaderBlock, rewrite_html_parts};
+use herald_message::{HeaderBlock, authors, rewrite_html_parts};
 use herald_mta::{Prepare, Prepared};
 use herald_spool::Queued;
 use herald_store::Store;
@@ -24,7 +29,19 @@ pub struct HeraldPreparer {
     pub store: Arc<dyn Store>,
     /// Base of tracking and unsubscribe links, without the final slash.
     pub public_url: String,
+    /// Each account's settings (read for bulk mail only).
     settings: Mutex<HashMap<AccountId, (Instant, AccountSettings)>>,
+    /// Each account's brand; `None` for an account that no longer exists
+    /// (its mail is then signed by nobody).
+    brands: Mutex<HashMap<AccountId, (Instant, Option<AccountId>)>>,
+}
+
+impl std::fmt::Debug for HeraldPreparer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeraldPreparer")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HeraldPreparer {
@@ -35,6 +52,7 @@ impl HeraldPreparer {
             store,
             public_url: public_url.trim_end_matches('/').to_owned(),
             settings: Mutex::new(HashMap::new()),
+            brands: Mutex::new(HashMap::new()),
         }
     }
 
@@ -53,6 +71,23 @@ impl HeraldPreparer {
             cache.insert(account.clone(), (Instant::now(), settings.clone()));
         }
         settings
+    }
+
+    async fn brand(&self, account: &AccountId) -> Option<AccountId> {
+        if let Ok(cache) = self.brands.lock()
+            && let Some((at, b)) = cache.get(account)
+            && at.elapsed() < SETTINGS_TTL
+        {
+            return b.clone();
+        }
+        let brand = match self.store.account_by_id(account).await {
+            Ok(Some(a)) => Some(a.brand().clone()),
+            _ => None,
+        };
+        if let Ok(mut cache) = self.brands.lock() {
+            cache.insert(account.clone(), (Instant::now(), brand.clone()));
+        }
+        brand
     }
 
     fn token(
@@ -145,25 +180,26 @@ impl HeraldPreparer {
     }
 }
 
-/// The domain of the From header's address.
+/// The domain of the first From address, read as acceptance read it.
 fn from_domain(body: &[u8]) -> Option<String> {
-    let from = HeaderBlock::parse(body).ok()?.get("From")?;
-    let addr = match (from.rfind('<'), from.rfind('>')) {
-        (Some(a), Some(b)) if a < b => &from[a + 1..b],
-        _ => from.as_str(),
-    };
-    EmailAddress::parse(addr.trim()).ok().map(|a| a.domain().to_string())
+    let block = HeaderBlock::parse(body).ok()?;
+    authors(&block).ok()?.first_from().map(|a| a.domain().to_string())
 }
 
 #[async_trait]
 impl Prepare for HeraldPreparer {
     async fn prepare(&self, q: &Queued, body: Vec<u8>, recipients: &[usize]) -> Vec<Prepared> {
         let domain = from_domain(&body);
-        let signer = match &domain {
-            Some(d) => self.domains.signer(d).await,
-            None => None,
+        let (signer, rp_domain) = match &self.brand(&q.envelope.account).await {
+            Some(brand) => {
+                let signer = match &domain {
+                    Some(d) => self.domains.sending_for(brand, d).await.and_then(|s| s.signer),
+                    None => None,
+                };
+                (signer, self.domains.return_path_domain(brand, domain.as_deref()).await)
+            }
+            None => (None, self.domains.bounce_domain().to_owned()),
         };
-        let rp_domain = self.domains.return_path_domain(domain.as_deref()).await;
         let sign = |content: Vec<u8>| match &signer {
             Some(s) => s.sign(&content).unwrap_or_else(|e| {
                 tracing::error!(message = %q.id, error = %e, "DKIM signing failed; sending unsigned");

@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use herald_accounts::{Accounts, AccountsError};
-use herald_http::SubmitError;
 use herald_smtp_server::{AuthRefusal, Incoming, Ingress, ListenerKind, Principal, Reply};
-use herald_types::{AccountName, DEFAULT_STREAM, EmailAddress, Envelope, MessageId, ReversePath};
+use herald_types::{AccountName, DEFAULT_STREAM, EmailAddress, Envelope, MessageId, ReversePath, SubmitError};
 use ipnet::IpNet;
 
 use crate::accept::Acceptor;
@@ -28,7 +27,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-pub struct HeraldIngress {
+pub struct SmtpIngress {
     acceptor: Arc<Acceptor>,
     inbound: Arc<Inbound>,
     accounts: Accounts,
@@ -36,7 +35,13 @@ pub struct HeraldIngress {
     relay_accounts: Cached<Option<Principal>>,
 }
 
-impl HeraldIngress {
+impl std::fmt::Debug for SmtpIngress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpIngress").finish_non_exhaustive()
+    }
+}
+
+impl SmtpIngress {
     pub fn new(
         acceptor: Arc<Acceptor>,
         inbound: Arc<Inbound>,
@@ -61,7 +66,7 @@ impl HeraldIngress {
 }
 
 #[async_trait]
-impl Ingress for HeraldIngress {
+impl Ingress for SmtpIngress {
     async fn authenticate(&self, username: &str, password: &str) -> Result<Principal, AuthRefusal> {
         match self.accounts.authenticate_smtp(username, password).await {
             Ok(account) => Ok(Principal {
@@ -153,9 +158,11 @@ impl Ingress for HeraldIngress {
 fn refusal(e: &SubmitError) -> Reply {
     match e {
         SubmitError::SenderNotApproved(addr) => Reply::sender_not_approved(addr),
-        SubmitError::FromNotApproved(_) | SubmitError::NullSender => Reply::new(550, [5, 7, 1], e.to_string()),
-        SubmitError::TooLarge(_) => Reply::new(552, [5, 3, 4], e.to_string()),
         SubmitError::Unavailable => Reply::try_later(),
+        e => {
+            let (code, enhanced) = e.smtp();
+            Reply::new(code, enhanced, e.to_string())
+        }
     }
 }
 

@@ -75,6 +75,14 @@ pub struct Inbound {
     dmarc: Arc<herald_dmarc::Dmarc>,
 }
 
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbound")
+            .field("bounce_domain", &self.bounce_domain)
+            .finish_non_exhaustive()
+    }
+}
+
 /// How long a reply URL has to answer.
 const POST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 

@@ -1,28 +1,27 @@
 //! Acceptance: what every message goes through before Herald takes
 //! responsibility for it, whether it came by SMTP or the send API. The
-//! sender and the From header must be approved for the account; Herald's
-//! `X-Herald-*` controls are read and removed; Message-ID and Date are added
-//! when missing; suppressed recipients are dropped; the rest is stored
-//! durably, announced as `accepted`, and queued.
+//! account must be active; the envelope sender and every author address
+//! must be approved and not another brand's ([`SenderPolicy`]); a header
+//! block that does not parse is refused; Herald's `X-Herald-*` controls are
+//! read and removed; From, Message-ID and Date are added when missing;
+//! suppressed recipients are dropped; the rest is stored durably, announced
+//! as `accepted`, and queued.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use herald_accounts::{Accounts, Caller};
-use herald_http::{Accepted, Outcome, Submit, SubmitError};
-use herald_message::{Controls, HeaderBlock, ensure_identity};
+use herald_accounts::Accounts;
+use herald_message::{Controls, HeaderBlock, authors, ensure_identity};
 use herald_mta::Mta;
 use herald_spool::Spool;
 use herald_types::{
-    AccountId, DEFAULT_STREAM, EmailAddress, Envelope, Event, EventKind, EventSink, MessageId, ReversePath, SenderRule,
-    is_stream_name,
+    Accepted, AccountId, DEFAULT_STREAM, EmailAddress, Envelope, Event, EventKind, EventSink, MessageId, Outcome,
+    ReversePath, Submit, SubmitError, is_stream_name,
 };
 
-/// How long approved senders are remembered: a change by the CLI or the
-/// API applies within this time.
-const CACHE_TTL: Duration = Duration::from_secs(5);
+use crate::senders::SenderPolicy;
 
 /// Events waiting to be stored past which acceptance holds new mail back
 /// (about 50 MB of events in memory).
@@ -32,53 +31,34 @@ const MAX_EVENT_BACKLOG: usize = 100_000;
 const BACKLOG_WAIT: Duration = Duration::from_secs(30);
 const BACKLOG_POLL: Duration = Duration::from_millis(5);
 
-/// What acceptance needs of an account, cached briefly.
-#[derive(Clone)]
-struct AccountFacts {
-    /// Its approved senders.
-    rules: Arc<Vec<SenderRule>>,
-    /// Its brand's master account, whose brand-wide suppressions apply.
-    brand: Option<AccountId>,
+/// Starts delivery of a message just spooled: the MTA in production, a
+/// recorder in tests.
+pub trait Deliver: Send + Sync {
+    fn submit(&self, id: &MessageId);
+}
+
+impl Deliver for Mta {
+    fn submit(&self, id: &MessageId) {
+        Mta::submit(self, id);
+    }
 }
 
 pub struct Acceptor {
     /// The domain of Message-IDs Herald adds.
     hostname: String,
-    accounts: Accounts,
+    policy: SenderPolicy,
     spool: Arc<Spool>,
-    mta: Mta,
+    mta: Arc<dyn Deliver>,
     events: Arc<dyn EventSink>,
     max_message_size: usize,
-    facts: Mutex<HashMap<AccountId, (Instant, AccountFacts)>>,
 }
 
-/// The addresses of a From header (`Name <a@b>, c@d`).
-pub fn from_addresses(value: &str) -> Vec<EmailAddress> {
-    let mut out = Vec::new();
-    let mut quoted = false;
-    let mut start = 0;
-    let mut parts = Vec::new();
-    for (i, c) in value.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            ',' if !quoted => {
-                parts.push(&value[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
+impl std::fmt::Debug for Acceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acceptor")
+            .field("hostname", &self.hostname)
+            .finish_non_exhaustive()
     }
-    parts.push(&value[start..]);
-    for part in parts {
-        let addr = match (part.rfind('<'), part.rfind('>')) {
-            (Some(a), Some(b)) if a < b => &part[a + 1..b],
-            _ => part,
-        };
-        if let Ok(a) = EmailAddress::parse(addr.trim()) {
-            out.push(a);
-        }
-    }
-    out
 }
 
 impl Acceptor {
@@ -86,58 +66,23 @@ impl Acceptor {
         hostname: String,
         accounts: Accounts,
         spool: Arc<Spool>,
-        mta: Mta,
+        mta: Arc<dyn Deliver>,
         events: Arc<dyn EventSink>,
         max_message_size: usize,
     ) -> Self {
         Self {
             hostname,
-            accounts,
+            policy: SenderPolicy::new(accounts),
             spool,
             mta,
             events,
             max_message_size,
-            facts: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The account's approved senders and brand (cached briefly).
-    async fn facts(&self, account: &AccountId) -> Result<AccountFacts, SubmitError> {
-        {
-            let cache = self.facts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some((at, facts)) = cache.get(account)
-                && at.elapsed() < CACHE_TTL
-            {
-                return Ok(facts.clone());
-            }
-        }
-        let found = self
-            .accounts
-            .store()
-            .account_by_id(account)
-            .await
-            .map_err(|_| SubmitError::Unavailable)?;
-        let Some(found) = found else {
-            return Ok(AccountFacts {
-                rules: Arc::new(Vec::new()),
-                brand: None,
-            });
-        };
-        let brand = Some(found.brand().clone());
-        let rules = self
-            .accounts
-            .list_senders(&Caller::operator(found))
-            .await
-            .map_err(|_| SubmitError::Unavailable)?;
-        let facts = AccountFacts {
-            rules: Arc::new(rules.into_iter().map(|r| r.rule).collect()),
-            brand,
-        };
-        self.facts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(account.clone(), (Instant::now(), facts.clone()));
-        Ok(facts)
+    /// The rules of who may send as which name.
+    pub fn policy(&self) -> &SenderPolicy {
+        &self.policy
     }
 
     /// Holds a message back while the event store is far behind: each
@@ -160,30 +105,10 @@ impl Acceptor {
         Ok(())
     }
 
-    /// The envelope sender must be an approved sender of the account.
+    /// The envelope sender must be an approved sender of the account, and
+    /// the account active: what SMTP asks at `MAIL FROM`.
     pub async fn check_sender(&self, account: &AccountId, sender: &ReversePath) -> Result<(), SubmitError> {
-        let ReversePath::Address(from) = sender else {
-            return Err(SubmitError::NullSender);
-        };
-        if self.facts(account).await?.rules.iter().any(|r| r.allows(from)) {
-            Ok(())
-        } else {
-            Err(SubmitError::SenderNotApproved(from.to_string()))
-        }
-    }
-
-    /// The From header is what readers see: each of its addresses must be
-    /// approved too, or passing the envelope check would allow spoofing.
-    async fn check_from_header(&self, account: &AccountId, block: &HeaderBlock) -> Result<(), SubmitError> {
-        let Some(from) = block.get("From") else { return Ok(()) };
-        let rules = self.facts(account).await?.rules;
-        match from_addresses(&from)
-            .into_iter()
-            .find(|a| !rules.iter().any(|r| r.allows(a)))
-        {
-            Some(stranger) => Err(SubmitError::FromNotApproved(stranger.to_string())),
-            None => Ok(()),
-        }
+        self.policy.check_sender(account, sender).await.map(|_| ())
     }
 
     /// Checks, stores and queues a message. The envelope's stream, tags and
@@ -216,27 +141,41 @@ impl Acceptor {
         self.take(envelope, body, false).await
     }
 
-    async fn take(&self, mut envelope: Envelope, mut body: Vec<u8>, checked: bool) -> Result<Accepted, SubmitError> {
+    async fn take(&self, mut envelope: Envelope, body: Vec<u8>, checked: bool) -> Result<Accepted, SubmitError> {
         self.events_keep_up().await?;
         let account = envelope.account.clone();
-        if checked {
-            self.check_sender(&account, &envelope.sender).await?;
-        }
+        let facts = if checked {
+            self.policy.check_sender(&account, &envelope.sender).await?
+        } else {
+            self.policy.facts(&account).await?
+        };
         if body.len() > self.max_message_size {
             return Err(SubmitError::TooLarge(self.max_message_size));
         }
-        let mut header_id = None;
-        if let Ok(mut block) = HeaderBlock::parse(&body) {
-            let mut controls = Controls::take(&mut block);
-            if checked {
-                self.check_from_header(&account, &block).await?;
-            } else {
-                controls = Controls::default();
-            }
-            let id = ensure_identity(&mut block, &self.hostname, envelope.received_at);
-            header_id =
-                Some(id.trim().trim_start_matches('<').trim_end_matches('>').to_owned()).filter(|h| !h.is_empty());
-            body = block.to_bytes();
+        // A header block that does not parse is refused, never skipped:
+        // what a reader would see could not be checked.
+        let mut block = HeaderBlock::parse(&body).map_err(|e| SubmitError::BadHeaders(e.to_string()))?;
+        drop(body);
+        // Herald's controls are removed in every case; only a checked
+        // submission's are obeyed.
+        let controls = Controls::take(&mut block);
+        let authors = authors(&block).map_err(|e| SubmitError::BadHeaders(e.to_string()))?;
+        if checked {
+            self.policy.check_authors(&facts, &authors).await?;
+        }
+        if authors.from.is_empty()
+            && let ReversePath::Address(sender) = &envelope.sender
+        {
+            // RFC 5322 §3.6: a message has a From. The envelope sender was
+            // just approved, so it stands in.
+            block.append("From", &sender.to_string());
+        }
+        let id = ensure_identity(&mut block, &self.hostname, envelope.received_at);
+        let header_id =
+            Some(id.trim().trim_start_matches('<').trim_end_matches('>').to_owned()).filter(|h| !h.is_empty());
+        let body = block.to_bytes();
+        drop(block);
+        if checked {
             if envelope.stream == DEFAULT_STREAM
                 && let Some(stream) = controls.stream.filter(|s| is_stream_name(s))
             {
@@ -254,11 +193,11 @@ impl Acceptor {
         // message waits (the client retries) rather than mail someone who
         // asked not to get it.
         let asked: Vec<String> = envelope.recipients.iter().map(ToString::to_string).collect();
-        let brand = self.facts(&account).await?.brand;
         let suppressed = self
-            .accounts
+            .policy
+            .accounts()
             .store()
-            .suppressed(&account, brand.as_ref(), &asked)
+            .suppressed(&account, Some(&facts.brand), &asked)
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "cannot read the suppression list");
@@ -342,19 +281,5 @@ impl Submit for Acceptor {
 
     fn max_message_size(&self) -> usize {
         self.max_message_size
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn from_headers_give_every_address() {
-        let got: Vec<String> = from_addresses("\"Doe, Jane\" <jane@acme.test>, bob@acme.test, Bad <not an address>")
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(got, ["jane@acme.test", "bob@acme.test"]);
     }
 }

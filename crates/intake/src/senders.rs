@@ -1,0 +1,174 @@
+//! Who may send as which name.
+//!
+//! - The account must be active (and its brand's master too), read afresh
+//!   for every message, so a suspension stops an open SMTP session at its
+//!   next `MAIL FROM`.
+//! - The envelope sender and every author address (each address of each
+//!   `From:` and `Sender:`, and addresses written in their display names)
+//!   must be allowed by one of the account's approved senders.
+//! - Whatever the approvals say, an address in a domain that *another*
+//!   brand verified is refused: approvals made before that brand verified
+//!   it, or by an operator's override, cannot send in its name.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use herald_accounts::{Accounts, Caller};
+use herald_message::Authors;
+use herald_types::{AccountId, DomainName, EmailAddress, ReversePath, SenderRule, SubmitError};
+
+/// How long an account's approvals are remembered: a change by the CLI or
+/// the API applies within this time. (The account's status is not cached.)
+const APPROVALS_TTL: Duration = Duration::from_secs(5);
+/// How long a domain's owner is remembered.
+const OWNER_TTL: Duration = Duration::from_secs(10);
+/// Past this many remembered domains the cache starts afresh.
+const OWNER_CACHE_LIMIT: usize = 100_000;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What acceptance needs of an account.
+#[derive(Debug, Clone)]
+pub struct AccountFacts {
+    pub name: String,
+    /// Its approved senders.
+    pub rules: Arc<Vec<SenderRule>>,
+    /// Its brand's master account.
+    pub brand: AccountId,
+}
+
+/// Remembered values, each with when it was read.
+type Cache<K, V> = Mutex<HashMap<K, (Instant, V)>>;
+
+/// The sender rules, with the caches they need.
+pub struct SenderPolicy {
+    accounts: Accounts,
+    approvals: Cache<AccountId, Arc<Vec<SenderRule>>>,
+    owners: Cache<DomainName, Option<AccountId>>,
+}
+
+impl std::fmt::Debug for SenderPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SenderPolicy").finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> SubmitError {
+    tracing::warn!(error = %e, "cannot read the account's sending rules");
+    SubmitError::Unavailable
+}
+
+impl SenderPolicy {
+    pub fn new(accounts: Accounts) -> Self {
+        Self {
+            accounts,
+            approvals: Mutex::new(HashMap::new()),
+            owners: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// The account's facts. Its status (and its master's) is read from the
+    /// store every time: a suspended account is refused from its next
+    /// message on. `Suspended` for a suspended or missing account.
+    pub async fn facts(&self, account: &AccountId) -> Result<AccountFacts, SubmitError> {
+        let store = self.accounts.store();
+        let found = store.account_by_id(account).await.map_err(unavailable)?;
+        let Some(found) = found else {
+            return Err(SubmitError::Suspended(account.to_string()));
+        };
+        if !found.is_active() {
+            return Err(SubmitError::Suspended(found.name.to_string()));
+        }
+        if let Some(parent) = found.parent_id() {
+            match store.account_by_id(parent).await.map_err(unavailable)? {
+                Some(master) if master.is_active() => {}
+                Some(master) => return Err(SubmitError::Suspended(master.name.to_string())),
+                None => return Err(SubmitError::Suspended(found.name.to_string())),
+            }
+        }
+        let cached = lock(&self.approvals)
+            .get(account)
+            .filter(|(at, _)| at.elapsed() < APPROVALS_TTL)
+            .map(|(_, r)| r.clone());
+        let rules = match cached {
+            Some(r) => r,
+            None => {
+                let listed = self
+                    .accounts
+                    .list_senders(&Caller::operator(found.clone()))
+                    .await
+                    .map_err(unavailable)?;
+                let rules = Arc::new(listed.into_iter().map(|r| r.rule).collect::<Vec<_>>());
+                lock(&self.approvals).insert(account.clone(), (Instant::now(), rules.clone()));
+                rules
+            }
+        };
+        Ok(AccountFacts {
+            name: found.name.to_string(),
+            rules,
+            brand: found.brand().clone(),
+        })
+    }
+
+    /// The brand that verified `domain` (or a parent), cached briefly.
+    pub async fn owner(&self, domain: &DomainName) -> Result<Option<AccountId>, SubmitError> {
+        let cached = lock(&self.owners)
+            .get(domain)
+            .filter(|(at, _)| at.elapsed() < OWNER_TTL)
+            .map(|(_, o)| o.clone());
+        if let Some(owner) = cached {
+            return Ok(owner);
+        }
+        let owner = self
+            .accounts
+            .domain_owner(domain)
+            .await
+            .map_err(unavailable)?
+            .map(|o| o.brand);
+        let mut owners = lock(&self.owners);
+        if owners.len() >= OWNER_CACHE_LIMIT {
+            owners.clear();
+        }
+        owners.insert(domain.clone(), (Instant::now(), owner.clone()));
+        Ok(owner)
+    }
+
+    /// Refuses an address in a domain another brand verified.
+    async fn not_foreign(&self, facts: &AccountFacts, address: &EmailAddress) -> Result<(), SubmitError> {
+        match self.owner(address.domain()).await? {
+            Some(brand) if brand != facts.brand => Err(SubmitError::ForeignDomain(address.to_string())),
+            _ => Ok(()),
+        }
+    }
+
+    /// The envelope sender: not null, not another brand's, approved.
+    pub async fn check_sender(&self, account: &AccountId, sender: &ReversePath) -> Result<AccountFacts, SubmitError> {
+        let facts = self.facts(account).await?;
+        let ReversePath::Address(from) = sender else {
+            return Err(SubmitError::NullSender);
+        };
+        self.not_foreign(&facts, from).await?;
+        if !facts.rules.iter().any(|r| r.allows(from)) {
+            return Err(SubmitError::SenderNotApproved(from.to_string()));
+        }
+        Ok(facts)
+    }
+
+    /// Every author address: not another brand's, approved.
+    pub async fn check_authors(&self, facts: &AccountFacts, authors: &Authors) -> Result<(), SubmitError> {
+        for address in authors.all() {
+            self.not_foreign(facts, address).await?;
+            if !facts.rules.iter().any(|r| r.allows(address)) {
+                return Err(SubmitError::FromNotApproved(address.to_string()));
+            }
+        }
+        Ok(())
+    }
+}
