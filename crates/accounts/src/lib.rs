@@ -33,6 +33,8 @@ pub use suppressions::Imported;
 pub struct Accounts {
     store: Arc<dyn Store>,
     cache: Arc<VerifyCache>,
+    /// Which addresses tenants' URLs (webhooks, reply URLs) may reach.
+    outbound: Arc<herald_outbound::Policy>,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -48,7 +50,23 @@ impl Accounts {
         Self {
             store,
             cache: Arc::new(VerifyCache::default()),
+            outbound: Arc::new(herald_outbound::Policy::default()),
         }
+    }
+
+    /// The same rules, with tenants' URLs held to `policy` (public
+    /// addresses, plus the networks the operator allows).
+    pub fn with_outbound(mut self, policy: Arc<herald_outbound::Policy>) -> Self {
+        self.outbound = policy;
+        self
+    }
+
+    /// Checks a URL a tenant gives Herald to call (422 when refused).
+    pub async fn check_tenant_url(&self, field: &str, url: &str) -> AccountsResult<String> {
+        self.outbound
+            .check_url(url)
+            .await
+            .map_err(|refusal| AccountsError::Unprocessable(format!("{field}: {refusal}")))
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

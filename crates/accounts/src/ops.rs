@@ -257,17 +257,8 @@ impl Accounts {
         if let Some(url) = patch.reply_url.as_deref().map(str::trim) {
             settings.reply_url = if url.is_empty() {
                 None
-            } else if (url.starts_with("https://") || url.starts_with("http://"))
-                && url.len() > 8
-                && !url.contains(char::is_whitespace)
-            {
-                Some(url.to_owned())
             } else {
-                return Err(AccountsError::Invalid(herald_types::InvalidValue::new(
-                    "reply_url",
-                    url,
-                    "an http:// or https:// URL",
-                )));
+                Some(self.check_tenant_url("reply_url", url).await?)
             };
         }
         for (given, field, what) in [

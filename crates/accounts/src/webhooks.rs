@@ -11,17 +11,6 @@ pub const MAX_BATCH: u32 = 1000;
 /// Webhooks per account at most.
 pub const MAX_WEBHOOKS: usize = 20;
 
-fn url(given: &str) -> AccountsResult<String> {
-    let u = given.trim();
-    let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://"));
-    match rest {
-        Some(r) if !r.is_empty() && !r.starts_with('/') && !u.contains(char::is_whitespace) && u.len() <= 2048 => {
-            Ok(u.to_owned())
-        }
-        _ => Err(InvalidValue::new("url", given, "an http:// or https:// URL").into()),
-    }
-}
-
 impl Accounts {
     /// Adds a webhook to the acting account: owed every event (of `kinds`,
     /// all when empty) stored from now on. Its secret is in the answer.
@@ -32,7 +21,7 @@ impl Accounts {
         kinds: &[String],
         batch_size: Option<u32>,
     ) -> AccountsResult<Webhook> {
-        let url = url(url_)?;
+        let url = self.check_tenant_url("url", url_).await?;
         let kinds = kinds
             .iter()
             .map(|k| EventKind::parse(k.trim()))

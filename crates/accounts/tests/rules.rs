@@ -237,3 +237,38 @@ async fn the_closest_verified_registration_owns_a_domain() {
     assert_eq!(owner("acme.test.evil").await, None);
     assert_eq!(owner("notacme.test").await, None);
 }
+
+#[tokio::test]
+async fn tenant_urls_must_reach_public_addresses() {
+    let (_t, accounts) = setup().await;
+    accounts.create_as_operator("acme", None).await.unwrap();
+    let (acme, _) = caller_for(&accounts, "acme", KeyScope::Account).await;
+    for url in [
+        "http://192.168.1.10/replies",
+        "http://[::1]/r",
+        "http://localhost:8080/r",
+        "http://169.254.169.254/",
+    ] {
+        let patch = herald_accounts::SettingsPatch {
+            reply_url: Some(url.to_owned()),
+            ..Default::default()
+        };
+        let refused = accounts.update_settings(&acme, "acme", &patch).await;
+        assert!(
+            matches!(refused, Err(AccountsError::Unprocessable(_))),
+            "{url}: {refused:?}"
+        );
+        let hook = accounts.create_webhook(&acme, url, &[], None).await;
+        assert!(matches!(hook, Err(AccountsError::Unprocessable(_))), "{url}: {hook:?}");
+    }
+    // The operator may allow networks besides public ones.
+    let allowed = accounts
+        .clone()
+        .with_outbound(std::sync::Arc::new(herald_outbound::Policy::new(vec![
+            "127.0.0.0/8".parse().unwrap(),
+        ])));
+    allowed
+        .create_webhook(&acme, "http://127.0.0.1:9/hook", &[], None)
+        .await
+        .unwrap();
+}

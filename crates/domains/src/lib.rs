@@ -154,6 +154,16 @@ impl Domains {
     /// Registers a domain with an RSA-2048 and an Ed25519 key, signing at once.
     pub async fn add(&self, account: &Account, name: &str) -> AccountsResult<DomainReport> {
         let name = DomainName::parse(name)?;
+        // The platform's own domain (and what is under it) sends Herald's
+        // own notices and receives every return path: no tenant's keys may
+        // sign in its name.
+        if let Ok(platform) = DomainName::parse(&self.plan.bounce_domain)
+            && name.is_within(&platform)
+        {
+            return Err(AccountsError::Unprocessable(format!(
+                "{name} is this platform's own domain and cannot be a tenant's sending domain"
+            )));
+        }
         let keys = self.new_keys(&[], KeyState::Active).await?;
         let domain = self.store.create_domain(&account.id, &name, keys).await?;
         self.forget(name.as_str());

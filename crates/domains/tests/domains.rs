@@ -83,6 +83,12 @@ async fn register_publish_verify_sign_rotate_retire() {
         plan(),
     );
 
+    for platform in ["mta.test", "bounces.mta.test"] {
+        assert!(
+            matches!(domains.add(&acme, platform).await, Err(AccountsError::Unprocessable(_))),
+            "{platform} is the platform's"
+        );
+    }
     let added = domains.add(&acme, "acme.test").await.unwrap();
     assert_eq!(added.domain.keys.len(), 2);
     assert!(added.domain.keys.iter().all(|k| k.state == KeyState::Active));

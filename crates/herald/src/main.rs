@@ -96,7 +96,8 @@ async fn open(config: &config::Config) -> anyhow::Result<Accounts> {
     let store = herald_store_sql::open(&config.storage_url)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the store at {}: {e}", config::redact(&config.storage_url)))?;
-    Ok(Accounts::new(store))
+    let outbound = std::sync::Arc::new(herald_outbound::Policy::new(config.outbound_allow.clone()));
+    Ok(Accounts::new(store).with_outbound(outbound))
 }
 
 fn config_init(path: &std::path::Path, force: bool) -> anyhow::Result<()> {

@@ -135,7 +135,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         )
     })?;
     tracing::info!(backend = store.backend(), "store open");
-    let accounts = Accounts::new(store.clone());
+    let outbound = Arc::new(herald_outbound::Policy::new(config.outbound_allow.clone()));
+    let accounts = Accounts::new(store.clone()).with_outbound(outbound.clone());
 
     let secret = crate::secret::load_or_create(&config.secret_file)?;
     let domains = Arc::new(crate::domain_cmd::service(&config, store.clone(), &secret)?);
@@ -210,8 +211,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let grace = config.shutdown_timeout;
     let render: herald_webhooks::Render =
         Arc::new(|e, account| serde_json::to_value(herald_http::views::event(e, account)).unwrap_or_default());
-    let webhooks = herald_webhooks::Dispatcher::new(store.clone(), config.webhooks.clone(), render, sink.clone(), wake)
-        .context("cannot set up the webhook client")?;
+    let webhooks = herald_webhooks::Dispatcher::new(
+        store.clone(),
+        config.webhooks.clone(),
+        render,
+        sink.clone(),
+        wake,
+        outbound.clone(),
+    )
+    .context("cannot set up the webhook client")?;
     let webhooks = tokio::spawn(webhooks.run(stop_rx.clone()));
     tokio::spawn(herald_events::reputation::run_alerts(
         store.clone(),
@@ -241,6 +249,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &config.domains.bounce_domain,
         acceptance.clone(),
         dmarc.clone(),
+        &herald_intake::InboundSettings {
+            forwards_per_hour: config.inbound.forwards_per_hour,
+            outbound: outbound.clone(),
+        },
     )?);
     let ingress = Arc::new(SmtpIngress::new(
         acceptance.clone(),

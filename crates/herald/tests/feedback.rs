@@ -29,11 +29,12 @@ impl std::ops::Deref for Setup {
 }
 
 async fn setup() -> anyhow::Result<Setup> {
-    setup_on(TempStore::sqlite()?).await
+    setup_on(TempStore::sqlite()?, "").await
 }
 
-async fn setup_on(store: TempStore) -> anyhow::Result<Setup> {
+async fn setup_on(store: TempStore, extra: &str) -> anyhow::Result<Setup> {
     let mut o = Options::new(store)?;
+    o.extra = extra.to_owned();
     // The remote server: full@ always answers "mailbox full".
     o.sink_rules = vec![Rule::new(
         Phase::Rcpt,
@@ -196,7 +197,7 @@ async fn bounces_complaints_and_suppressions_close_the_loop_on_postgres() -> any
         eprintln!("skipped: set {POSTGRES_ENV} to run on PostgreSQL");
         return Ok(());
     };
-    close_the_loop(setup_on(TempStore::postgres(&base).await?).await?).await
+    close_the_loop(setup_on(TempStore::postgres(&base).await?, "").await?).await
 }
 
 async fn close_the_loop(s: Setup) -> anyhow::Result<()> {
@@ -493,7 +494,16 @@ async fn the_mailbox_simulator_plays_every_outcome() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_are_sorted_and_passed_on() -> anyhow::Result<()> {
-    let s = setup().await?;
+    let mut s = setup_on(TempStore::sqlite()?, "[inbound]\nforwards_per_hour = 1\n").await?;
+    // The brand's domain is verified, so its own mail is signed with its
+    // key: a reply's From in that domain must not earn a signature.
+    let added: Value =
+        serde_json::from_str(
+            &s.server
+                .run(&["--json", "domain", "add", "acme.test", "--account", "acme"])?,
+        )?;
+    s.h.dns.replace(&Harness::zones()?.publish(&added["records"])).await?;
+    s.server.run(&["domain", "verify", "acme.test"])?;
     // The account's reply URL fails until the test lets it answer.
     let receiver = Receiver::start(Mode::Fail(500)).await?;
     let url = receiver.url("/replies");
@@ -537,9 +547,10 @@ async fn replies_are_sorted_and_passed_on() -> anyhow::Result<()> {
         .context("a Reply-To")?
         .to_owned();
     ensure!(
-        reply_to.starts_with('r') && reply_to.ends_with("@mta.test"),
-        "{reply_to}"
+        reply_to.starts_with('r') && reply_to.ends_with("@bounces.acme.test"),
+        "the reply address is in the brand's aligned return-path domain: {reply_to}"
     );
+    let reply_to_address = reply_to.clone();
 
     // Machines: recorded and dropped.
     let (ok, t) = s.inbound(
@@ -559,7 +570,8 @@ async fn replies_are_sorted_and_passed_on() -> anyhow::Result<()> {
 
     // A person: the URL fails once, so the MX asks the sender to retry;
     // the retry is posted and forwarded, and recorded once.
-    let person = "From: Reader <reader@example.test>\r\nSubject: Re: Weekly\r\nMessage-ID: <r1@example.test>\r\n\r\nThanks, see you Friday!\r\n";
+    // A stranger can write any From: this one claims the brand's domain.
+    let person = "From: Reader <ceo@acme.test>\r\nSubject: Re: Weekly\r\nMessage-ID: <r1@example.test>\r\nX-Herald-Stream: newsletter\r\n\r\nThanks, see you Friday!\r\n";
     let (ok, t) = s.inbound(&reply_to, person)?;
     ensure!(!ok && t.contains("451"), "a failing URL defers the reply: {t}");
     receiver.set_mode(Mode::Ok);
@@ -575,7 +587,7 @@ async fn replies_are_sorted_and_passed_on() -> anyhow::Result<()> {
         posted[0]["type"] == "reply"
             && posted[0]["message_id"] == message_id.as_str()
             && posted[0]["recipient"] == "reader@example.test"
-            && posted[0]["from"] == "reader@example.test"
+            && posted[0]["from"] == "ceo@acme.test"
             && posted[0]["subject"] == "Re: Weekly"
             && posted[0]["text"].as_str().is_some_and(|t| t.contains("see you Friday")),
         "{}",
@@ -590,9 +602,34 @@ async fn replies_are_sorted_and_passed_on() -> anyhow::Result<()> {
         async move { m }
     })
     .await?;
-    ensure!(forwarded.mail_from.is_empty(), "a null sender: {}", forwarded.mail_from);
-    ensure!(String::from_utf8_lossy(&forwarded.data).contains("see you Friday"));
+    // Forwarded in the platform's name: envelope and From at the bounce
+    // domain, the person in Reply-To, the reply attached, and no tenant's
+    // signature, whatever the reply's From said.
+    ensure!(forwarded.mail_from.ends_with("@mta.test"), "{}", forwarded.mail_from);
+    let notice = mail_parser::MessageParser::default()
+        .parse(&forwarded.data)
+        .context("parses")?;
+    let from = notice.from().and_then(|a| a.first()).and_then(|a| a.address());
+    ensure!(from == Some("forwarding@mta.test"), "{from:?}");
+    let reply_to = notice.reply_to().and_then(|a| a.first()).and_then(|a| a.address());
+    ensure!(reply_to == Some("ceo@acme.test"), "{reply_to:?}");
+    ensure!(
+        notice.header_raw("DKIM-Signature").is_none(),
+        "the notice is not signed with a tenant's key"
+    );
+    let attached = notice
+        .attachment(0)
+        .and_then(|a| a.message())
+        .context("the reply attached")?;
+    ensure!(attached.body_text(0).is_some_and(|t| t.contains("see you Friday")));
     let all = s.wait_events("replied", "reader@example.test", 3).await?;
     ensure!(all.iter().filter(|e| e["reason"] == "reply").count() == 1, "{all:?}");
+
+    // One forward an hour for this server: the next person waits (451
+    // 4.7.1) and nothing is posted or recorded for them yet.
+    let another = "From: Other <other@example.test>\r\nSubject: Re: Weekly\r\n\r\nMe too\r\n";
+    let (ok, t) = s.inbound(&reply_to_address, another)?;
+    ensure!(!ok && t.contains("451 4.7.1"), "{t}");
+    ensure!(receiver.posts().len() == 1, "nothing more posted");
     Ok(())
 }

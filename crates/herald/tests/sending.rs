@@ -786,8 +786,8 @@ async fn bulk_mail_is_tracked_and_unsubscribes_stick() -> anyhow::Result<()> {
     let r = s.visit("GET", &pixel.replace("/t/o/", "/t/c/"), BROWSER).await?;
     ensure!(r.status() == 404, "an open token is no click token");
 
-    // Unsubscribe: a scanner gets a button and unsubscribes nobody; the
-    // person's GET unsubscribes; a one-click POST unsubscribes the other.
+    // Unsubscribe: a GET never unsubscribes anyone, scanner or browser (it
+    // shows a button); the button's POST and a one-click POST do.
     let reader_unsub = unsub
         .split(['<', '>'])
         .find(|p| p.starts_with("https://"))
@@ -798,7 +798,28 @@ async fn bulk_mail_is_tracked_and_unsubscribes_stick() -> anyhow::Result<()> {
     ensure!(page.text().await?.contains("<form method=\"post\""));
     let page = s.visit("GET", &reader_unsub, BROWSER).await?;
     ensure!(page.status() == 200);
-    ensure!(page.text().await?.contains("reader@example.test will get no more"));
+    let html = page.text().await?;
+    ensure!(
+        html.contains("<form method=\"post\"") && html.contains("name=\"List-Unsubscribe\" value=\"One-Click\""),
+        "{html}"
+    );
+    let suppressed = s
+        .api
+        .call("GET", "/api/v1/suppressions/reader@example.test")
+        .key(&s.key)
+        .send()
+        .await?;
+    ensure!(suppressed.status == 404, "GETs suppressed nobody: {}", suppressed.body);
+    let reader_path = reader_unsub.split_once("links.mta.test").context("path")?.1.to_owned();
+    let pressed = reqwest::Client::new()
+        .post(format!("http://{}{reader_path}", s.http))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("User-Agent", BROWSER)
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await?;
+    ensure!(pressed.status() == 200);
+    ensure!(pressed.text().await?.contains("reader@example.test will get no more"));
     let clicker_unsub = header(&clicker, "List-Unsubscribe")
         .context("List-Unsubscribe")?
         .split(['<', '>'])

@@ -117,19 +117,20 @@ impl Acceptor {
         self.take(envelope, body, true).await
     }
 
-    /// Forwards a message Herald received (a person's reply) to `to` for
-    /// `account`, with a null envelope sender so a failure bounces nowhere.
-    /// The account's sender rules do not apply (the From is the person's),
-    /// and `X-Herald-*` headers an outsider wrote are removed, not obeyed.
-    pub async fn forward(
+    /// Sends a message Herald wrote in its own name (a forwarding notice,
+    /// from `sender` at the platform's domain) to `to`, accounted to
+    /// `account`. The account's sender rules do not apply — the author is
+    /// the platform, never a tenant — and no `X-Herald-*` control is obeyed.
+    pub async fn send_as_platform(
         &self,
         account: &AccountId,
+        sender: EmailAddress,
         to: EmailAddress,
         body: Vec<u8>,
         client_ip: std::net::IpAddr,
     ) -> Result<Accepted, SubmitError> {
         let envelope = Envelope {
-            sender: ReversePath::Null,
+            sender: ReversePath::Address(sender),
             recipients: vec![to],
             account: account.clone(),
             client_ip,

@@ -33,6 +33,8 @@ use herald_store::{EventFilter, NewSuppression, Store, StoreError};
 use herald_tracking::{Keyring, VerpToken};
 
 use crate::accept::Acceptor;
+use crate::forward::{self, FORWARDING_LOCAL, ForwardLimit};
+use herald_outbound::Guard;
 use herald_types::{
     AccountId, BounceClass, BounceInfo, EmailAddress, Event, EventKind, EventSink, MessageId, SmtpAnswer,
 };
@@ -64,13 +66,15 @@ pub const DMARC_LOCALS: [&str; 4] = ["dmarc", "dmarc-reports", "rua", "ruf"];
 
 pub struct Inbound {
     keys: Keyring,
+    /// Person's replies forwarded per account per hour.
+    forwards: ForwardLimit,
     store: Arc<dyn Store>,
     events: Arc<EventPipeline>,
     bounce_domain: String,
     /// Forwards replies.
     acceptor: Arc<Acceptor>,
-    /// Posts replies.
-    http: reqwest::Client,
+    /// Posts replies, only to permitted addresses.
+    http: Guard,
     /// Stores DMARC and TLS reports.
     dmarc: Arc<herald_dmarc::Dmarc>,
 }
@@ -82,6 +86,48 @@ impl std::fmt::Debug for Inbound {
             .finish_non_exhaustive()
     }
 }
+
+/// Why a message was not taken now.
+#[derive(Debug)]
+enum Refusal {
+    /// A limit of the account was reached: try again later.
+    Busy,
+    /// Something failed on the way (store, URL, spool): try again later.
+    Failed(anyhow::Error),
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+impl From<anyhow::Error> for Refusal {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// The inbound MX's limits.
+#[derive(Debug, Clone)]
+pub struct InboundSettings {
+    /// Replies forwarded per account per hour.
+    pub forwards_per_hour: u32,
+    /// Which addresses reply URLs may reach.
+    pub outbound: Arc<herald_outbound::Policy>,
+}
+
+impl Default for InboundSettings {
+    fn default() -> Self {
+        Self {
+            forwards_per_hour: DEFAULT_FORWARDS_PER_HOUR,
+            outbound: Arc::default(),
+        }
+    }
+}
+
+/// Replies forwarded per account per hour unless configured.
+pub const DEFAULT_FORWARDS_PER_HOUR: u32 = 100;
 
 /// How long a reply URL has to answer.
 const POST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
@@ -101,17 +147,20 @@ impl Inbound {
         bounce_domain: &str,
         acceptor: Arc<Acceptor>,
         dmarc: Arc<herald_dmarc::Dmarc>,
+        settings: &InboundSettings,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             keys,
+            forwards: ForwardLimit::new(settings.forwards_per_hour),
             store,
             events,
             bounce_domain: bounce_domain.to_ascii_lowercase(),
             acceptor,
-            http: reqwest::Client::builder()
-                .timeout(POST_TIMEOUT)
-                .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
-                .build()?,
+            http: Guard::new(
+                settings.outbound.clone(),
+                POST_TIMEOUT,
+                concat!("Herald/", env!("CARGO_PKG_VERSION")),
+            )?,
             dmarc,
         })
     }
@@ -167,9 +216,12 @@ impl Inbound {
             emitted += self
                 .handle(route, report.as_ref(), body, client_ip)
                 .await
-                .map_err(|e| {
-                    tracing::warn!(error = %format!("{e:#}"), "inbound message not handled; asking the sender to retry");
-                    Reply::try_later()
+                .map_err(|e| match e {
+                    Refusal::Busy => Reply::new(451, [4, 7, 1], "Too many replies for this account; try again later"),
+                    Refusal::Failed(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "inbound message not handled; asking the sender to retry");
+                        Reply::try_later()
+                    }
                 })?;
         }
         if emitted > 0 && !self.events.flush().await {
@@ -185,7 +237,7 @@ impl Inbound {
         report: Option<&Report>,
         body: &[u8],
         client_ip: IpAddr,
-    ) -> anyhow::Result<usize> {
+    ) -> Result<usize, Refusal> {
         match route {
             Route::Dmarc => {
                 let now = time::OffsetDateTime::now_utc();
@@ -195,7 +247,8 @@ impl Inbound {
                 let prepared = tokio::task::spawn_blocking(move || {
                     herald_dmarc::prepare_all(&bytes, herald_dmarc::Origin::Mx, source, now)
                 })
-                .await?;
+                .await
+                .map_err(|e| Refusal::Failed(e.into()))?;
                 for o in self.dmarc.store(prepared).await? {
                     tracing::info!(status = ?o.status, kind = o.kind.as_deref().unwrap_or("-"),
                         org = o.org_name.as_deref().unwrap_or("-"), domain = o.domain.as_deref().unwrap_or("-"),
@@ -212,6 +265,7 @@ impl Inbound {
                 if kind == herald_feedback::ReplyKind::Person {
                     self.pass_on(&target, body, client_ip).await?;
                 }
+
                 let mut e = self.event(EventKind::Replied, &target).await?;
                 e.reason = Some(kind.as_str().to_owned());
                 tracing::info!(message = %target.message, recipient = %target.recipient, kind = kind.as_str(), "reply recorded");
@@ -263,12 +317,21 @@ impl Inbound {
     }
 
     /// Passes a person's reply on as the account asked: posted to its URL
-    /// (any answer but 2xx is a failure), forwarded to its address.
-    async fn pass_on(&self, target: &Target, body: &[u8], client_ip: IpAddr) -> anyhow::Result<()> {
+    /// (any answer but 2xx is a failure), forwarded to its address in a
+    /// notice from the platform. Over the account's forwarding limit the
+    /// sender is asked to retry later, before anything is posted.
+    async fn pass_on(&self, target: &Target, body: &[u8], client_ip: IpAddr) -> Result<(), Refusal> {
         let Some(account) = self.store.account_by_id(&target.account).await? else {
             return Ok(());
         };
         let settings = &account.settings;
+        // A suspended brand sends nothing, forwards included; the reply is
+        // still recorded and posted.
+        let forward_to = settings.reply_forward_to.as_deref().filter(|_| account.is_active());
+        if forward_to.is_some() && !self.forwards.has_room(&account.id) {
+            tracing::warn!(account = %account.name, "reply forwarding limit reached; asking the sender to retry");
+            return Err(Refusal::Busy);
+        }
         if let Some(url) = &settings.reply_url {
             let parsed = mail_parser::MessageParser::default().parse(body);
             let from = parsed
@@ -288,19 +351,34 @@ impl Inbound {
                 "html": parsed.as_ref().and_then(|m| m.body_html(0)),
                 "raw": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, body),
             });
-            let answer = self.http.post(url).json(&payload).send().await?;
-            anyhow::ensure!(
-                answer.status().is_success(),
-                "the reply URL {url} answered {}",
-                answer.status()
-            );
-        }
-        if let Some(to) = &settings.reply_forward_to {
-            let to = EmailAddress::parse(to)?;
-            self.acceptor
-                .forward(&target.account, to, body.to_vec(), client_ip)
+            let request = self
+                .http
+                .post(url)
+                .map_err(|f| Refusal::Failed(anyhow::anyhow!("the reply URL: {}", f.class())))?;
+            self.http
+                .send(request.json(&payload))
                 .await
-                .map_err(|e| anyhow::anyhow!("cannot forward the reply: {e}"))?;
+                .map_err(|f| Refusal::Failed(anyhow::anyhow!("the reply URL: {}", f.class())))?;
+        }
+        if let Some(to) = forward_to {
+            if !self.forwards.take(&account.id) {
+                return Err(Refusal::Busy);
+            }
+            let to = EmailAddress::parse(to).map_err(|e| Refusal::Failed(e.into()))?;
+            let sender = EmailAddress::parse(&format!("{FORWARDING_LOCAL}@{}", self.bounce_domain))
+                .map_err(|e| Refusal::Failed(e.into()))?;
+            let message = forward::notice(
+                body,
+                &self.bounce_domain,
+                &to,
+                target.message.as_str(),
+                &target.recipient,
+            )
+            .map_err(|e| Refusal::Failed(e.into()))?;
+            self.acceptor
+                .send_as_platform(&target.account, sender, to, message, client_ip)
+                .await
+                .map_err(|e| Refusal::Failed(anyhow::anyhow!("cannot forward the reply: {e}")))?;
         }
         Ok(())
     }

@@ -15,13 +15,17 @@
 //! before what the message told is stored.
 
 mod accept;
+mod forward;
 mod inbound;
 mod ingress;
 mod prepare;
 mod senders;
 
 pub use accept::{Acceptor, Deliver};
-pub use inbound::{BOUNCES_LOCAL, DMARC_LOCALS, FEEDBACK_LOCAL, Inbound, Route};
+pub use forward::{FORWARDING_LOCAL, ForwardLimit};
+pub use inbound::{
+    BOUNCES_LOCAL, DEFAULT_FORWARDS_PER_HOUR, DMARC_LOCALS, FEEDBACK_LOCAL, Inbound, InboundSettings, Route,
+};
 pub use ingress::SmtpIngress;
 pub use prepare::HeraldPreparer;
 pub use senders::{AccountFacts, SenderPolicy};

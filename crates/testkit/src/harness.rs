@@ -78,6 +78,8 @@ url = "{url}"
 [http]
 listen = "127.0.0.1:0"
 public_url = "https://links.mta.test"
+# The webhook and reply receivers of the tests listen on loopback.
+outbound_allow = ["127.0.0.0/8"]
 
 [smtp]
 {smtp}

@@ -75,7 +75,8 @@ pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
 
 pub struct Dispatcher {
     store: Arc<dyn Store>,
-    http: reqwest::Client,
+    /// Posts only to permitted (public) addresses, without redirects.
+    http: herald_outbound::Guard,
     settings: Settings,
     render: Render,
     events: Arc<dyn EventSink>,
@@ -116,11 +117,13 @@ impl Dispatcher {
         render: Render,
         events: Arc<dyn EventSink>,
         wake: Arc<Notify>,
+        outbound: Arc<herald_outbound::Policy>,
     ) -> Result<Arc<Self>, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .user_agent(concat!("Herald-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = herald_outbound::Guard::new(
+            outbound,
+            settings.timeout,
+            concat!("Herald-Webhooks/", env!("CARGO_PKG_VERSION")),
+        )?;
         Ok(Arc::new(Self {
             store,
             http,
@@ -258,20 +261,25 @@ impl Dispatcher {
         };
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let t = time::OffsetDateTime::now_utc().unix_timestamp();
+        let request = match self.http.post(&hook.url) {
+            Ok(r) => r,
+            Err(refused) => return Outcome::Failed(refused.class()),
+        };
         let sent = self
             .http
-            .post(&hook.url)
-            .header("content-type", "application/json")
-            .header("herald-signature", signature(&hook.secret, t, &body))
-            .header("herald-webhook", hook.id.as_str())
-            .body(body)
-            .send()
+            .send(
+                request
+                    .header("content-type", "application/json")
+                    .header("herald-signature", signature(&hook.secret, t, &body))
+                    .header("herald-webhook", hook.id.as_str())
+                    .body(body),
+            )
             .await;
+        // The tenant learns the class of a failure, never the target's
+        // text or what the network said (a webhook is not a port scanner).
         match sent {
-            Ok(answer) if answer.status().is_success() => Outcome::Delivered,
-            Ok(answer) => Outcome::Failed(format!("HTTP {}", answer.status())),
-            Err(e) if e.is_timeout() => Outcome::Failed(format!("no answer within {:?}", self.settings.timeout)),
-            Err(e) => Outcome::Failed(e.to_string()),
+            Ok(_) => Outcome::Delivered,
+            Err(failure) => Outcome::Failed(failure.class()),
         }
     }
 

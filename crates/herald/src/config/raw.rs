@@ -18,6 +18,7 @@ pub struct RawConfig {
     pub webhooks: RawWebhooks,
     pub alerts: RawAlerts,
     pub dmarc: RawDmarc,
+    pub inbound: RawInbound,
     pub log: RawLog,
 }
 
@@ -58,6 +59,9 @@ pub struct RawHttp {
     pub public_url: String,
     pub tls: bool,
     pub request_timeout: String,
+    /// Networks tenants' URLs (webhooks, reply URLs) may reach besides
+    /// public addresses.
+    pub outbound_allow: Vec<String>,
 }
 
 impl Default for RawHttp {
@@ -67,6 +71,7 @@ impl Default for RawHttp {
             public_url: String::new(),
             tls: false,
             request_timeout: s("30s"),
+            outbound_allow: Vec::new(),
         }
     }
 }
@@ -255,6 +260,28 @@ impl Default for RawAlerts {
         Self {
             check_interval: s("5m"),
             min_volume: 100,
+        }
+    }
+}
+
+/// `[inbound]`: what the inbound MX takes from strangers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawInbound {
+    /// Persons' replies forwarded per account per hour.
+    pub forwards_per_hour: u32,
+    /// Unreadable messages kept per day at the report addresses, per
+    /// sending IP address and in all; past either, `452 4.3.1`.
+    pub unreadable_per_ip: u32,
+    pub unreadable_total: u32,
+}
+
+impl Default for RawInbound {
+    fn default() -> Self {
+        Self {
+            forwards_per_hour: 100,
+            unreadable_per_ip: 50,
+            unreadable_total: 5000,
         }
     }
 }

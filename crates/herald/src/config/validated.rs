@@ -82,8 +82,21 @@ pub struct Config {
     pub machines: MachineRules,
     /// `[dmarc] sending_networks`: Herald's own sending addresses.
     pub dmarc_networks: Vec<IpNet>,
+    /// `[http] outbound_allow`: networks tenants' URLs may reach besides
+    /// public addresses.
+    pub outbound_allow: Vec<IpNet>,
+    /// `[inbound]`: what the inbound MX takes from strangers.
+    pub inbound: InboundLimits,
     /// The config with every default resolved, for `config check`.
     effective: RawConfig,
+}
+
+/// `[inbound]`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundLimits {
+    pub forwards_per_hour: u32,
+    pub unreadable_per_ip: u32,
+    pub unreadable_total: u32,
 }
 
 /// `[smtp]`, checked.
@@ -476,6 +489,12 @@ impl Config {
             ));
         }
         let dmarc_networks = networks("dmarc.sending_networks", &raw.dmarc.sending_networks)?;
+        let outbound_allow = networks("http.outbound_allow", &raw.http.outbound_allow)?;
+        let inbound = InboundLimits {
+            forwards_per_hour: raw.inbound.forwards_per_hour,
+            unreadable_per_ip: raw.inbound.unreadable_per_ip,
+            unreadable_total: raw.inbound.unreadable_total,
+        };
         let mut effective = raw.clone();
         effective.server.hostname = hostname.clone();
         effective.storage.url = storage_url.clone();
@@ -489,6 +508,8 @@ impl Config {
             secret_file,
             machines,
             dmarc_networks,
+            outbound_allow,
+            inbound,
             webhooks,
             alerts,
             effective,

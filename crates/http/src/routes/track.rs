@@ -99,13 +99,30 @@ fn page(title: &str, body: &str) -> Html<String> {
     ))
 }
 
-/// An unsubscribe link opened in a browser: unsubscribes and confirms. A
-/// link scanner (a machine) gets a button to press instead, so scanning
-/// mail never unsubscribes anyone.
+/// An unsubscribe link opened in a browser: a page with a button. A GET
+/// never changes anything (link scanners and prefetchers follow every
+/// link in mail); the button POSTs, as mail clients do for RFC 8058.
 #[utoipa::path(get, path = "/u/{token}", tag = "tracking",
     params(("token" = String, Path, description = "signed unsubscribe token")),
-    responses((status = 200, content_type = "text/html", description = "confirmation page"), (status = 404, description = "unknown token")))]
-pub async fn unsubscribe_page(
+    responses((status = 200, content_type = "text/html", description = "a page asking to confirm"), (status = 404, description = "unknown token")))]
+pub async fn unsubscribe_page(State(s): State<AppState>, ApiPath(raw): ApiPath<String>) -> Result<Response, ApiError> {
+    let t = tracker(&s)?;
+    let token = t.decode(Purpose::Unsubscribe, &raw).ok_or_else(not_found)?;
+    let who = escape(&token.recipient);
+    let form = format!(
+        "<p>Stop this mail to {who}?</p><form method=\"post\">\
+         <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+         <button type=\"submit\">Unsubscribe</button></form>"
+    );
+    Ok(page("Unsubscribe", &form).into_response())
+}
+
+/// Unsubscribes: the RFC 8058 one-click POST a mail client makes, or the
+/// page's button. Recorded (suppression and event) before the answer.
+#[utoipa::path(post, path = "/u/{token}", tag = "tracking",
+    params(("token" = String, Path, description = "signed unsubscribe token")),
+    responses((status = 200, content_type = "text/html", description = "unsubscribed"), (status = 404, description = "unknown token")))]
+pub async fn unsubscribe(
     State(s): State<AppState>,
     Peer(peer): Peer,
     method: Method,
@@ -114,35 +131,9 @@ pub async fn unsubscribe_page(
 ) -> Result<Response, ApiError> {
     let t = tracker(&s)?;
     let token = t.decode(Purpose::Unsubscribe, &raw).ok_or_else(not_found)?;
-    let v = visitor(&method, &headers, peer);
-    let who = escape(&token.recipient);
-    if t.is_machine(&token, &v) {
-        let form = format!(
-            "<p>Stop mail to {who}?</p><form method=\"post\"><button type=\"submit\">Unsubscribe</button></form>"
-        );
-        return Ok(page("Unsubscribe", &form).into_response());
-    }
-    t.unsubscribe(&token, &v)
-        .await
-        .map_err(|e| ApiError::from(herald_accounts::AccountsError::from(e)))?;
-    Ok(page("Unsubscribed", &format!("<p>{who} will get no more of this mail.</p>")).into_response())
-}
-
-/// RFC 8058 one-click unsubscribe (what mail clients POST): no page.
-#[utoipa::path(post, path = "/u/{token}", tag = "tracking",
-    params(("token" = String, Path, description = "signed unsubscribe token")),
-    responses((status = 200, description = "unsubscribed"), (status = 404, description = "unknown token")))]
-pub async fn unsubscribe(
-    State(s): State<AppState>,
-    Peer(peer): Peer,
-    method: Method,
-    headers: HeaderMap,
-    ApiPath(raw): ApiPath<String>,
-) -> Result<StatusCode, ApiError> {
-    let t = tracker(&s)?;
-    let token = t.decode(Purpose::Unsubscribe, &raw).ok_or_else(not_found)?;
     t.unsubscribe(&token, &visitor(&method, &headers, peer))
         .await
         .map_err(|e| ApiError::from(herald_accounts::AccountsError::from(e)))?;
-    Ok(StatusCode::OK)
+    let who = escape(&token.recipient);
+    Ok(page("Unsubscribed", &format!("<p>{who} will get no more of this mail.</p>")).into_response())
 }
