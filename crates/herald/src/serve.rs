@@ -34,6 +34,8 @@ pub const BOOTSTRAP_ACCOUNT: &str = "main";
 pub const BOOTSTRAP_KEY_FILE: &str = "bootstrap-admin-key";
 /// Where the running server writes its API's URL, for `herald queue`.
 pub const API_URL_FILE: &str = "api-url";
+/// Where mail to postmaster@ and abuse@ is kept, in the data dir.
+pub const MAILBOX_DIR: &str = "mailbox";
 /// The spool's folder in the data dir.
 const SPOOL_DIR: &str = "spool";
 /// How often histogram summaries are compacted for `/metrics`.
@@ -252,6 +254,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &herald_intake::InboundSettings {
             forwards_per_hour: config.inbound.forwards_per_hour,
             outbound: outbound.clone(),
+            local_domains: vec![config.hostname.clone()],
+            mailbox: Some(config.data_dir.join(MAILBOX_DIR)),
+            unreadable_per_ip: config.inbound.unreadable_per_ip,
+            unreadable_total: config.inbound.unreadable_total,
         },
     )?);
     let ingress = Arc::new(SmtpIngress::new(

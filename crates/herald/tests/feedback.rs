@@ -633,3 +633,118 @@ async fn replies_are_sorted_and_passed_on() -> anyhow::Result<()> {
     ensure!(receiver.posts().len() == 1, "nothing more posted");
     Ok(())
 }
+
+/// Issue 13: the inbound MX takes only what is ours. A report matched by
+/// Message-ID counts only for a recipient of that message, and not at all
+/// when another account's message carries the same Message-ID; the
+/// operator's mailboxes are kept; unreadable mail is kept up to a quota.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbound_mx_takes_only_what_is_ours() -> anyhow::Result<()> {
+    let s = setup_on(TempStore::sqlite()?, "[inbound]\nunreadable_per_ip = 3\n").await?;
+    let globex = s.account("globex", None)?;
+    // Two accounts send messages carrying the same Message-ID (anyone can
+    // write any Message-ID), to the same person.
+    let raw = |from: &str| {
+        json!({"to": ["twin@example.test"],
+               "raw": format!("From: {from}\nTo: twin@example.test\nSubject: hi\nMessage-ID: <shared@example.test>\n\nHello\n")})
+    };
+    let ours =
+        s.h.send(
+            json!({"from": "news@acme.test", "to": ["reader@example.test", "other@example.test"],
+            "subject": "Spring news", "text": "Hello"}),
+        )
+        .await?;
+    let answer = s
+        .api
+        .call("POST", "/api/v1/messages")
+        .key(&s.key)
+        .json(raw("news@acme.test"))
+        .send()
+        .await?;
+    ensure!(answer.status == 202, "{}", answer.body);
+    let answer = s
+        .api
+        .call("POST", "/api/v1/messages")
+        .key(&globex)
+        .json(raw("ads@acme.test"))
+        .send()
+        .await?;
+    ensure!(answer.status == 202, "{}", answer.body);
+    let (_, header_id) = s.delivered_to("reader@example.test").await?;
+    s.wait_events("accepted", "twin@example.test", 1).await?;
+    wait_for("globex's message recorded", WAIT, || async {
+        let a = s
+            .api
+            .call("GET", "/api/v1/events?type=accepted&recipient=twin@example.test")
+            .key(&globex)
+            .send()
+            .await
+            .ok()?;
+        a.body["data"].as_array().is_some_and(|d| !d.is_empty()).then_some(())
+    })
+    .await?;
+
+    // Naming someone who was not a recipient of the message: nothing.
+    let (ok, t) = s.inbound(
+        "bounces@mta.test",
+        &dsn("stranger@example.test", "5.1.1", "550 5.1.1 no such user", &header_id),
+    )?;
+    ensure!(ok, "{t}");
+    // A Message-ID two accounts' messages carry: nothing either.
+    let (ok, t) = s.inbound(
+        "bounces@mta.test",
+        &dsn(
+            "twin@example.test",
+            "5.1.1",
+            "550 5.1.1 no such user",
+            "shared@example.test",
+        ),
+    )?;
+    ensure!(ok, "{t}");
+    let bounced = s.events("type=bounced").await?;
+    ensure!(bounced.is_empty(), "no bounce was applied: {bounced:?}");
+    let listed = s.suppression("twin@example.test").await?;
+    ensure!(listed.0 == 404, "nobody was suppressed: {listed:?}");
+    // The recipient the report names, of the message it names: applied,
+    // whatever case the report writes the address in.
+    let (ok, t) = s.inbound(
+        "bounces@mta.test",
+        &dsn("Reader@EXAMPLE.test", "5.1.1", "550 5.1.1 no such user", &header_id),
+    )?;
+    ensure!(ok, "{t}");
+    let bounced = s.events(&format!("type=bounced&message_id={ours}")).await?;
+    ensure!(
+        bounced.len() == 1 && bounced[0]["recipient"] == "reader@example.test",
+        "{bounced:?}"
+    );
+
+    // postmaster@ and abuse@ are taken and kept for the operator, owner-only.
+    for rcpt in ["postmaster@mta.test", "Abuse@mta.test"] {
+        let (ok, t) = s.inbound(
+            rcpt,
+            "From: someone@example.test\r\nSubject: your server\r\n\r\nHello postmaster\r\n",
+        )?;
+        ensure!(ok, "{rcpt}: {t}");
+    }
+    for mailbox in ["postmaster", "abuse"] {
+        let dir = s.dir.path().join("data/mailbox").join(mailbox);
+        let files: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
+        ensure!(files.len() == 1, "{mailbox}: {files:?}");
+        let meta = files[0].metadata()?;
+        ensure!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777 == 0o600);
+        ensure!(std::fs::read_to_string(files[0].path())?.contains("Hello postmaster"));
+    }
+    // Three unreadable messages a day from one address (two were the
+    // operator's mail above); the fourth waits for tomorrow.
+    let (ok, t) = s.inbound(
+        "dmarc@mta.test",
+        "From: x@example.test\r\nSubject: junk\r\n\r\nnot a report\r\n",
+    )?;
+    ensure!(ok, "{t}");
+    let (ok, t) = s.inbound(
+        "rua@mta.test",
+        "From: x@example.test\r\nSubject: junk\r\n\r\nstill not a report\r\n",
+    )?;
+    ensure!(!ok && t.contains("452 4.3.1"), "{t}");
+    Ok(())
+}

@@ -188,6 +188,25 @@ fn from_domain(body: &[u8]) -> Option<String> {
 
 #[async_trait]
 impl Prepare for HeraldPreparer {
+    /// A suspended account's queued mail (or a suspended master's subs')
+    /// waits: read afresh for every attempt, so a suspension holds the
+    /// queue at once and a reactivation releases it.
+    async fn hold(&self, q: &Queued) -> bool {
+        let store = &self.store;
+        match store.account_by_id(&q.envelope.account).await {
+            Ok(Some(a)) if !a.is_active() => true,
+            Ok(Some(a)) => match a.parent_id() {
+                Some(parent) => matches!(store.account_by_id(parent).await, Ok(Some(m)) if !m.is_active()),
+                None => false,
+            },
+            // A deleted account's mail is not held (it is purged with it).
+            Ok(None) => false,
+            // Unknown: wait rather than send for an account that may be
+            // suspended; the store's answer comes with a later look.
+            Err(_) => true,
+        }
+    }
+
     async fn prepare(&self, q: &Queued, body: Vec<u8>, recipients: &[usize]) -> Vec<Prepared> {
         let domain = from_domain(&body);
         let (signer, rp_domain) = match &self.brand(&q.envelope.account).await {

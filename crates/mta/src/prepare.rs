@@ -23,6 +23,13 @@ pub struct Prepared {
 #[async_trait]
 pub trait Prepare: Send + Sync {
     async fn prepare(&self, message: &Queued, body: Vec<u8>, recipients: &[usize]) -> Vec<Prepared>;
+
+    /// Whether the message must wait without being tried (its account is
+    /// suspended): it is looked at again later, counts no attempt and does
+    /// not expire while held. Called before every attempt.
+    async fn hold(&self, _message: &Queued) -> bool {
+        false
+    }
 }
 
 /// Sends the message as it was accepted, in one transaction.

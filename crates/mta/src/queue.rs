@@ -334,6 +334,9 @@ impl Inner {
     }
 }
 
+/// The longest a held message waits before it is looked at again.
+const HOLD_RECHECK: Duration = Duration::from_secs(60);
+
 /// Sends the due recipients of one message to their destinations.
 async fn dispatch(inner: Arc<Inner>, id: MessageId) {
     let key = id.to_bytes();
@@ -351,6 +354,19 @@ async fn dispatch(inner: Arc<Inner>, id: MessageId) {
         .collect();
     if due.is_empty() {
         return; // an earlier timer of a message already rescheduled
+    }
+    if inner.prepare.hold(&q).await {
+        // Held (its account is suspended): neither tried nor expired; looked
+        // at again after the first retry delay (at most a minute).
+        let wait = inner
+            .config
+            .retry_schedule
+            .first()
+            .copied()
+            .unwrap_or(HOLD_RECHECK)
+            .clamp(Duration::from_secs(1), HOLD_RECHECK);
+        inner.schedule_at(now + i64::try_from(wait.as_millis()).unwrap_or(60_000), &id);
+        return;
     }
     if now >= inner.expires_ms(&q) {
         for i in due {

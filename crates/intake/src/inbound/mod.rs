@@ -19,9 +19,24 @@
 //!   forwarded to its address (a failure asks the sender to retry), then
 //!   recorded as `replied` with reason `reply`.
 //!
+//! - `postmaster@` and `abuse@` at the bounce domain and the server's
+//!   hostname: kept for the operator as files ([`mailbox`]).
+//!
 //! Anything else is refused at RCPT with `550 5.7.1`. A message is answered
 //! `250` only after its events are stored and the suppression lists are
 //! updated, so nothing the world told us is lost.
+//!
+//! Attribution trusts the VERP token: it is in the return path only the
+//! recipient's own server saw. A report without one is matched by the
+//! returned message's Message-ID — which any sender may copy — so it
+//! applies only to the recipient it names, only if that address was a
+//! recipient of the message, and not at all when messages of several
+//! accounts carry that Message-ID. What no machine can read (a report
+//! address's broken report, the operator's mail) is kept up to a daily
+//! quota per sending address and in all ([`quota`]), then `452 4.3.1`.
+
+mod mailbox;
+mod quota;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -31,6 +46,11 @@ use herald_feedback::{Failure, Kind, Reason, Report};
 use herald_smtp_server::Reply;
 use herald_store::{EventFilter, NewSuppression, Store, StoreError};
 use herald_tracking::{Keyring, VerpToken};
+
+use std::path::PathBuf;
+
+use mailbox::OPERATOR_MAILBOXES;
+use quota::DailyQuota;
 
 use crate::accept::Acceptor;
 use crate::forward::{self, FORWARDING_LOCAL, ForwardLimit};
@@ -59,6 +79,8 @@ pub enum Route {
     Reply(VerpToken),
     /// A DMARC report address.
     Dmarc,
+    /// A mailbox of the operator (`postmaster`, `abuse`).
+    Operator(&'static str),
 }
 
 /// The local parts of the DMARC report addresses on the bounce domain.
@@ -77,6 +99,12 @@ pub struct Inbound {
     http: Guard,
     /// Stores DMARC and TLS reports.
     dmarc: Arc<herald_dmarc::Dmarc>,
+    /// The domains whose postmaster and abuse mail Herald takes.
+    local_domains: Vec<String>,
+    /// Where the operator's mail is kept; `None`: not taken.
+    mailbox: Option<PathBuf>,
+    /// Unreadable mail kept per day.
+    unreadable: DailyQuota,
 }
 
 impl std::fmt::Debug for Inbound {
@@ -94,6 +122,8 @@ enum Refusal {
     Busy,
     /// Something failed on the way (store, URL, spool): try again later.
     Failed(anyhow::Error),
+    /// Today's quota of unreadable mail is used.
+    Full,
 }
 
 impl From<StoreError> for Refusal {
@@ -108,13 +138,21 @@ impl From<anyhow::Error> for Refusal {
     }
 }
 
-/// The inbound MX's limits.
+/// The inbound MX's settings and limits.
 #[derive(Debug, Clone)]
 pub struct InboundSettings {
     /// Replies forwarded per account per hour.
     pub forwards_per_hour: u32,
     /// Which addresses reply URLs may reach.
     pub outbound: Arc<herald_outbound::Policy>,
+    /// Domains besides the bounce domain whose `postmaster@` and `abuse@`
+    /// are taken (the server's hostname).
+    pub local_domains: Vec<String>,
+    /// Where mail to `postmaster@` and `abuse@` is kept; `None` refuses it.
+    pub mailbox: Option<PathBuf>,
+    /// Unreadable messages kept per day per sending address, and in all.
+    pub unreadable_per_ip: u32,
+    pub unreadable_total: u32,
 }
 
 impl Default for InboundSettings {
@@ -122,6 +160,10 @@ impl Default for InboundSettings {
         Self {
             forwards_per_hour: DEFAULT_FORWARDS_PER_HOUR,
             outbound: Arc::default(),
+            local_domains: Vec::new(),
+            mailbox: None,
+            unreadable_per_ip: 50,
+            unreadable_total: 5000,
         }
     }
 }
@@ -162,6 +204,12 @@ impl Inbound {
                 concat!("Herald/", env!("CARGO_PKG_VERSION")),
             )?,
             dmarc,
+            local_domains: std::iter::once(bounce_domain)
+                .chain(settings.local_domains.iter().map(String::as_str))
+                .map(str::to_ascii_lowercase)
+                .collect(),
+            mailbox: settings.mailbox.clone(),
+            unreadable: DailyQuota::new(settings.unreadable_per_ip, settings.unreadable_total),
         })
     }
 
@@ -181,10 +229,18 @@ impl Inbound {
         {
             return Some(Route::Reply(token));
         }
-        if !rcpt.domain().as_str().eq_ignore_ascii_case(&self.bounce_domain) {
+        let domain = rcpt.domain().as_str();
+        let lower = local.to_ascii_lowercase();
+        if self.mailbox.is_some()
+            && self.local_domains.iter().any(|d| d == domain)
+            && let Some(name) = OPERATOR_MAILBOXES.iter().find(|m| **m == lower)
+        {
+            return Some(Route::Operator(name));
+        }
+        if domain != self.bounce_domain {
             return None;
         }
-        match local.to_ascii_lowercase().as_str() {
+        match lower.as_str() {
             FEEDBACK_LOCAL => Some(Route::Feedback),
             BOUNCES_LOCAL => Some(Route::Bounces),
             l if DMARC_LOCALS.contains(&l) => Some(Route::Dmarc),
@@ -218,6 +274,11 @@ impl Inbound {
                 .await
                 .map_err(|e| match e {
                     Refusal::Busy => Reply::new(451, [4, 7, 1], "Too many replies for this account; try again later"),
+                    Refusal::Full => Reply::new(
+                        452,
+                        [4, 3, 1],
+                        "Too much unreadable mail from you today; try again tomorrow",
+                    ),
                     Refusal::Failed(e) => {
                         tracing::warn!(error = %format!("{e:#}"), "inbound message not handled; asking the sender to retry");
                         Reply::try_later()
@@ -249,11 +310,30 @@ impl Inbound {
                 })
                 .await
                 .map_err(|e| Refusal::Failed(e.into()))?;
+                // Readable reports are what the address is for; what no
+                // machine can read is kept only up to today's quota.
+                let broken = prepared.iter().any(|p| matches!(p, herald_dmarc::Prepared::Broken(_)));
+                if broken && !self.unreadable.take(client_ip) {
+                    return Err(Refusal::Full);
+                }
                 for o in self.dmarc.store(prepared).await? {
                     tracing::info!(status = ?o.status, kind = o.kind.as_deref().unwrap_or("-"),
                         org = o.org_name.as_deref().unwrap_or("-"), domain = o.domain.as_deref().unwrap_or("-"),
                         error = o.error.as_deref().unwrap_or(""), "DMARC report received");
                 }
+                Ok(0)
+            }
+            Route::Operator(name) => {
+                let Some(dir) = self.mailbox.clone() else { return Ok(0) };
+                if !self.unreadable.take(client_ip) {
+                    return Err(Refusal::Full);
+                }
+                let (bytes, name) = (body.to_vec(), *name);
+                let kept = tokio::task::spawn_blocking(move || mailbox::keep(&dir, name, &bytes))
+                    .await
+                    .map_err(|e| Refusal::Failed(e.into()))?
+                    .map_err(|e| Refusal::Failed(e.into()))?;
+                tracing::info!(mailbox = name, client = %client_ip, file = %kept.display(), "mail for the operator kept");
                 Ok(0)
             }
             Route::Unsubscribe(token) => Ok(self.unsubscribe(token).await?),
@@ -395,9 +475,13 @@ impl Inbound {
             }))
     }
 
-    /// Finds what a report without a token is about: the returned
-    /// message's return path when it is one of ours, else its Message-ID
-    /// and the recipient the report names.
+    /// Finds what a report that came without a token is about: the
+    /// returned message's return path when it carries one of our tokens
+    /// (then the report must be about that token's recipient), else its
+    /// Message-ID — any sender can copy one, so the match counts only for
+    /// the recipient the report names, only if that address was a
+    /// recipient of the message, and only when no other account's message
+    /// carries the same Message-ID.
     async fn by_report(&self, report: &Report, f: &Failure) -> Result<Option<Target>, StoreError> {
         if let Some(local) = report
             .original_return_path
@@ -406,29 +490,44 @@ impl Inbound {
             .map(|(l, _)| l)
             && let Some(token) = VerpToken::parse(&self.keys, local)
         {
-            return self.by_token(&token).await;
+            let target = self.by_token(&token).await?;
+            return Ok(target.filter(|t| f.recipient.is_empty() || same_address(&t.recipient, &f.recipient)));
         }
         let Some(header_id) = report.original_message_id.as_deref() else {
             return Ok(None);
         };
-        for (message, account) in self.store.messages_by_header_id(header_id).await? {
+        let found = self.store.messages_by_header_id(header_id).await?;
+        let Some((_, first_account)) = found.first() else {
+            return Ok(None);
+        };
+        if found.iter().any(|(_, account)| account != first_account) {
+            tracing::warn!(
+                header_id,
+                "a report names a Message-ID that messages of several accounts carry; not applied"
+            );
+            return Ok(None);
+        }
+        for (message, account) in found {
             let accepted = self
                 .store
                 .list_events(
                     &EventFilter {
                         message_id: Some(message.clone()),
                         kinds: vec![EventKind::Accepted],
-                        recipient: Some(f.recipient.clone()),
                         ..EventFilter::default()
                     },
-                    1,
+                    MAX_RECIPIENTS_READ,
                 )
                 .await?;
-            if let Some(e) = accepted.into_iter().next() {
+            if let Some(rcpt) = accepted
+                .into_iter()
+                .filter_map(|e| e.recipient)
+                .find(|r| same_address(r, &f.recipient))
+            {
                 return Ok(Some(Target {
                     account,
                     message,
-                    recipient: e.recipient.unwrap_or_else(|| f.recipient.clone()),
+                    recipient: rcpt,
                 }));
             }
         }
@@ -534,8 +633,20 @@ impl Inbound {
     }
 }
 
-/// Writes `body` as a new file in `dir`, durably: a temporary file synced,
-/// renamed into place, and the folder synced.
+/// The most recipients a message has (the send API's and SMTP's limit),
+/// read when matching a report to one of them.
+const MAX_RECIPIENTS_READ: u32 = 1000;
+
+/// Whether two addresses are the same mailbox: the domain compared without
+/// case, the local part exactly but for ASCII case (as every provider
+/// treats it, and as the report's writer may have changed it).
+fn same_address(a: &str, b: &str) -> bool {
+    match (a.rsplit_once('@'), b.trim().trim_matches(['<', '>']).rsplit_once('@')) {
+        (Some((la, da)), Some((lb, db))) => la.eq_ignore_ascii_case(lb) && da.eq_ignore_ascii_case(db),
+        _ => false,
+    }
+}
+
 /// Reasons that say the mailbox may take mail again soon (it is full): a
 /// late DSN for them is a deferral, not a bounce.
 fn is_transient(f: &Failure) -> bool {
