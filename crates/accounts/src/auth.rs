@@ -1,10 +1,12 @@
 //! Authentication: an API key or an SMTP username/password to an account.
 //!
-//! argon2 is deliberately slow (tens of milliseconds), and an API client
-//! sends its key on every request. So the first successful check of a key is
-//! remembered as a SHA-256 of what was presented, in memory only; later
-//! requests with the same key skip argon2 but still read the key's row, so a
-//! revocation or suspension takes effect on the very next request.
+//! API keys are checked with a keyed HMAC in constant time (microseconds;
+//! see `secret`). argon2 is deliberately slow (tens of milliseconds) and
+//! stays for SMTP passwords (and API keys made by earlier versions, until
+//! their first use rehashes them). A client sends its password with every
+//! session, so the first successful argon2 check is remembered as a SHA-256
+//! of what was presented, in memory only; later checks skip argon2 but
+//! still read the row, so a revocation or suspension takes effect at once.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -113,12 +115,36 @@ impl Accounts {
     /// revoked, `Suspended` if its account may not act.
     pub async fn authenticate_key(&self, presented: &str) -> AccountsResult<Principal> {
         // Not even shaped like a key: the shape is public, so refusing at
-        // once leaks nothing and spares an argon2 run per junk request.
+        // once leaks nothing.
         let prefix = secret::prefix_of(presented).ok_or(AccountsError::Unauthenticated)?;
         let row = self.store.api_key_by_prefix(prefix).await?;
-        let verified = self
-            .check_secret(row.as_ref().map(|k| (k.id.as_str(), k.hash.as_str())), presented)
-            .await?;
+        let verified = match &row {
+            None => {
+                // The same work as a wrong key, so timing tells nothing more
+                // than the (public) prefix does.
+                let _ = secret::key_hash(&self.key_pepper, presented);
+                false
+            }
+            Some(key) => match secret::key_matches(&self.key_pepper, presented, &key.hash) {
+                Some(ok) => ok,
+                None => {
+                    // An argon2 hash from an earlier version: checked once
+                    // the slow way, then stored under the keyed hash.
+                    let ok = self
+                        .check_secret(Some((key.id.as_str(), key.hash.as_str())), presented)
+                        .await?;
+                    if ok
+                        && let Err(e) = self
+                            .store
+                            .set_api_key_hash(&key.id, &secret::key_hash(&self.key_pepper, presented))
+                            .await
+                    {
+                        tracing::warn!(key = %key.prefix, error = %e, "cannot rehash an API key; it keeps its argon2 hash");
+                    }
+                    ok
+                }
+            },
+        };
         let key = match row {
             Some(key) if verified && key.revoked_at.is_none() => key,
             _ => return Err(AccountsError::Unauthenticated),

@@ -35,6 +35,8 @@ pub struct Accounts {
     cache: Arc<VerifyCache>,
     /// Which addresses tenants' URLs (webhooks, reply URLs) may reach.
     outbound: Arc<herald_outbound::Policy>,
+    /// The key API keys are hashed with (from the platform secret).
+    key_pepper: Arc<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -51,7 +53,16 @@ impl Accounts {
             store,
             cache: Arc::new(VerifyCache::default()),
             outbound: Arc::new(herald_outbound::Policy::default()),
+            key_pepper: Arc::new(secret::key_pepper(b"")),
         }
+    }
+
+    /// The same rules, with API keys hashed under a key derived from the
+    /// platform secret. The server and the CLI must use the same secret
+    /// (`[server] secret_file`), or keys made by one fail in the other.
+    pub fn with_platform_secret(mut self, platform_secret: &[u8]) -> Self {
+        self.key_pepper = Arc::new(secret::key_pepper(platform_secret));
+        self
     }
 
     /// The same rules, with tenants' URLs held to `policy` (public

@@ -324,7 +324,7 @@ impl Accounts {
             // Replaced by the store with the bootstrap account's id.
             account: herald_types::AccountId::generate(),
             prefix: fresh.prefix.clone(),
-            hash: hash_off_thread(fresh.key.clone()).await?,
+            hash: secret::key_hash(&self.key_pepper, &fresh.key),
             scope: KeyScope::Admin,
             label: Some("bootstrap".to_owned()),
         };
@@ -361,7 +361,7 @@ impl Accounts {
                     id: ApiKeyId::generate(),
                     account: caller.account.id.clone(),
                     prefix: fresh.prefix.clone(),
-                    hash: hash_off_thread(fresh.key.clone()).await?,
+                    hash: secret::key_hash(&self.key_pepper, &fresh.key),
                     scope,
                     label,
                 };

@@ -1,10 +1,17 @@
 //! Making secrets and checking them.
 //!
-//! A secret is shown once, when it is made, and only its argon2id hash is
-//! kept. An API key carries its own public lookup prefix
-//! (`hrld_<10 chars>_<40 chars>`: the store finds the row by `hrld_<10 chars>`
-//! and argon2 checks the whole key), so authentication costs one indexed read
-//! and one hash, never a scan.
+//! A secret is shown once, when it is made, and only a hash is kept. An API
+//! key carries its own public lookup prefix (`hrld_<10 chars>_<40 chars>`:
+//! the store finds the row by `hrld_<10 chars>`), so authentication costs
+//! one indexed read and one hash, never a scan.
+//!
+//! API keys are 40 random characters (about 238 bits): no guessing can
+//! find one, so they need no slow hash. They are kept as HMAC-SHA256 under
+//! a key derived from the platform secret (a stolen database alone does
+//! not let anyone test candidate keys) and compared in constant time, so an
+//! unknown key costs microseconds. Passwords people choose or type (SMTP
+//! credentials, dashboard users) keep argon2id. Keys hashed with argon2 by
+//! earlier versions still verify, and are rehashed on first use.
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -77,6 +84,49 @@ pub fn hash(secret: &str) -> Result<String, String> {
 /// stored hash verifies nothing.
 pub fn verify(secret: &str, stored: &str) -> bool {
     PasswordHash::new(stored).is_ok_and(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok())
+}
+
+/// Marks a stored API-key hash made by [`key_hash`].
+pub const KEY_HASH_SCHEME: &str = "hmac-sha256$";
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// The key API keys are hashed with, derived from the platform secret.
+pub fn key_pepper(platform_secret: &[u8]) -> [u8; 32] {
+    use hmac::{KeyInit, Mac};
+    // HMAC takes keys of any length.
+    #[allow(clippy::expect_used)]
+    let mut mac = HmacSha256::new_from_slice(platform_secret).expect("HMAC accepts any key length");
+    mac.update(b"herald/api-keys/v1");
+    mac.finalize().into_bytes().into()
+}
+
+fn key_mac(pepper: &[u8; 32], key: &str) -> HmacSha256 {
+    use hmac::{KeyInit, Mac};
+    #[allow(clippy::expect_used)]
+    let mut mac = HmacSha256::new_from_slice(pepper).expect("HMAC accepts any key length");
+    mac.update(key.as_bytes());
+    mac
+}
+
+/// The stored form of an API key: `hmac-sha256$<hex>`.
+pub fn key_hash(pepper: &[u8; 32], key: &str) -> String {
+    use hmac::Mac;
+    let digest = key_mac(pepper, key).finalize().into_bytes();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{KEY_HASH_SCHEME}{hex}")
+}
+
+/// Whether `presented` matches a stored [`key_hash`], in constant time;
+/// `None` when `stored` is not of that scheme (an older argon2 hash).
+pub fn key_matches(pepper: &[u8; 32], presented: &str, stored: &str) -> Option<bool> {
+    use hmac::Mac;
+    let hex = stored.strip_prefix(KEY_HASH_SCHEME)?;
+    let expected: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect();
+    Some(expected.is_some_and(|e| key_mac(pepper, presented).verify_slice(&e).is_ok()))
 }
 
 fn random_string(alphabet: &[u8], len: usize) -> String {

@@ -272,3 +272,40 @@ async fn tenant_urls_must_reach_public_addresses() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn api_keys_are_kept_as_keyed_hashes_and_old_argon2_keys_are_rehashed() {
+    let (_t, accounts) = setup().await;
+    let accounts = accounts.with_platform_secret(b"a platform secret of the test....");
+    accounts.create_as_operator("acme", None).await.unwrap();
+    let (_, key) = caller_for(&accounts, "acme", KeyScope::Account).await;
+    let prefix = herald_accounts::secret::prefix_of(&key).unwrap();
+    let row = accounts.store().api_key_by_prefix(prefix).await.unwrap().unwrap();
+    assert!(row.hash.starts_with("hmac-sha256$"), "{}", row.hash);
+    // Another platform secret: the same key does not verify.
+    let other = herald_accounts::Accounts::new(accounts.store().clone()).with_platform_secret(b"another secret");
+    assert_eq!(other.authenticate_key(&key).await.unwrap_err(), AccountsError::Unauthenticated);
+
+    // A key an earlier version stored with argon2 still works, once
+    // rehashed.
+    let fresh = herald_accounts::secret::new_api_key();
+    let acme = accounts.find("acme").await.unwrap();
+    accounts
+        .store()
+        .insert_api_key(herald_store::NewApiKey {
+            id: herald_types::ApiKeyId::generate(),
+            account: acme.id.clone(),
+            prefix: fresh.prefix.clone(),
+            hash: herald_accounts::secret::hash(&fresh.key).unwrap(),
+            scope: KeyScope::Account,
+            label: None,
+        })
+        .await
+        .unwrap();
+    accounts.authenticate_key(&fresh.key).await.unwrap();
+    let row = accounts.store().api_key_by_prefix(&fresh.prefix).await.unwrap().unwrap();
+    assert!(row.hash.starts_with("hmac-sha256$"), "rehashed on first use: {}", row.hash);
+    accounts.authenticate_key(&fresh.key).await.unwrap();
+    let wrong = format!("{}x", &fresh.key[..fresh.key.len() - 1]);
+    assert_eq!(accounts.authenticate_key(&wrong).await.unwrap_err(), AccountsError::Unauthenticated);
+}

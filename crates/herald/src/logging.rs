@@ -22,3 +22,24 @@ pub fn init(format: LogFormat, level: &str) {
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
     };
 }
+
+/// Panics are logged like everything else — one structured line with the
+/// message and where it happened, never a raw backtrace on stderr — so a
+/// bug hit by one client shows in the log collector, and says nothing to
+/// the client. (Sessions catch their own panics and add the peer.)
+pub fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current().name().unwrap_or("unnamed").to_owned();
+        tracing::error!(panic = %message, location = %location, thread = %thread, "a bug was hit; the task that hit it ended");
+    }));
+}

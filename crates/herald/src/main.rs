@@ -65,6 +65,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         "warn"
     };
     logging::init(log_format, level);
+    logging::log_panics();
 
     match cli.command {
         Command::Serve => serve::run(config).await,
@@ -97,7 +98,10 @@ async fn open(config: &config::Config) -> anyhow::Result<Accounts> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the store at {}: {e}", config::redact(&config.storage_url)))?;
     let outbound = std::sync::Arc::new(herald_outbound::Policy::new(config.outbound_allow.clone()));
-    Ok(Accounts::new(store).with_outbound(outbound))
+    let secret = secret::load_or_create(&config.secret_file)?;
+    Ok(Accounts::new(store)
+        .with_outbound(outbound)
+        .with_platform_secret(&secret))
 }
 
 fn config_init(path: &std::path::Path, force: bool) -> anyhow::Result<()> {

@@ -138,9 +138,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     })?;
     tracing::info!(backend = store.backend(), "store open");
     let outbound = Arc::new(herald_outbound::Policy::new(config.outbound_allow.clone()));
-    let accounts = Accounts::new(store.clone()).with_outbound(outbound.clone());
-
     let secret = crate::secret::load_or_create(&config.secret_file)?;
+    let accounts = Accounts::new(store.clone())
+        .with_outbound(outbound.clone())
+        .with_platform_secret(&secret);
+
     let domains = Arc::new(crate::domain_cmd::service(&config, store.clone(), &secret)?);
     let keys = herald_tracking::Keyring::new(&secret);
     let bootstrapped = accounts.bootstrap(BOOTSTRAP_ACCOUNT).await?;
@@ -270,7 +272,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config: Arc::new(session_config(&config)),
         ingress,
         tls: Some(acceptor.clone()),
-        throttle: AuthThrottle::new(config.smtp.auth_failure_limit, config.smtp.auth_failure_window),
+        throttle: AuthThrottle::new(
+            config.smtp.auth_failure_limit,
+            config.smtp.auth_failure_limit_per_ip,
+            config.smtp.auth_failure_window,
+        ),
     });
     let limiter = ConnectionLimiter::new(config.smtp.max_connections_per_ip, config.smtp.max_connections);
     let mut listeners = JoinSet::new();
@@ -317,9 +323,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             submit: Some(acceptance),
             dmarc: Some(dmarc),
             resolver: Some(resolver),
+            auth_failures: Arc::default(),
         },
         HttpOptions {
             request_timeout: config.request_timeout,
+            send_body_limit: herald_http::send_body_limit(config.smtp.max_message_size),
         },
     );
     let listener = bind(config.http_listen, "http.listen").await?;

@@ -25,8 +25,28 @@ impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let key = bearer(parts).ok_or_else(ApiError::unauthorized)?;
-        let principal = state.accounts.authenticate_key(key).await?;
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<crate::serve::PeerAddr>>()
+            .map(|c| c.0.0.ip());
+        if let Some(wait) = peer.and_then(|ip| state.auth_failures.wait(ip)) {
+            return Err(ApiError::rate_limited(wait));
+        }
+        let failed = |e: herald_accounts::AccountsError| {
+            if e == herald_accounts::AccountsError::Unauthenticated
+                && let Some(ip) = peer
+            {
+                state.auth_failures.failed(ip);
+            }
+            ApiError::from(e)
+        };
+        let Some(key) = bearer(parts) else {
+            if let Some(ip) = peer {
+                state.auth_failures.failed(ip);
+            }
+            return Err(ApiError::unauthorized());
+        };
+        let principal = state.accounts.authenticate_key(key).await.map_err(failed)?;
         let on_behalf = match parts.headers.get(ACCOUNT_HEADER) {
             Some(v) => Some(
                 v.to_str()

@@ -15,6 +15,7 @@ mod auth;
 mod compose;
 mod engagement;
 mod error;
+mod limits;
 mod metrics_layer;
 mod openapi;
 mod routes;
@@ -34,16 +35,22 @@ use metrics_exporter_prometheus::PrometheusHandle;
 pub use compose::MAX_RECIPIENTS;
 pub use engagement::{Tracker, Visitor};
 pub use error::ApiError;
+pub use limits::AuthFailures;
 pub use openapi::openapi;
 pub use routes::messages::{IDEMPOTENCY_HEADER, IDEMPOTENCY_WINDOW, REPLAYED_HEADER};
 pub use serve::{PeerAddr, TlsListener, serve};
 pub use submit::{Accepted, Outcome, Submit, SubmitError};
 
-/// The largest request body the API reads, but for sends.
+/// The largest request body the API reads, but for sends and uploads.
 pub const MAX_BODY: usize = 1024 * 1024;
-/// The largest send request: a message at the default size limit with its
-/// attachments in base64, and room to spare.
-pub const MAX_SEND_BODY: usize = 48 * 1024 * 1024;
+
+/// The largest send request for messages of up to `max_message_size`
+/// bytes: the message's bytes once more for what JSON adds (base64 of
+/// attachments is already in the message; escapes of `raw` text, such as
+/// `\r\n`, take up to twice its bytes), and a mebibyte for the fields.
+pub fn send_body_limit(max_message_size: usize) -> usize {
+    max_message_size.saturating_mul(2).saturating_add(1024 * 1024)
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -63,6 +70,8 @@ pub struct AppState {
     pub dmarc: Option<Arc<herald_dmarc::Dmarc>>,
     /// Live DNS, for the DNS linter.
     pub resolver: Option<Arc<dyn herald_dns::Resolver>>,
+    /// Failed API authentications per client address.
+    pub auth_failures: Arc<limits::AuthFailures>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -96,16 +105,22 @@ pub trait QueueControl: Send + Sync {
 pub struct HttpOptions {
     /// A request running longer is answered 503 and abandoned.
     pub request_timeout: Duration,
+    /// The largest body of a send, report upload or suppression import
+    /// ([`send_body_limit`] of the message size limit).
+    pub send_body_limit: usize,
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState, options: HttpOptions) -> Router {
-    let (api, _doc) = routes::api().split_for_parts();
+    let (api, _doc) = routes::api(options.send_body_limit).split_for_parts();
     api.fallback(routes::system::not_found)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             options.request_timeout,
         ))
+        // Outside every other layer that may answer: each error, from any
+        // of them, leaves in the documented JSON shape.
+        .layer(axum::middleware::map_response(error::json_errors))
         .layer(axum::middleware::from_fn(metrics_layer::record))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -55,7 +55,7 @@ fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
 /// The whole document, as served at `/api/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = Doc::openapi();
-    doc.merge(crate::routes::api().into_openapi());
+    doc.merge(crate::routes::api(crate::MAX_BODY).into_openapi());
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));

@@ -62,7 +62,7 @@ pub async fn serve(
             continue;
         };
         let ctx = ctx.clone();
-        sessions.spawn(async move {
+        let session = async move {
             let _slot = slot;
             if kind == ListenerKind::SubmissionTls {
                 let Some(acceptor) = ctx.tls.clone() else { return };
@@ -73,6 +73,21 @@ pub async fn serve(
                 }
             } else {
                 run_session(stream, peer, kind, false, ctx).await;
+            }
+        };
+        // A bug that panics ends its own session only, and is logged with
+        // the client it served (the connection slot is released on unwind).
+        sessions.spawn(async move {
+            if let Err(e) = tokio::spawn(session).await
+                && e.is_panic()
+            {
+                let panic = e.into_panic();
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_owned());
+                tracing::error!(client = %remote, listener = kind.as_str(), panic = %message, "SMTP session ended by a bug");
             }
         });
     }

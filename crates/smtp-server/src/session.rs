@@ -317,17 +317,27 @@ impl Session {
         let Some(creds) = creds else {
             return r(501, [5, 5, 2], "Cannot decode the authentication data");
         };
+        // Counted as a failure before anything is checked, so parallel
+        // guesses all count; taken back only if this one succeeds.
+        let Some(attempt) = ctx.throttle.begin(ip, &creds.username) else {
+            tracing::info!(client = %ip, username = %creds.username, "SMTP AUTH refused: too many failures");
+            return Reply::auth_throttled();
+        };
         match ctx.ingress.authenticate(&creds.username, &creds.password).await {
             Ok(principal) => {
-                ctx.throttle.succeeded(ip);
+                attempt.succeeded();
                 tracing::debug!(client = %ip, account = %principal.name, "SMTP AUTH succeeded");
                 self.principal = Some(principal);
                 self.authenticated = true;
                 Reply::auth_ok()
             }
-            Err(AuthRefusal::Unavailable) => r(454, [4, 7, 0], "Temporary authentication failure"),
+            Err(AuthRefusal::Unavailable) => {
+                // Not the client's failure.
+                attempt.succeeded();
+                r(454, [4, 7, 0], "Temporary authentication failure")
+            }
             Err(refusal) => {
-                ctx.throttle.failed(ip);
+                drop(attempt);
                 tracing::info!(client = %ip, username = %creds.username, "SMTP AUTH failed");
                 tokio::time::sleep(ctx.config.auth_failure_delay).await;
                 if refusal == AuthRefusal::Suspended {
@@ -456,9 +466,23 @@ impl Session {
     }
 
     async fn bdat(&mut self, size: usize, last: bool, out: &mut Vec<u8>, ctx: &SessionContext) -> Mode {
-        let refusal = self
-            .begin_content(ctx)
-            .or_else(|| (self.content_len() + size > ctx.config.max_message_size).then(Reply::too_big));
+        if size > ctx.config.max_message_size {
+            // A chunk larger than any message: reading past it to stay in
+            // step would let one client stream without end, so the session
+            // ends here (RFC 3030 §2 allows closing after a refusal).
+            self.reset_transaction();
+            Reply::too_big().write_to(out);
+            r(421, [4, 7, 0], "Closing connection").write_to(out);
+            self.closing = true;
+            return command_mode();
+        }
+        // Overflow-safe: a chunk size near usize::MAX must not wrap.
+        let refusal = self.begin_content(ctx).or_else(|| {
+            self.content_len()
+                .checked_add(size)
+                .is_none_or(|total| total > ctx.config.max_message_size)
+                .then(Reply::too_big)
+        });
         if let Some(reply) = refusal {
             // The chunk's bytes still follow the command: read past them.
             self.reset_transaction();

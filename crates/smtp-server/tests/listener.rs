@@ -28,7 +28,9 @@ impl Ingress for Nothing {
     async fn check_sender(&self, _: &Principal, _: &ReversePath) -> Result<(), Reply> {
         Ok(())
     }
-    async fn check_recipient(&self, _: ListenerKind, _: Option<&Principal>, _: &EmailAddress) -> Result<(), Reply> {
+    async fn check_recipient(&self, _: ListenerKind, _: Option<&Principal>, rcpt: &EmailAddress) -> Result<(), Reply> {
+        // A bug somewhere below a session.
+        assert!(rcpt.local_part() != "boom", "a bug hit while checking a recipient");
         Ok(())
     }
     async fn accept(&self, _: Incoming) -> Result<MessageId, Reply> {
@@ -57,7 +59,7 @@ async fn connections_beyond_the_per_address_limit_get_421() {
         }),
         ingress: Arc::new(Nothing),
         tls: None,
-        throttle: AuthThrottle::new(5, Duration::from_secs(60)),
+        throttle: AuthThrottle::new(5, 30, Duration::from_secs(60)),
     });
     let (_stop, rx) = tokio::sync::watch::channel(false);
     let listener = Listener {
@@ -97,4 +99,53 @@ async fn greeting_once_a_place_is_free(addr: std::net::SocketAddr) -> String {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn a_panic_ends_its_own_session_and_frees_its_place() {
+    use tokio::io::AsyncWriteExt;
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let ctx = Arc::new(SessionContext {
+        config: Arc::new(SessionConfig {
+            hostname: "mx.herald.test".into(),
+            ..SessionConfig::default()
+        }),
+        ingress: Arc::new(Nothing),
+        tls: None,
+        throttle: AuthThrottle::new(5, 30, Duration::from_secs(60)),
+    });
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    let listener = Listener {
+        kind: ListenerKind::Inbound,
+        tcp,
+    };
+    // One connection per address: the panicking session's place must come back.
+    tokio::spawn(serve(
+        listener,
+        ctx,
+        ConnectionLimiter::new(1, 100),
+        rx,
+        Duration::from_secs(1),
+    ));
+    let (greeting, mut reader) = first_line(TcpStream::connect(addr).await.unwrap()).await;
+    assert!(greeting.starts_with("220"));
+    reader
+        .get_mut()
+        .write_all(b"EHLO x\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<boom@b.test>\r\n")
+        .await
+        .unwrap();
+    // The session ends (the connection closes) without an answer to RCPT.
+    let mut rest = String::new();
+    let read = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read_to_string(&mut reader, &mut rest),
+    )
+    .await
+    .unwrap();
+    assert!(read.is_ok() && !rest.contains("2.1.5"), "no answer to RCPT: {rest}");
+    assert_eq!(
+        greeting_once_a_place_is_free(addr).await,
+        "220 mx.herald.test ESMTP Herald"
+    );
 }

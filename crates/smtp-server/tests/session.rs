@@ -92,7 +92,7 @@ fn harness() -> Harness {
             auth_failure_delay: Duration::ZERO,
             ..SessionConfig::default()
         },
-        throttle: AuthThrottle::new(3, Duration::from_secs(600)),
+        throttle: AuthThrottle::new(3, 5, Duration::from_secs(600)),
         tls: None,
     }
 }
@@ -340,18 +340,35 @@ async fn auth_plain_and_login_with_right_and_wrong_credentials() {
 }
 
 #[tokio::test]
-async fn repeated_auth_failures_are_throttled_per_address() {
+async fn repeated_auth_failures_are_throttled_per_user_and_address() {
     let mut h = harness();
     h.config.allow_auth_without_tls = true;
     let mut c = greeted(&h, ListenerKind::Submission, "192.0.2.66").await;
     c.say("EHLO x\r\n", 1).await;
     for _ in 0..3 {
+        // "\0alice\0wrong"
         assert_eq!(codes(&c.say("AUTH PLAIN AGFsaWNlAHdyb25n\r\n", 1).await), ["535 5.7.8"]);
     }
-    // Even the right password is not checked now, from this address.
+    // Even the right password is not checked now, for alice from here.
     assert_eq!(
         codes(&c.say("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", 1).await),
         ["454 4.7.0"]
+    );
+    // Another user at the same address is not locked out by alice's
+    // guesser, until the address's own limit (5) is reached.
+    let mut same_ip = greeted(&h, ListenerKind::Submission, "192.0.2.66").await;
+    same_ip.say("EHLO x\r\n", 1).await;
+    // "\0bob\0wrong" twice: the address reaches 5 failures.
+    for _ in 0..2 {
+        assert_eq!(
+            codes(&same_ip.say("AUTH PLAIN AGJvYgB3cm9uZw==\r\n", 1).await),
+            ["535 5.7.8"]
+        );
+    }
+    assert_eq!(
+        codes(&same_ip.say("AUTH PLAIN AGJvYgB3cm9uZw==\r\n", 1).await),
+        ["454 4.7.0"],
+        "the address's limit"
     );
     let mut other = greeted(&h, ListenerKind::Submission, "192.0.2.67").await;
     other.say("EHLO x\r\n", 1).await;
@@ -359,6 +376,22 @@ async fn repeated_auth_failures_are_throttled_per_address() {
         codes(&other.say("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", 1).await),
         ["235 2.7.0"]
     );
+}
+
+#[tokio::test]
+async fn a_bdat_chunk_larger_than_any_message_ends_the_session() {
+    let h = harness();
+    let mut c = greeted(&h, ListenerKind::Submission, "10.0.0.1").await;
+    c.say("EHLO x\r\n", 1).await;
+    c.say("MAIL FROM:<ok@acme.test>\r\n", 1).await;
+    c.say("RCPT TO:<a@example.net>\r\n", 1).await;
+    // A size past 64 bits is refused by the parser itself.
+    let r = c.say("BDAT 18446744073709551616 LAST\r\n", 1).await;
+    assert_eq!(codes(&r), ["501 5.5.4"]);
+    // One that parses but is larger than any message closes the session
+    // rather than reading gigabytes to stay in step.
+    let r = c.say("BDAT 4294967296 LAST\r\n", 2).await;
+    assert_eq!(codes(&r), ["552 5.3.4", "421 4.7.0"]);
 }
 
 #[tokio::test]

@@ -477,6 +477,19 @@ macro_rules! impl_sql_store {
                     account, id.as_str(), "API key").await
             }
 
+            async fn set_api_key_hash(&self, id: &ApiKeyId, hash: &str) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE api_keys SET hash = $1 WHERE id = $2")
+                    .bind(hash)
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(error::plain)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::not_found("API key"));
+                }
+                Ok(())
+            }
+
             async fn insert_smtp_credential(&self, new: NewSmtpCredential) -> StoreResult<SmtpCredential> {
                 sqlx::query(
                     "INSERT INTO smtp_credentials (id, account_id, username, hash, label, created_at) \

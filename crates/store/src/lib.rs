@@ -64,7 +64,8 @@ pub trait AccountStore: Send + Sync {
     async fn delete_account(&self, id: &AccountId) -> StoreResult<()>;
 }
 
-/// API keys and SMTP credentials: public identifiers and argon2 hashes.
+/// API keys and SMTP credentials: public identifiers and hashes (keyed
+/// HMAC for API keys, argon2 for passwords).
 #[async_trait]
 pub trait CredentialStore: Send + Sync {
     /// `Conflict` if the prefix is taken (a collision of random prefixes: the
@@ -82,6 +83,10 @@ pub trait CredentialStore: Send + Sync {
     /// key (so a key id of another account is never revealed); revoking a
     /// revoked key succeeds and keeps the first revocation time.
     async fn revoke_api_key(&self, account: &AccountId, id: &ApiKeyId) -> StoreResult<()>;
+
+    /// Replaces a key's stored hash (an old scheme's, on its first use
+    /// under a newer one). `NotFound` if there is no such key.
+    async fn set_api_key_hash(&self, id: &ApiKeyId, hash: &str) -> StoreResult<()>;
 
     /// `Conflict` if the username is taken; `NotFound` if the account does not exist.
     async fn insert_smtp_credential(&self, new: NewSmtpCredential) -> StoreResult<SmtpCredential>;

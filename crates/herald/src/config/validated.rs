@@ -113,7 +113,10 @@ pub struct SmtpSettings {
     pub command_timeout: Duration,
     pub data_timeout: Duration,
     pub allow_auth_without_tls: bool,
+    /// Failed AUTH per client address and username within the window.
     pub auth_failure_limit: u32,
+    /// Failed AUTH per client address (any username) within the window.
+    pub auth_failure_limit_per_ip: u32,
     pub auth_failure_window: Duration,
     /// Networks that relay without AUTH, and the account each one sends as.
     pub relay_networks: Vec<(IpNet, AccountName)>,
@@ -181,6 +184,7 @@ fn smtp_settings(raw: &RawSmtp) -> Result<SmtpSettings, ConfigError> {
         data_timeout: duration("smtp.data_timeout", &raw.data_timeout)?,
         allow_auth_without_tls: raw.allow_auth_without_tls,
         auth_failure_limit: positive("auth_failure_limit", raw.auth_failure_limit)?,
+        auth_failure_limit_per_ip: positive("auth_failure_limit_per_ip", raw.auth_failure_limit_per_ip)?,
         auth_failure_window: duration("smtp.auth_failure_window", &raw.auth_failure_window)?,
         relay_networks,
     })

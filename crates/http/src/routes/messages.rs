@@ -32,31 +32,15 @@ fn store_error(e: StoreError) -> ApiError {
 
 fn submit_error(e: &SubmitError) -> ApiError {
     let message = e.to_string();
+    let with_field = |status, code, field: &str| ApiError {
+        field: Some(field.to_owned()),
+        ..ApiError::new(status, code, message.clone())
+    };
     match e {
-        SubmitError::SenderNotApproved(_) => ApiError {
-            status: StatusCode::FORBIDDEN,
-            code: "sender_not_approved",
-            message,
-            field: Some("from".to_owned()),
-        },
-        SubmitError::FromNotApproved(_) => ApiError {
-            status: StatusCode::FORBIDDEN,
-            code: "sender_not_approved",
-            message,
-            field: Some("raw".to_owned()),
-        },
-        SubmitError::ForeignDomain(_) => ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "foreign_domain",
-            message,
-            field: Some("from".to_owned()),
-        },
-        SubmitError::BadHeaders(_) => ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "invalid_headers",
-            message,
-            field: Some("raw".to_owned()),
-        },
+        SubmitError::SenderNotApproved(_) => with_field(StatusCode::FORBIDDEN, "sender_not_approved", "from"),
+        SubmitError::FromNotApproved(_) => with_field(StatusCode::FORBIDDEN, "sender_not_approved", "raw"),
+        SubmitError::ForeignDomain(_) => with_field(StatusCode::UNPROCESSABLE_ENTITY, "foreign_domain", "from"),
+        SubmitError::BadHeaders(_) => with_field(StatusCode::UNPROCESSABLE_ENTITY, "invalid_headers", "raw"),
         SubmitError::Suspended(_) => ApiError::new(StatusCode::FORBIDDEN, "account_suspended", message),
         SubmitError::NullSender => ApiError::field("from", message),
         SubmitError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),

@@ -76,13 +76,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     }
 }
 
-/// Every documented route, each with its request body limit.
-pub fn api() -> OpenApiRouter<AppState> {
+/// Every documented route, each with its request body limit (checked
+/// against Content-Length before anything else, and while reading).
+pub fn api(send_body_limit: usize) -> OpenApiRouter<AppState> {
     let sending = OpenApiRouter::new()
         .routes(routes!(messages::send))
         .routes(routes!(suppressions::import))
         .routes(routes!(dmarc::upload))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(crate::MAX_SEND_BODY));
+        .layer(axum::extract::DefaultBodyLimit::max(send_body_limit))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(send_body_limit));
     OpenApiRouter::new()
         .routes(routes!(accounts::list, accounts::create))
         .routes(routes!(accounts::show, accounts::delete))
@@ -126,6 +128,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(system::healthz))
         .routes(routes!(system::metrics))
         .routes(routes!(system::openapi_json))
+        .layer(axum::extract::DefaultBodyLimit::max(crate::MAX_BODY))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(crate::MAX_BODY))
         .merge(sending)
 }

@@ -1,0 +1,132 @@
+//! Issue 13: hostile input costs little, and every error answer is the
+//! documented JSON shape, whichever layer made it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use base64::Engine;
+use herald_testkit::{Harness, Options, TempStore, WAIT, wait_for};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_herald");
+const MIB: usize = 1024 * 1024;
+
+fn is_error_shape(body: &Value, code: &str) -> bool {
+    body["error"]["code"] == code && body["error"]["message"].as_str().is_some_and(|m| !m.is_empty())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_messages_fit_and_every_refusal_is_json() -> anyhow::Result<()> {
+    let o = Options::new(TempStore::sqlite()?)?;
+    let mut h = Harness::start(Path::new(BIN), o).await?;
+    h.key = h.account("acme", None)?;
+    let base = h.api.base().to_owned();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build()?;
+    let send = |body: Vec<u8>| {
+        http.post(format!("{base}/api/v1/messages"))
+            .bearer_auth(&h.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+
+    // A message just under the 25 MiB default, its attachment in base64:
+    // taken, and delivered whole.
+    let attachment = vec![0xA5u8; 18 * MIB];
+    let request = json!({"from": "news@acme.test", "to": ["big@example.test"], "subject": "big", "text": "x",
+        "attachments": [{"filename": "big.bin", "content": base64::engine::general_purpose::STANDARD.encode(&attachment)}]});
+    let answer = send(serde_json::to_vec(&request)?).await?;
+    ensure!(answer.status() == 202, "{}", answer.text().await?);
+    let got = h.sink.wait_for_messages(1, WAIT).await?;
+    ensure!(got[0].data.len() > 24 * MIB, "{} bytes delivered", got[0].data.len());
+
+    // A message over the limit: 413 in the JSON shape, from acceptance.
+    let over = vec![0x5Au8; 20 * MIB];
+    let request = json!({"from": "news@acme.test", "to": ["big@example.test"], "subject": "big", "text": "x",
+        "attachments": [{"filename": "big.bin", "content": base64::engine::general_purpose::STANDARD.encode(&over)}]});
+    let answer = send(serde_json::to_vec(&request)?).await?;
+    ensure!(answer.status() == 413);
+    ensure!(is_error_shape(&answer.json().await?, "too_large"));
+    // A body past what any message could need: 413 from the HTTP layer,
+    // read no further, still JSON.
+    let answer = send(vec![b' '; 52 * MIB]).await?;
+    ensure!(answer.status() == 413);
+    ensure!(is_error_shape(&answer.json().await?, "too_large"));
+
+    // Other layers' refusals.
+    let wrong_type = http
+        .post(format!("{base}/api/v1/senders"))
+        .bearer_auth(&h.key)
+        .header("content-type", "text/plain")
+        .body("{\"sender\": \"@acme.test\"}")
+        .send()
+        .await?;
+    ensure!(wrong_type.status() == 415);
+    ensure!(is_error_shape(&wrong_type.json().await?, "invalid_request"));
+    let method = http
+        .delete(format!("{base}/api/v1/messages"))
+        .bearer_auth(&h.key)
+        .send()
+        .await?;
+    ensure!(method.status() == 405 && method.headers().contains_key("allow"));
+    ensure!(is_error_shape(&method.json().await?, "method_not_allowed"));
+    let nowhere = http.get(format!("{base}/api/v2/nothing")).send().await?;
+    ensure!(nowhere.status() == 404);
+    ensure!(is_error_shape(&nowhere.json().await?, "not_found"));
+    let garbage = send(b"{not json".to_vec()).await?;
+    ensure!(garbage.status() == 400);
+    ensure!(is_error_shape(&garbage.json().await?, "invalid_request"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_api_authentications_are_limited_per_address() -> anyhow::Result<()> {
+    let o = Options::new(TempStore::sqlite()?)?;
+    let mut h = Harness::start(Path::new(BIN), o).await?;
+    h.key = h.account("acme", None)?;
+    // Keys are kept as a keyed hash, never argon2: unknown keys are cheap.
+    let store = h.store.open().await?;
+    let acme = store
+        .account_by_name(&herald_types::AccountName::parse("acme")?)
+        .await?
+        .context("acme")?;
+    let keys = store.list_api_keys(&acme.id).await?;
+    ensure!(
+        keys.iter().all(|k| k.hash.starts_with("hmac-sha256$")),
+        "{:?}",
+        keys.iter().map(|k| &k.hash).collect::<Vec<_>>()
+    );
+
+    let wrong = format!("{}x", &h.key[..h.key.len() - 1]);
+    let mut limited = None;
+    for n in 0..40 {
+        let a = h.api.call("GET", "/api/v1/accounts").key(&wrong).send().await?;
+        if a.status == 429 {
+            limited = Some((n, a));
+            break;
+        }
+        ensure!(a.status == 401, "{}", a.body);
+    }
+    let (n, a) = limited.context("429 after repeated failures")?;
+    ensure!(n == 30, "held back after 30 failures, not {n}");
+    ensure!(
+        is_error_shape(&a.body, "rate_limited") && a.header("retry-after").is_some(),
+        "{}",
+        a.body
+    );
+    // Even the right key waits from that address: nothing is checked.
+    let right = h.api.call("GET", "/api/v1/accounts").key(&h.key).send().await?;
+    ensure!(right.status == 429, "{}", right.body);
+    // The rest of the server is unaffected: mail still flows.
+    let _ = wait_for("the server still answers health checks", WAIT, || async {
+        h.api
+            .call("GET", "/healthz")
+            .send()
+            .await
+            .ok()
+            .filter(|a| a.status == 200)
+    })
+    .await?;
+    Ok(())
+}
