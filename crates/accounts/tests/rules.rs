@@ -284,7 +284,10 @@ async fn api_keys_are_kept_as_keyed_hashes_and_old_argon2_keys_are_rehashed() {
     assert!(row.hash.starts_with("hmac-sha256$"), "{}", row.hash);
     // Another platform secret: the same key does not verify.
     let other = herald_accounts::Accounts::new(accounts.store().clone()).with_platform_secret(b"another secret");
-    assert_eq!(other.authenticate_key(&key).await.unwrap_err(), AccountsError::Unauthenticated);
+    assert_eq!(
+        other.authenticate_key(&key).await.unwrap_err(),
+        AccountsError::Unauthenticated
+    );
 
     // A key an earlier version stored with argon2 still works, once
     // rehashed.
@@ -303,9 +306,21 @@ async fn api_keys_are_kept_as_keyed_hashes_and_old_argon2_keys_are_rehashed() {
         .await
         .unwrap();
     accounts.authenticate_key(&fresh.key).await.unwrap();
-    let row = accounts.store().api_key_by_prefix(&fresh.prefix).await.unwrap().unwrap();
-    assert!(row.hash.starts_with("hmac-sha256$"), "rehashed on first use: {}", row.hash);
+    let row = accounts
+        .store()
+        .api_key_by_prefix(&fresh.prefix)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        row.hash.starts_with("hmac-sha256$"),
+        "rehashed on first use: {}",
+        row.hash
+    );
     accounts.authenticate_key(&fresh.key).await.unwrap();
     let wrong = format!("{}x", &fresh.key[..fresh.key.len() - 1]);
-    assert_eq!(accounts.authenticate_key(&wrong).await.unwrap_err(), AccountsError::Unauthenticated);
+    assert_eq!(
+        accounts.authenticate_key(&wrong).await.unwrap_err(),
+        AccountsError::Unauthenticated
+    );
 }

@@ -11,16 +11,25 @@
 //!
 //! Stages see each batch once it is stored: the [`Suppressor`] keeps
 //! suppression lists from bounces and complaints; webhooks and stats hang
-//! off the same stream. [`EventPipeline::flush`] waits until what was
-//! emitted is stored and staged, for callers that must not answer before.
+//! off the same stream. A stage that fails is tried again with the same
+//! batch (stages are idempotent) before the next batch is written, so
+//! nothing a stored event implies is skipped. [`EventPipeline::flush`]
+//! waits until what was emitted is stored and staged, for callers that
+//! must not answer before.
+//!
+//! Events journaled in the spool come with a ticket
+//! ([`EventSink::emit_journaled`]); once their batch is stored and staged
+//! the tickets are released to the journal ([`EventPipeline::attach_journal`]),
+//! which may then forget them. Until then a crash replays them, and the
+//! store keeps one copy of each event id.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use herald_store::EventStore;
-use herald_types::{Event, EventSink};
+use herald_types::{Event, EventJournal, EventSink};
 use tokio::sync::{mpsc, oneshot};
 
 pub mod reputation;
@@ -34,17 +43,20 @@ pub const MAX_BATCH: usize = 1000;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// A stage after storage: sees every batch once it is stored, in order,
-/// before the next batch is written.
+/// before the next batch is written. An `Err` (its cause, for the log) has
+/// the pipeline give it the same batch again after a pause, so a stage
+/// must be idempotent: a batch may also come again after a crash.
 #[async_trait]
 pub trait Stage: Send + Sync {
-    async fn stored(&self, batch: &[Event]);
+    async fn stored(&self, batch: &[Event]) -> Result<(), String>;
 }
 
 // Events are the traffic; a flush is rare, and boxing events would cost an
 // allocation each.
 #[allow(clippy::large_enum_variant)]
 enum Item {
-    Event(Event),
+    /// An event, with its journal ticket when it was journaled.
+    Event(Event, Option<u64>),
     /// Answered once every event sent before it is stored and staged.
     Flush(oneshot::Sender<()>),
 }
@@ -55,6 +67,8 @@ pub struct EventPipeline {
     /// Emitted and not yet stored.
     pending: Arc<AtomicUsize>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Where journaled events' tickets are released.
+    journal: Arc<OnceLock<Weak<dyn EventJournal>>>,
 }
 
 impl std::fmt::Debug for EventPipeline {
@@ -75,12 +89,20 @@ impl EventPipeline {
     pub fn with_stages(store: Arc<dyn EventStore>, stages: Vec<Arc<dyn Stage>>) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let pending = Arc::new(AtomicUsize::new(0));
-        let task = tokio::spawn(write_loop(store, stages, rx, pending.clone()));
+        let journal: Arc<OnceLock<Weak<dyn EventJournal>>> = Arc::new(OnceLock::new());
+        let task = tokio::spawn(write_loop(store, stages, rx, pending.clone(), journal.clone()));
         Arc::new(Self {
             tx: Mutex::new(Some(tx)),
             pending,
             task: Mutex::new(Some(task)),
+            journal,
         })
+    }
+
+    /// Where tickets of journaled events are released once stored and
+    /// staged (the spool). Set once; weak, as the journal holds the sink.
+    pub fn attach_journal(&self, journal: Weak<dyn EventJournal>) {
+        let _ = self.journal.set(journal);
     }
 
     /// Returns once every event emitted before this call is stored and has
@@ -111,25 +133,50 @@ impl EventPipeline {
     }
 }
 
-impl EventSink for EventPipeline {
-    fn emit(&self, event: Event) {
-        metrics::counter!("herald_events_total", "type" => event.kind.as_str()).increment(1);
+impl EventPipeline {
+    fn send(&self, item: Item, kind: &'static str) {
+        metrics::counter!("herald_events_total", "type" => kind).increment(1);
         // Counted before it is sent, so the writer never subtracts first.
         self.pending.fetch_add(1, Ordering::Relaxed);
         let sent = self
             .tx
             .lock()
             .ok()
-            .and_then(|t| t.as_ref().map(|tx| tx.send(Item::Event(event)).is_ok()))
+            .and_then(|t| t.as_ref().map(|tx| tx.send(item).is_ok()))
             .unwrap_or(false);
         if !sent {
             self.pending.fetch_sub(1, Ordering::Relaxed);
-            tracing::warn!("event emitted after the pipeline closed; not stored");
+            tracing::warn!(
+                "event emitted after the pipeline closed; not stored (a journaled one is replayed at the next start)"
+            );
         }
+    }
+}
+
+impl EventSink for EventPipeline {
+    fn emit(&self, event: Event) {
+        let kind = event.kind.as_str();
+        self.send(Item::Event(event, None), kind);
+    }
+
+    fn emit_journaled(&self, event: Event, ticket: u64) {
+        let kind = event.kind.as_str();
+        self.send(Item::Event(event, Some(ticket)), kind);
     }
 
     fn backlog(&self) -> usize {
         self.pending.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs a stage on a batch until it succeeds, backing off between tries.
+async fn stage_until_done(stage: &dyn Stage, batch: &[Event]) {
+    let mut backoff = Duration::from_millis(100);
+    while let Err(e) = stage.stored(batch).await {
+        tracing::warn!(error = %e, events = batch.len(), retry_in = ?backoff, "an event stage failed; retrying the batch");
+        metrics::counter!("herald_event_stage_retries_total").increment(1);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
@@ -138,14 +185,19 @@ async fn write_loop(
     stages: Vec<Arc<dyn Stage>>,
     mut rx: mpsc::UnboundedReceiver<Item>,
     pending: Arc<AtomicUsize>,
+    journal: Arc<OnceLock<Weak<dyn EventJournal>>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut tickets = Vec::new();
     let mut flushes = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         while let Some(item) = next.take() {
             match item {
-                Item::Event(e) => batch.push(e),
+                Item::Event(e, ticket) => {
+                    batch.push(e);
+                    tickets.extend(ticket);
+                }
                 // A flush ends the batch: it is answered once what came
                 // before it is written.
                 Item::Flush(done) => {
@@ -172,9 +224,15 @@ async fn write_loop(
             metrics::counter!("herald_events_stored_total").increment(batch.len() as u64);
             pending.fetch_sub(batch.len(), Ordering::Relaxed);
             for stage in &stages {
-                stage.stored(&batch).await;
+                stage_until_done(stage.as_ref(), &batch).await;
+            }
+            if !tickets.is_empty()
+                && let Some(journal) = journal.get().and_then(Weak::upgrade)
+            {
+                journal.release(&tickets);
             }
             batch.clear();
+            tickets.clear();
         }
         for done in flushes.drain(..) {
             let _ = done.send(());

@@ -140,30 +140,20 @@ impl Suppressor {
 
 #[async_trait]
 impl Stage for Suppressor {
-    async fn stored(&self, batch: &[Event]) {
+    /// Every suppression the batch calls for, or an error: the pipeline
+    /// then tries the batch again (each entry is idempotent), so a store
+    /// that fails for a while delays suppressions but never loses one.
+    async fn stored(&self, batch: &[Event]) -> Result<(), String> {
         for e in batch {
-            // A store that fails now is tried a few times; the address is
-            // then left to the next bounce rather than holding up events.
-            for attempt in 1..=3 {
-                let outcome = match self.entry(e).await {
-                    Ok(Some(entry)) => self.store.suppress(&entry).await.map(|added| Some((entry, added))),
-                    Ok(None) => Ok(None),
-                    Err(err) => Err(err),
-                };
-                match outcome {
-                    Ok(Some((entry, true))) => {
-                        metrics::counter!("herald_suppressions_total", "reason" => entry.reason.clone()).increment(1);
-                        tracing::info!(account = %entry.account, address = %entry.address, reason = %entry.reason,
-                            event = %e.id, "address suppressed");
-                        break;
-                    }
-                    Ok(_) => break,
-                    Err(err) if attempt == 3 => {
-                        tracing::error!(error = %err, event = %e.id, "cannot update the suppression list");
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(100 * attempt)).await,
-                }
+            let Some(entry) = self.entry(e).await.map_err(|err| err.to_string())? else {
+                continue;
+            };
+            if self.store.suppress(&entry).await.map_err(|err| err.to_string())? {
+                metrics::counter!("herald_suppressions_total", "reason" => entry.reason.clone()).increment(1);
+                tracing::info!(account = %entry.account, address = %entry.address, reason = %entry.reason,
+                    event = %e.id, "address suppressed");
             }
         }
+        Ok(())
     }
 }

@@ -115,10 +115,11 @@ pub(crate) fn resolver(config: &Config) -> anyhow::Result<Arc<dyn Resolver>> {
     Ok(Arc::new(resolver.context("cannot set up the DNS resolver")?))
 }
 
-fn open_spool(dir: &Path) -> anyhow::Result<Arc<Spool>> {
-    Ok(Arc::new(Spool::open(dir, SpoolOptions::default()).with_context(
-        || format!("cannot open the spool in {}", dir.display()),
-    )?))
+fn open_spool(dir: &Path, events: Arc<dyn EventSink>) -> anyhow::Result<Arc<Spool>> {
+    Ok(Arc::new(
+        Spool::open_with_events(dir, SpoolOptions::default(), Some(events))
+            .with_context(|| format!("cannot open the spool in {}", dir.display()))?,
+    ))
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -183,11 +184,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
 
-    // The mail path: spool, events, delivery.
-    let spool = open_spool(&config.data_dir.join(SPOOL_DIR))?;
-    tracing::info!(queued = spool.len(), "spool open");
-    // Stored events pass the suppression stage, which keeps the lists, and
-    // wake the webhooks.
+    // The mail path: events, spool, delivery. Stored events pass the
+    // suppression stage, which keeps the lists, and wake the webhooks.
     let wake = Arc::new(tokio::sync::Notify::new());
     let events = EventPipeline::with_stages(
         store.clone(),
@@ -197,6 +195,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ],
     );
     let sink: Arc<dyn EventSink> = events.clone();
+    // The spool journals the events of what it records and hands them to
+    // the pipeline once durable (first those a crash left unreleased);
+    // the pipeline releases them once stored and staged.
+    let spool = open_spool(&config.data_dir.join(SPOOL_DIR), sink.clone())?;
+    let journal: Arc<dyn herald_types::EventJournal> = spool.clone();
+    events.attach_journal(Arc::downgrade(&journal));
+    drop(journal);
+    tracing::info!(queued = spool.len(), replayed = spool.unreleased_events(), "spool open");
+    // Whatever a crash left unstored is stored before anyone is served
+    // (the inbound MX attributes bounces by what acceptance recorded).
+    if !events.flush().await {
+        anyhow::bail!("the event pipeline stopped before the journal was replayed");
+    }
     let preparer = HeraldPreparer::new(keys.clone(), domains.clone(), store.clone(), config.public_url.clone());
     let resolver = resolver(&config)?;
     let dmarc = Arc::new(herald_dmarc::Dmarc::new(
@@ -314,12 +325,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 mta: mta.clone(),
             })),
             domains: Some(domains.clone()),
-            tracker: Some(Arc::new(Tracker::new(
-                keys.clone(),
-                sink.clone(),
-                config.machines.clone(),
-                store.clone(),
-            ))),
+            tracker: Some(Arc::new(
+                Tracker::new(keys.clone(), sink.clone(), config.machines.clone(), store.clone())
+                    .with_durable_events(spool.clone()),
+            )),
             submit: Some(acceptance),
             dmarc: Some(dmarc),
             resolver: Some(resolver),

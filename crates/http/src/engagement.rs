@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use herald_store::{EventFilter, NewSuppression, Store};
 use herald_tracking::{Keyring, MachineRules, Purpose, Request, TrackToken, is_machine};
-use herald_types::{Engagement, Event, EventKind, EventSink, MessageId};
+use herald_types::{DurableEvents, Engagement, Event, EventKind, EventSink, MessageId};
 
 /// A second open of the same message by the same recipient within this
 /// time is the same reading.
@@ -69,6 +69,8 @@ pub struct Tracker {
     store: Arc<dyn Store>,
     recent_opens: Mutex<RecentOpens>,
     messages: Mutex<HashMap<MessageId, Arc<MessageContext>>>,
+    /// Where unsubscribe events are made durable before the answer.
+    durable: Option<Arc<dyn DurableEvents>>,
 }
 
 impl std::fmt::Debug for Tracker {
@@ -94,7 +96,15 @@ impl Tracker {
             store,
             recent_opens: Mutex::new(RecentOpens::default()),
             messages: Mutex::new(HashMap::new()),
+            durable: None,
         }
+    }
+
+    /// Unsubscribe events are made durable here (the spool's journal)
+    /// before the page that confirms them is answered.
+    pub fn with_durable_events(mut self, durable: Arc<dyn DurableEvents>) -> Self {
+        self.durable = Some(durable);
+        self
     }
 
     /// The message's stream, sender, tags and metadata (cached).
@@ -214,7 +224,13 @@ impl Tracker {
             brand: true,
         };
         if self.store.suppress(&entry).await? {
-            self.events.emit(event);
+            match &self.durable {
+                Some(d) => d
+                    .record(vec![event])
+                    .await
+                    .map_err(herald_store::StoreError::Unavailable)?,
+                None => self.events.emit(event),
+            }
         }
         Ok(())
     }

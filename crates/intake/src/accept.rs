@@ -85,6 +85,11 @@ impl Acceptor {
         &self.policy
     }
 
+    /// A message still in the queue, as accepted (account, recipients).
+    pub fn queued(&self, id: &MessageId) -> Option<herald_spool::Queued> {
+        self.spool.get(id)
+    }
+
     /// Holds a message back while the event store is far behind: each
     /// accepted recipient is an event, and mail must not outrun them.
     async fn events_keep_up(&self) -> Result<(), SubmitError> {
@@ -216,7 +221,8 @@ impl Acceptor {
         };
         let outcomes: Vec<(EmailAddress, Outcome)> =
             envelope.recipients.iter().map(|r| (r.clone(), outcome(r))).collect();
-        let template = Event::new(EventKind::Accepted, account.clone(), MessageId::generate()).of_message(&envelope);
+        let id = MessageId::generate();
+        let template = Event::new(EventKind::Accepted, account.clone(), id.clone()).of_message(&envelope);
         let sender = envelope.sender.to_string();
         let client_ip = envelope.client_ip;
         envelope.recipients = outcomes
@@ -224,42 +230,48 @@ impl Acceptor {
             .filter(|(_, o)| *o == Outcome::Queued)
             .map(|(r, _)| r.clone())
             .collect();
+        let mut index = 0;
+        let events: Vec<Event> = outcomes
+            .iter()
+            .map(|(rcpt, outcome)| {
+                let mut event = template.clone();
+                event.id = herald_types::EventId::generate();
+                event.recipient = Some(rcpt.to_string());
+                event.sender = Some(sender.clone());
+                event.source_ip = Some(client_ip);
+                match outcome {
+                    Outcome::Dropped { reason } => {
+                        event.kind = EventKind::Dropped;
+                        event.reason = Some(reason.clone());
+                    }
+                    // The index in the spooled envelope, which VERP tokens name.
+                    Outcome::Queued => {
+                        event.rcpt_index = Some(index);
+                        if index == 0 {
+                            event.header_id = header_id.clone();
+                        }
+                        index += 1;
+                    }
+                }
+                event
+            })
+            .collect();
 
+        // The message and the events that record its acceptance are made
+        // durable together, before the client hears 250/202; the events
+        // reach the pipeline from the spool, and a crash replays them.
         let size = body.len();
         let queued = envelope.recipients.len();
-        let id = if queued == 0 {
-            MessageId::generate()
+        let stored = if queued == 0 {
+            self.spool.journal_events(events).await
         } else {
-            self.spool.enqueue(envelope, body).await.map_err(|e| {
-                tracing::error!(error = %e, "cannot store an incoming message");
-                SubmitError::Unavailable
-            })?
+            self.spool.enqueue_with(id.clone(), envelope, body, events).await
         };
+        stored.map_err(|e| {
+            tracing::error!(error = %e, "cannot store an incoming message");
+            SubmitError::Unavailable
+        })?;
         tracing::info!(message = %id, account = %account, from = %sender, recipients = outcomes.len(), queued, size, client = %client_ip, "accepted");
-        let mut index = 0;
-        for (rcpt, outcome) in &outcomes {
-            let mut event = template.clone();
-            event.id = herald_types::EventId::generate();
-            event.message_id = id.clone();
-            event.recipient = Some(rcpt.to_string());
-            event.sender = Some(sender.clone());
-            event.source_ip = Some(client_ip);
-            match outcome {
-                Outcome::Dropped { reason } => {
-                    event.kind = EventKind::Dropped;
-                    event.reason = Some(reason.clone());
-                }
-                // The index in the spooled envelope, which VERP tokens name.
-                Outcome::Queued => {
-                    event.rcpt_index = Some(index);
-                    if index == 0 {
-                        event.header_id = header_id.clone();
-                    }
-                    index += 1;
-                }
-            }
-            self.events.emit(event);
-        }
         if queued > 0 {
             self.mta.submit(&id);
         }

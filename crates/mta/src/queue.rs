@@ -221,10 +221,6 @@ impl Inner {
             attempts,
             next_attempt_ms: next,
         };
-        if self.spool.update(&q.id, index, new).is_err() {
-            // Gone meanwhile (purged, or finished by another path): no event.
-            return;
-        }
         let mut event = Event::new(kind, q.envelope.account.clone(), q.id.clone()).of_message(&q.envelope);
         event.recipient = q.envelope.recipients.get(index).map(ToString::to_string);
         event.sender = Some(q.envelope.sender.to_string());
@@ -234,7 +230,10 @@ impl Inner {
             event.mx = Some(mx.to_owned());
             event.source_ip = Some(ip);
         }
-        self.events.emit(event);
+        // The new state and its event are journaled together: a crash
+        // keeps both or neither (then the attempt is made again).
+        // Gone meanwhile (purged, or finished by another path): no event.
+        let _ = self.spool.update_with_event(&q.id, index, new, event);
     }
 
     /// Plays the mailbox simulator's answers for recipients at its domain.
@@ -290,17 +289,15 @@ impl Inner {
             status: RcptStatus::Expired,
             ..state
         };
-        if self.spool.update(&q.id, index, new).is_ok() {
-            let mut event =
-                Event::new(EventKind::Expired, q.envelope.account.clone(), q.id.clone()).of_message(&q.envelope);
-            event.recipient = q.envelope.recipients.get(index).map(ToString::to_string);
-            event.sender = Some(q.envelope.sender.to_string());
-            event.bounce = Some(BounceInfo {
-                class: BounceClass::Soft,
-                reason: "expired".to_owned(),
-            });
-            self.events.emit(event);
-        }
+        let mut event =
+            Event::new(EventKind::Expired, q.envelope.account.clone(), q.id.clone()).of_message(&q.envelope);
+        event.recipient = q.envelope.recipients.get(index).map(ToString::to_string);
+        event.sender = Some(q.envelope.sender.to_string());
+        event.bounce = Some(BounceInfo {
+            class: BounceClass::Soft,
+            reason: "expired".to_owned(),
+        });
+        let _ = self.spool.update_with_event(&q.id, index, new, event);
     }
 
     /// Called when a job of `id` is finished: once its last job is, the

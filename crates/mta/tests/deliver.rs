@@ -71,8 +71,8 @@ fn via(sink: &SmtpSink) -> DeliveryConfig {
 
 async fn world(config: DeliveryConfig, resolver: Arc<dyn Resolver>) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let spool = Arc::new(Spool::open(dir.path(), SpoolOptions::default()).unwrap());
     let events = Arc::new(Collect::default());
+    let spool = Arc::new(Spool::open_with_events(dir.path(), SpoolOptions::default(), Some(events.clone())).unwrap());
     let mta = Mta::new(config, spool.clone(), resolver, events.clone());
     let (stop, rx) = watch::channel(false);
     let runner = mta.clone();
@@ -268,8 +268,8 @@ impl herald_mta::Prepare for PerRecipient {
 async fn a_preparer_decides_return_path_and_content_per_recipient() {
     let sink = SmtpSink::start("127.0.0.1:0", vec![]).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let spool = Arc::new(Spool::open(dir.path(), SpoolOptions::default()).unwrap());
     let events = Arc::new(Collect::default());
+    let spool = Arc::new(Spool::open_with_events(dir.path(), SpoolOptions::default(), Some(events.clone())).unwrap());
     let mta = Mta::with_preparer(
         via(&sink),
         spool.clone(),
@@ -431,8 +431,9 @@ async fn a_restart_resumes_pending_deliveries() {
     let mut c = via(&sink);
     c.retry_schedule = vec![Duration::from_secs(1)];
     let id = {
-        let spool = Arc::new(Spool::open(dir.path(), SpoolOptions::default()).unwrap());
         let events = Arc::new(Collect::default());
+        let spool =
+            Arc::new(Spool::open_with_events(dir.path(), SpoolOptions::default(), Some(events.clone())).unwrap());
         let mta = Mta::new(
             c.clone(),
             spool.clone(),

@@ -31,9 +31,18 @@
 //! envelope and one small state per recipient — a few hundred bytes for a
 //! typical message, well under 1 KiB.
 //!
+//! Events that record what happened to a message (its acceptance, each
+//! recipient's outcome) are journaled in the same records and the same
+//! sync as the change itself, then handed to the event sink with a ticket;
+//! the sink releases the ticket once the event is stored and staged.
+//! Released events are dropped at the next checkpoint; the rest are
+//! rewritten into it, and after a crash every journaled event not known to
+//! be released is handed over again (the store keeps one copy of each
+//! event id), so each is recorded exactly once.
+//!
 //! Must never: answer an enqueue before its body and journal record are
 //! synced; send a finished message again after a restart; panic on a torn
-//! or damaged file.
+//! or damaged file; lose an event journaled with a change.
 
 mod codec;
 mod files;
@@ -44,9 +53,11 @@ mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use herald_types::{Envelope, MessageId};
+use async_trait::async_trait;
+use herald_types::{DurableEvents, Envelope, Event, EventJournal, EventSink, MessageId};
 use tokio::sync::{mpsc, oneshot};
 
 pub use record::Location;
@@ -54,7 +65,7 @@ pub use state::{RcptState, RcptStatus, from_ms, to_ms};
 
 use crate::files::Segments;
 use crate::record::Record;
-use crate::writer::{Command, Writer};
+use crate::writer::{Command, Journaled, Unreleased, Writer};
 
 /// Sizes that bound the spool's files.
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +143,9 @@ pub struct Spool {
     index: Arc<Mutex<Index>>,
     segments: Arc<Segments>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Tickets of journaled events.
+    next_seq: AtomicU64,
+    unreleased: Unreleased,
 }
 
 fn lock(index: &Mutex<Index>) -> std::sync::MutexGuard<'_, Index> {
@@ -142,10 +156,35 @@ fn lock(index: &Mutex<Index>) -> std::sync::MutexGuard<'_, Index> {
 
 impl Spool {
     /// Opens the spool in `root` (creating it), recovers the queue from the
-    /// journal, writes a fresh checkpoint and starts the writer.
+    /// journal, writes a fresh checkpoint and starts the writer. Journaled
+    /// events are kept but go nowhere: see [`Spool::open_with_events`].
     pub fn open(root: &Path, options: SpoolOptions) -> Result<Self, SpoolError> {
+        Self::open_with_events(root, options, None)
+    }
+
+    /// [`Spool::open`], handing journaled events to `sink` once durable —
+    /// first the ones recovered from the journal (a crash may have kept
+    /// them from being stored), then each new one.
+    pub fn open_with_events(
+        root: &Path,
+        options: SpoolOptions,
+        sink: Option<Arc<dyn EventSink>>,
+    ) -> Result<Self, SpoolError> {
         let open_err = |e: std::io::Error| SpoolError::Open(format!("{}: {e}", root.display()));
         let found = recover::recover(root).map_err(open_err)?;
+        let next_seq = found.events.keys().next_back().map_or(1, |s| s + 1);
+        let mut replay = Vec::with_capacity(found.events.len());
+        let mut kept = std::collections::BTreeMap::new();
+        for (seq, json) in found.events {
+            match serde_json::from_slice::<Event>(&json) {
+                Ok(event) => {
+                    kept.insert(seq, Arc::<[u8]>::from(json));
+                    replay.push((seq, event));
+                }
+                Err(e) => tracing::error!(seq, error = %e, "skipping an undecodable journaled event"),
+            }
+        }
+        let unreleased: Unreleased = Arc::new(Mutex::new(kept));
         let segments = Arc::new(Segments::new(root));
         let index = Arc::new(Mutex::new(found.index));
         let data = files::create_append(&files::data_path(root, found.next_data)).map_err(open_err)?;
@@ -167,11 +206,23 @@ impl Spool {
             journal_len: 0,
             live: found.live,
             failed: None,
+            sink: sink.clone(),
+            unreleased: unreleased.clone(),
         };
         writer.checkpoint().map_err(open_err)?;
         let recovered = lock(&index).len();
-        if recovered > 0 || found.skipped > 0 {
-            tracing::info!(messages = recovered, skipped = found.skipped, "spool recovered");
+        if recovered > 0 || found.skipped > 0 || !replay.is_empty() {
+            tracing::info!(
+                messages = recovered,
+                events = replay.len(),
+                skipped = found.skipped,
+                "spool recovered"
+            );
+        }
+        if let Some(sink) = &sink {
+            for (seq, event) in replay {
+                sink.emit_journaled(event, seq);
+            }
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = std::thread::Builder::new()
@@ -185,7 +236,26 @@ impl Spool {
             index,
             segments,
             writer: Mutex::new(Some(handle)),
+            next_seq: AtomicU64::new(next_seq),
+            unreleased,
         })
+    }
+
+    /// Tickets and JSON for events about to be journaled.
+    fn journaled(&self, events: Vec<Event>) -> Vec<Journaled> {
+        events
+            .into_iter()
+            .map(|event| Journaled {
+                seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
+                json: serde_json::to_vec(&event).unwrap_or_default(),
+                event,
+            })
+            .collect()
+    }
+
+    /// Journaled events not yet released (for tests and metrics).
+    pub fn unreleased_events(&self) -> usize {
+        self.unreleased.lock().map(|u| u.len()).unwrap_or(0)
     }
 
     pub fn root(&self) -> &Path {
@@ -199,24 +269,54 @@ impl Spool {
     /// Stores a message durably. Returns once the body and the queue record
     /// are synced to disk: only then may the client be told `250`.
     pub async fn enqueue(&self, envelope: Envelope, body: Vec<u8>) -> Result<MessageId, SpoolError> {
+        let id = MessageId::generate();
+        self.enqueue_with(id.clone(), envelope, body, Vec::new()).await?;
+        Ok(id)
+    }
+
+    /// Stores message `id` durably with the events that record its
+    /// acceptance, in the same sync: the events reach the sink only once
+    /// the message is durable, and are replayed after a crash until stored.
+    pub async fn enqueue_with(
+        &self,
+        id: MessageId,
+        envelope: Envelope,
+        body: Vec<u8>,
+        events: Vec<Event>,
+    ) -> Result<(), SpoolError> {
         if envelope.recipients.is_empty() {
             return Err(SpoolError::Invalid("a message needs at least one recipient"));
         }
         if u32::try_from(body.len()).is_err() {
             return Err(SpoolError::Invalid("message larger than 4 GiB"));
         }
-        let id = MessageId::generate();
         let (ack, done) = oneshot::channel();
         self.tx
             .send(Command::Enqueue {
                 id: id.to_bytes(),
                 envelope: Arc::new(envelope),
                 body,
+                events: self.journaled(events),
                 ack,
             })
             .map_err(|_| SpoolError::Stopped)?;
-        done.await.map_err(|_| SpoolError::Stopped)??;
-        Ok(id)
+        done.await.map_err(|_| SpoolError::Stopped)?
+    }
+
+    /// Journals events that go with no queue change (recipients dropped at
+    /// acceptance, an unsubscribe); returns once they are durable.
+    pub async fn journal_events(&self, events: Vec<Event>) -> Result<(), SpoolError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(Command::Events {
+                events: self.journaled(events),
+                ack: Some(ack),
+            })
+            .map_err(|_| SpoolError::Stopped)?;
+        done.await.map_err(|_| SpoolError::Stopped)?
     }
 
     /// Returns once everything sent to the spool before is durable.
@@ -269,6 +369,29 @@ impl Spool {
     /// leaves the queue; returns whether it did. Durable with the next sync
     /// (a crash before it may repeat that delivery: at least once, never lost).
     pub fn update(&self, id: &MessageId, recipient: usize, state: RcptState) -> Result<bool, SpoolError> {
+        self.update_inner(id, recipient, state, None)
+    }
+
+    /// [`Spool::update`] with the event that records the change, journaled
+    /// in the same record batch: durable (and handed to the sink) with the
+    /// next sync, or not at all — never one without the other.
+    pub fn update_with_event(
+        &self,
+        id: &MessageId,
+        recipient: usize,
+        state: RcptState,
+        event: Event,
+    ) -> Result<bool, SpoolError> {
+        self.update_inner(id, recipient, state, Some(event))
+    }
+
+    fn update_inner(
+        &self,
+        id: &MessageId,
+        recipient: usize,
+        state: RcptState,
+        event: Option<Event>,
+    ) -> Result<bool, SpoolError> {
         let key = id.to_bytes();
         let mut index = lock(&self.index);
         let entry = index.get_mut(&key).ok_or(SpoolError::NotFound)?;
@@ -281,11 +404,18 @@ impl Spool {
         }
         drop(index);
         let send = |c| self.tx.send(c).map_err(|_| SpoolError::Stopped);
-        send(Command::Record(Record::Recipient {
+        let record = Record::Recipient {
             id: key,
             index: u32::try_from(recipient).unwrap_or(u32::MAX),
             state,
-        }))?;
+        };
+        match event.and_then(|e| self.journaled(vec![e]).pop()) {
+            Some(event) => send(Command::Update {
+                record,
+                event: Box::new(event),
+            })?,
+            None => send(Command::Record(record))?,
+        }
         if done {
             send(Command::Done { id: key, segment })?;
         }
@@ -300,6 +430,23 @@ impl Spool {
         if let Some(h) = handle {
             let _ = h.join();
         }
+    }
+}
+
+impl EventJournal for Spool {
+    fn release(&self, tickets: &[u64]) {
+        if let Ok(mut kept) = self.unreleased.lock() {
+            for t in tickets {
+                kept.remove(t);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl DurableEvents for Spool {
+    async fn record(&self, events: Vec<Event>) -> Result<(), String> {
+        self.journal_events(events).await.map_err(|e| e.to_string())
     }
 }
 

@@ -28,6 +28,7 @@ const KIND_MESSAGE_V1: u8 = 1;
 const KIND_MESSAGE: u8 = 4;
 const KIND_RECIPIENT: u8 = 2;
 const KIND_DONE: u8 = 3;
+const KIND_EVENT: u8 = 5;
 
 /// Where a body lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +56,10 @@ pub enum Record {
     Recipient { id: [u8; 16], index: u32, state: RcptState },
     /// Every recipient is final; the message leaves the queue.
     Done { id: [u8; 16] },
+    /// An event journaled with the change it records (or alone), as JSON,
+    /// under its ticket: replayed after a crash until the event pipeline
+    /// has stored it (the store keeps one copy of an event id).
+    Event { seq: u64, json: Vec<u8> },
 }
 
 fn put_state(buf: &mut Vec<u8>, s: &RcptState) {
@@ -175,6 +180,11 @@ impl Record {
                 codec::put_u8(out, KIND_DONE);
                 out.extend_from_slice(id);
             }
+            Self::Event { seq, json } => {
+                out.truncate(start);
+                encode_event(*seq, json, out);
+                return;
+            }
         }
         seal_frame(out, start);
     }
@@ -213,6 +223,14 @@ impl Record {
                 state: get_state(&mut r)?,
             },
             KIND_DONE => Self::Done { id: r.id()? },
+            KIND_EVENT => {
+                let seq = r.u64()?;
+                let len = r.u32()?;
+                let json = r
+                    .take(usize::try_from(len).map_err(|_| Corrupt("event too long"))?)?
+                    .to_vec();
+                Self::Event { seq, json }
+            }
             _ => return Err(Corrupt("unknown record kind")),
         };
         if !r.is_empty() {
@@ -256,6 +274,17 @@ pub fn encode_message_parts(id: [u8; 16], loc: Location, envelope: &Envelope, st
         put_state(out, s);
     }
     put_extras(out, envelope);
+    seal_frame(out, start);
+}
+
+/// Appends a framed event record from borrowed parts.
+pub fn encode_event(seq: u64, json: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER]);
+    codec::put_u8(out, KIND_EVENT);
+    codec::put_u64(out, seq);
+    codec::put_u32(out, u32::try_from(json.len()).unwrap_or(u32::MAX));
+    out.extend_from_slice(json);
     seal_frame(out, start);
 }
 
@@ -329,6 +358,10 @@ mod tests {
                 state,
             },
             Record::Done { id: [3; 16] },
+            Record::Event {
+                seq: 7,
+                json: br#"{"type":"delivered"}"#.to_vec(),
+            },
         ];
         let mut buf = Vec::new();
         for r in &records {

@@ -5,7 +5,7 @@
 //! after a crash is the last write that reached the kernel. Data segments
 //! no live message points to are deleted.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -25,9 +25,13 @@ pub struct Recovered {
     /// Records that had a valid CRC but did not decode (a bug, or a file
     /// from another version), skipped.
     pub skipped: usize,
+    /// Journaled events, by ticket: each may or may not have been stored
+    /// before the stop, so each is replayed (the store keeps one copy).
+    pub events: BTreeMap<u64, Vec<u8>>,
 }
 
-fn apply(index: &mut Index, record: Record) {
+fn apply(out: &mut Recovered, record: Record) {
+    let index = &mut out.index;
     match record {
         Record::Message {
             id,
@@ -54,6 +58,9 @@ fn apply(index: &mut Index, record: Record) {
         Record::Done { id } => {
             index.remove(&id);
         }
+        Record::Event { seq, json } => {
+            out.events.insert(seq, json);
+        }
     }
 }
 
@@ -68,7 +75,7 @@ pub fn recover(root: &Path) -> io::Result<Recovered> {
         while at < bytes.len() {
             match crate::record::Record::decode_frame(&bytes[at..]) {
                 Some((Ok(record), used)) => {
-                    apply(&mut out.index, record);
+                    apply(&mut out, record);
                     at += used;
                 }
                 Some((Err(e), used)) => {

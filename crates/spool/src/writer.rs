@@ -6,13 +6,13 @@
 //! sync runs wait for the next one together, so under load one sync serves
 //! many messages and throughput is not bound to the disk's sync latency.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use herald_types::Envelope;
+use herald_types::{Envelope, Event, EventSink};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::files::{self, Segments};
@@ -30,15 +30,37 @@ const CHECKPOINT_CHUNK: usize = 4096;
 /// grown enough beyond the live state to be worth rewriting.
 const RECORD_ESTIMATE: u64 = 256;
 
+/// An event to journal: its ticket, the event itself (handed to the sink
+/// once durable) and its JSON (what the journal keeps).
+pub struct Journaled {
+    pub seq: u64,
+    pub event: Event,
+    pub json: Vec<u8>,
+}
+
+/// Journaled events not yet released by the sink, by ticket: rewritten at
+/// every checkpoint, replayed after a crash.
+pub type Unreleased = Arc<Mutex<BTreeMap<u64, Arc<[u8]>>>>;
+
 pub enum Command {
     Enqueue {
         id: [u8; 16],
         envelope: Arc<Envelope>,
         body: Vec<u8>,
+        /// Events journaled with the message (its `accepted` events).
+        events: Vec<Journaled>,
         ack: oneshot::Sender<Result<(), SpoolError>>,
     },
     /// A recipient's new state: durable with the next sync, no answer.
     Record(Record),
+    /// A recipient's new state and the event that records it, durable
+    /// together with the next sync, no answer.
+    Update { record: Record, event: Box<Journaled> },
+    /// Events alone; answered once durable when `ack` is given.
+    Events {
+        events: Vec<Journaled>,
+        ack: Option<oneshot::Sender<Result<(), SpoolError>>>,
+    },
     /// The message left the queue; its segment may be freed.
     Done { id: [u8; 16], segment: u32 },
     /// Answers once everything sent before it is durable.
@@ -65,6 +87,9 @@ pub struct Writer {
     /// trusted to match the disk (a failed fsync may drop dirty pages), so
     /// the spool refuses new mail rather than acknowledge what it may lose.
     pub failed: Option<String>,
+    /// Where journaled events go once durable.
+    pub sink: Option<Arc<dyn EventSink>>,
+    pub unreleased: Unreleased,
 }
 
 impl Writer {
@@ -84,6 +109,13 @@ impl Writer {
             data_buf.clear();
             journal_buf.clear();
             if stop {
+                // A clean stop leaves a compact journal: the live queue and
+                // the events the pipeline has not released.
+                if self.failed.is_none()
+                    && let Err(e) = self.checkpoint()
+                {
+                    tracing::warn!(error = %e, "spool checkpoint at stop failed; the next start reads the whole journal");
+                }
                 break;
             }
         }
@@ -106,12 +138,18 @@ impl Writer {
         let mut acks = Vec::new();
         let mut inserts = Vec::new();
         let mut freed = Vec::new();
+        // Events of changes that happened whatever the disk does (outcomes),
+        // and events of changes a caller waits for (acceptances): the
+        // latter are dropped with their refusal when a write fails.
+        let mut events: Vec<Journaled> = Vec::new();
+        let mut acked_events: Vec<Journaled> = Vec::new();
         for cmd in batch {
             match cmd {
                 Command::Enqueue {
                     id,
                     envelope,
                     body,
+                    events: journaled,
                     ack,
                 } => {
                     if let Some(why) = &self.failed {
@@ -128,11 +166,41 @@ impl Writer {
                     };
                     let states = vec![RcptState::new(state::to_ms(envelope.received_at)); envelope.recipients.len()];
                     record::encode_message_parts(id, loc, &envelope, &states, journal_buf);
+                    for e in &journaled {
+                        record::encode_event(e.seq, &e.json, journal_buf);
+                    }
+                    acked_events.extend(journaled);
                     *self.live.entry(self.data_no).or_default() += 1;
                     inserts.push((id, Entry { loc, envelope, states }));
                     acks.push(ack);
                 }
                 Command::Record(r) => r.encode_into(journal_buf),
+                Command::Update { record, event } => {
+                    record.encode_into(journal_buf);
+                    record::encode_event(event.seq, &event.json, journal_buf);
+                    events.push(*event);
+                }
+                Command::Events { events: journaled, ack } => {
+                    if let Some(why) = &self.failed {
+                        match ack {
+                            // The caller hears the failure and decides.
+                            Some(ack) => {
+                                let _ = ack.send(Err(SpoolError::Failed(why.clone())));
+                            }
+                            None => self.emit_unjournaled(journaled),
+                        }
+                        continue;
+                    }
+                    for e in &journaled {
+                        record::encode_event(e.seq, &e.json, journal_buf);
+                    }
+                    if ack.is_some() {
+                        acked_events.extend(journaled);
+                    } else {
+                        events.extend(journaled);
+                    }
+                    acks.extend(ack);
+                }
                 Command::Done { id, segment } => {
                     Record::Done { id }.encode_into(journal_buf);
                     if let Some(n) = self.live.get_mut(&segment) {
@@ -163,6 +231,8 @@ impl Writer {
                 // Freed before answering, so whoever waited on this batch
                 // sees the spool settled.
                 self.free_segments(&freed);
+                acked_events.extend(events);
+                self.hand_over(acked_events);
                 for ack in acks {
                     let _ = ack.send(Ok(()));
                 }
@@ -178,6 +248,36 @@ impl Writer {
                 for ack in acks {
                     let _ = ack.send(Err(SpoolError::Failed(why.clone())));
                 }
+                // Outcomes that happened (deliveries) are still told, just
+                // not journaled; acceptances that failed were refused above
+                // and their events never reach here.
+                self.emit_unjournaled(events);
+            }
+        }
+    }
+
+    /// Durable events go to the sink with their tickets, and are kept
+    /// until released: inserted first, so a release can never come before.
+    fn hand_over(&self, events: Vec<Journaled>) {
+        if events.is_empty() {
+            return;
+        }
+        if let Ok(mut kept) = self.unreleased.lock() {
+            for e in &events {
+                kept.insert(e.seq, Arc::from(e.json.as_slice()));
+            }
+        }
+        if let Some(sink) = &self.sink {
+            for e in events {
+                sink.emit_journaled(e.event, e.seq);
+            }
+        }
+    }
+
+    fn emit_unjournaled(&self, events: Vec<Journaled>) {
+        if let Some(sink) = &self.sink {
+            for e in events {
+                sink.emit(e.event);
             }
         }
     }
@@ -226,8 +326,13 @@ impl Writer {
     }
 
     fn maybe_checkpoint(&mut self) -> io::Result<()> {
-        let live = self.index.lock().map(|i| i.len() as u64).unwrap_or(0);
-        if self.journal_len >= self.options.checkpoint_bytes && self.journal_len >= 4 * live * RECORD_ESTIMATE {
+        let live = self.index.lock().map(|i| i.len() as u64).unwrap_or(0) * RECORD_ESTIMATE
+            + self
+                .unreleased
+                .lock()
+                .map(|u| u.values().map(|j| j.len() as u64 + 32).sum::<u64>())
+                .unwrap_or(0);
+        if self.journal_len >= self.options.checkpoint_bytes && self.journal_len >= 4 * live {
             self.checkpoint()?;
         }
         Ok(())
@@ -280,6 +385,22 @@ impl Writer {
                         record::encode_message_parts(*id, e.loc, &e.envelope, &e.states, &mut buf);
                     }
                 }
+            }
+            file.write_all(&buf)?;
+            len += buf.len() as u64;
+            buf.clear();
+        }
+        // Events not yet released: a later crash must still replay them.
+        let kept: Vec<(u64, Arc<[u8]>)> = self
+            .unreleased
+            .lock()
+            .map_err(|_| io::Error::other("events poisoned"))?
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        for chunk in kept.chunks(CHECKPOINT_CHUNK) {
+            for (seq, json) in chunk {
+                record::encode_event(*seq, json, &mut buf);
             }
             file.write_all(&buf)?;
             len += buf.len() as u64;

@@ -206,11 +206,35 @@ impl Event {
 pub trait EventSink: Send + Sync + std::fmt::Debug {
     fn emit(&self, event: Event);
 
+    /// An event already journaled durably (in the spool) under `ticket`.
+    /// The sink tells the journal ([`EventJournal::release`]) once the
+    /// event is stored and everything it implies is done, so the journal
+    /// can forget it; until then a crash replays it.
+    fn emit_journaled(&self, event: Event, ticket: u64) {
+        let _ = ticket;
+        self.emit(event);
+    }
+
     /// Events emitted but not yet stored. Acceptance holds back new mail
     /// while this is large, so memory stays bounded and events keep up.
     fn backlog(&self) -> usize {
         0
     }
+}
+
+/// The journal journaled events come from: told when it may forget them.
+pub trait EventJournal: Send + Sync {
+    /// The events of these tickets are stored and staged.
+    fn release(&self, tickets: &[u64]);
+}
+
+/// Makes events durable before an answer that depends on them is given
+/// (an unsubscribe page, a 202): they are journaled, then reach the sink.
+#[async_trait::async_trait]
+pub trait DurableEvents: Send + Sync {
+    /// Returns once `events` are durable; `Err` (with a cause for the log)
+    /// when they could not be made so, and the answer must say "try again".
+    async fn record(&self, events: Vec<Event>) -> Result<(), String>;
 }
 
 #[cfg(test)]

@@ -20,7 +20,9 @@ pub use account::{AccountKind, AccountName, AccountSettings, AccountStatus, KeyS
 pub use address::{DomainName, EmailAddress};
 pub use duration::{format_duration, parse_duration};
 pub use envelope::{DEFAULT_STREAM, Envelope, ReversePath, is_stream_name};
-pub use event::{BounceClass, BounceInfo, Engagement, Event, EventKind, EventSink, SmtpAnswer};
+pub use event::{
+    BounceClass, BounceInfo, DurableEvents, Engagement, Event, EventJournal, EventKind, EventSink, SmtpAnswer,
+};
 pub use id::{AccountId, ApiKeyId, DkimKeyId, DomainId, EventId, IdError, MessageId, SmtpCredentialId, WebhookId};
 pub use sender::SenderRule;
 pub use submit::{Accepted, Outcome, Submit, SubmitError};

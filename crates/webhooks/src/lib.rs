@@ -100,8 +100,9 @@ pub struct Wake(pub Arc<Notify>);
 
 #[async_trait]
 impl Stage for Wake {
-    async fn stored(&self, _: &[Event]) {
+    async fn stored(&self, _: &[Event]) -> Result<(), String> {
         self.0.notify_waiters();
+        Ok(())
     }
 }
 

@@ -463,16 +463,38 @@ impl Inbound {
         Ok(())
     }
 
+    /// The message and recipient a token names. What acceptance recorded
+    /// is found without waiting on the event writer: in the spool while
+    /// the message is queued (its envelope names account and recipients);
+    /// then in the store; and if not there yet, once more after the events
+    /// emitted so far are stored (a bounce can outrun its `accepted` event).
     async fn by_token(&self, token: &VerpToken) -> Result<Option<Target>, StoreError> {
-        Ok(self
-            .store
-            .recipient_at(&token.message, u32::from(token.recipient))
-            .await?
-            .map(|(account, recipient)| Target {
-                account,
+        if let Some(q) = self.acceptor.queued(&token.message)
+            && let Some(rcpt) = q.envelope.recipients.get(usize::from(token.recipient))
+        {
+            return Ok(Some(Target {
+                account: q.envelope.account.clone(),
                 message: token.message.clone(),
-                recipient,
-            }))
+                recipient: rcpt.to_string(),
+            }));
+        }
+        let lookup = || async {
+            self.store
+                .recipient_at(&token.message, u32::from(token.recipient))
+                .await
+                .map(|found| {
+                    found.map(|(account, recipient)| Target {
+                        account,
+                        message: token.message.clone(),
+                        recipient,
+                    })
+                })
+        };
+        match lookup().await? {
+            Some(t) => Ok(Some(t)),
+            None if self.events.flush().await => lookup().await,
+            None => Ok(None),
+        }
     }
 
     /// Finds what a report that came without a token is about: the
@@ -496,7 +518,11 @@ impl Inbound {
         let Some(header_id) = report.original_message_id.as_deref() else {
             return Ok(None);
         };
-        let found = self.store.messages_by_header_id(header_id).await?;
+        let mut found = self.store.messages_by_header_id(header_id).await?;
+        if found.is_empty() && self.events.flush().await {
+            // Its acceptance may not be stored yet.
+            found = self.store.messages_by_header_id(header_id).await?;
+        }
         let Some((_, first_account)) = found.first() else {
             return Ok(None);
         };
