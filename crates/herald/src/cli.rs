@@ -66,6 +66,16 @@ pub enum Command {
     /// Check a domain's DNS records.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Delete history older than `[retention]` keeps it (the server does
+    /// this daily).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Prune now; prints how many rows of each kind went.
+    Run,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,8 +11,10 @@ mod domain_cmd;
 mod events_cmd;
 mod logging;
 mod output;
+mod private_files;
 mod queue_cmd;
 mod queue_control;
+mod retention;
 mod secret;
 mod send_cmd;
 mod serve;
@@ -28,6 +30,8 @@ use crate::cli::{CheckCommand, Cli, Command, ConfigCommand};
 use crate::config::LogFormat;
 
 fn main() -> ExitCode {
+    // Before any file is made: the store, spool and keys are owner-only.
+    private_files::owner_only_umask();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -88,6 +92,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Feedback(cmd) => suppression_cmd::feedback(cmd, cli.json),
         Command::Stats(args) => events_cmd::stats(&open(&config).await?, args, cli.json).await,
         Command::Dmarc(cmd) => dmarc_cmd::run(&config, &open(&config).await?, cmd, cli.json).await,
+        Command::Retention(cli::RetentionCommand::Run) => {
+            retention::command(open(&config).await?.store().as_ref(), &config.retention, cli.json).await
+        }
         Command::Check(CheckCommand::Senders) => commands::check_senders(&open(&config).await?, cli.json).await,
         Command::Check(cmd) => dmarc_cmd::check(&config, &open(&config).await?, cmd, cli.json).await,
     }

@@ -124,6 +124,9 @@ fn open_spool(dir: &Path, events: Arc<dyn EventSink>) -> anyhow::Result<Arc<Spoo
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     make_data_dir(&config)?;
+    // Files made by versions without the owner-only rule are brought to it.
+    crate::private_files::tighten(&config.data_dir);
+    crate::private_files::tighten_sqlite(&config.storage_url);
     let cert = tls::ensure_cert(&config)?;
     if cert.created {
         tracing::info!(cert = %cert.cert.display(), "made a self-signed TLS certificate");
@@ -168,6 +171,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             upkeep.run_upkeep();
         }
     });
+
+    // Old history goes daily; the first run shortly after start.
+    let (retention_stop, retention_rx) = watch::channel(false);
+    crate::retention::spawn_daily(store.clone(), config.retention.clone(), retention_rx);
 
     // Idempotency keys past their window are forgotten.
     let purge = store.clone();
@@ -362,6 +369,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!(grace = ?grace, "shutting down");
     let _ = stop_tx.send(true);
+    let _ = retention_stop.send(true);
     // Listeners let open sessions finish (each within the grace period).
     while listeners.join_next().await.is_some() {}
     if let Ok(Ok(Err(e))) = tokio::time::timeout(grace, http).await {

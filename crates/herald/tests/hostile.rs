@@ -130,3 +130,98 @@ async fn failed_api_authentications_are_limited_per_address() -> anyhow::Result<
     .await?;
     Ok(())
 }
+
+/// Every file and folder Herald keeps (store, spool, secret, TLS key,
+/// the operator's mailboxes) is the owner's alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_files_are_owner_only() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut o = Options::new(TempStore::sqlite()?)?;
+    o.smtp = "submission = []\nsubmission_tls = []\ninbound = [\"127.0.0.1:0\"]\n".to_owned();
+    let mut h = Harness::start(Path::new(BIN), o).await?;
+    let inbound = h.server.listening("smtp-inbound").await?;
+    h.key = h.account("acme", None)?;
+    h.send(json!({"from": "news@acme.test", "to": ["someone@example.test"], "subject": "s", "text": "t"}))
+        .await?;
+    h.wait_events("delivered", "someone@example.test", 1).await?;
+    let out = std::process::Command::new("swaks")
+        .args([
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &inbound.port().to_string(),
+            "--from",
+            "x@example.test",
+        ])
+        .args(["--to", "postmaster@mta.test", "--body", "hello"])
+        .output()
+        .context("swaks")?;
+    ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let mut checked = 0;
+    // The data folder, and the SQLite files in the (test's own) folder of
+    // the store.
+    let mut open = vec![h.dir.path().join("data")];
+    for entry in std::fs::read_dir(h.store.dir().context("a SQLite store")?)? {
+        open.push(entry?.path());
+    }
+    while let Some(path) = open.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        let mode = meta.permissions().mode() & 0o777;
+        ensure!(mode & 0o077 == 0, "{} is {mode:o}", path.display());
+        checked += 1;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                open.push(entry?.path());
+            }
+        }
+    }
+    let names = ["herald.db", "secret.key", "bootstrap-admin-key", "journal", "mailbox"];
+    for name in names {
+        ensure!(
+            walk_has(h.dir.path(), name) || walk_has(h.store.dir().context("dir")?, name),
+            "{name} was among the files checked"
+        );
+    }
+    ensure!(checked > 10, "{checked} files checked");
+    Ok(())
+}
+
+fn walk_has(dir: &Path, name: &str) -> bool {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
+        let p = e.path();
+        p.file_name().is_some_and(|n| n == name) || (p.is_dir() && walk_has(&p, name))
+    })
+}
+
+/// `[retention]` prunes old history (here: events older than a second),
+/// by the server daily and by `herald retention run` on demand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_prunes_what_is_past_its_window() -> anyhow::Result<()> {
+    let mut o = Options::new(TempStore::sqlite()?)?;
+    o.extra = "[retention]\nevents = \"1s\"\ndmarc_reports = \"0s\"\n".to_owned();
+    let mut h = Harness::start(Path::new(BIN), o).await?;
+    h.key = h.account("acme", None)?;
+    let id = h
+        .send(json!({"from": "news@acme.test", "to": ["old@example.test"], "subject": "s", "text": "t"}))
+        .await?;
+    h.wait_events("delivered", "old@example.test", 1).await?;
+    let mut pruned = 0;
+    wait_for("the message's events pruned past their second", WAIT, || {
+        let counts: Option<Value> = h
+            .server
+            .run(&["--json", "retention", "run"])
+            .ok()
+            .and_then(|out| serde_json::from_str(&out).ok());
+        if let Some(c) = &counts {
+            assert!(c.get("dmarc_reports").is_none(), "0s keeps reports forever: {c}");
+            pruned += c["events"].as_u64().unwrap_or(0);
+        }
+        let done = pruned >= 2;
+        async move { done.then_some(()) }
+    })
+    .await?;
+    let left = h.events(&format!("message_id={id}")).await?;
+    ensure!(left.is_empty(), "{left:?}");
+    Ok(())
+}

@@ -51,9 +51,15 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// A new, empty file for appending, its directory entry synced.
+/// A new, empty file for appending (owner-only: it holds people's mail),
+/// its directory entry synced.
 pub fn create_append(path: &Path) -> io::Result<File> {
-    let file = OpenOptions::new().create_new(true).append(true).open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
     if let Some(dir) = path.parent() {
         sync_dir(dir)?;
     }

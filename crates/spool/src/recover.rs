@@ -65,8 +65,11 @@ fn apply(out: &mut Recovered, record: Record) {
 }
 
 pub fn recover(root: &Path) -> io::Result<Recovered> {
-    std::fs::create_dir_all(root.join(files::DATA_DIR))?;
-    std::fs::create_dir_all(root.join(files::JOURNAL_DIR))?;
+    // Owner-only folders: the spool holds people's mail.
+    for dir in [files::DATA_DIR, files::JOURNAL_DIR] {
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(root.join(dir))?;
+    }
     let mut out = Recovered::default();
     let journals = files::journal_numbers(root)?;
     for &n in &journals {

@@ -17,6 +17,8 @@
 mod queries;
 #[macro_use]
 mod report_queries;
+#[macro_use]
+mod retention_queries;
 mod error;
 mod postgres;
 mod sqlite;

@@ -15,6 +15,7 @@
 pub mod dmarc;
 mod error;
 mod model;
+pub mod retention;
 pub mod stats;
 
 use async_trait::async_trait;
@@ -33,6 +34,7 @@ pub use model::{
     NewSuppression, NewWebhook, SmtpCredential, StatsGroup, StatsPeriod, StatsQuery, StatsRow, Suppression,
     SuppressionFilter, Webhook, WebhookStatus,
 };
+pub use retention::{Prunable, RetentionStore};
 
 /// Accounts, master and sub.
 #[async_trait]
@@ -290,6 +292,7 @@ pub trait Store:
     + WebhookStore
     + StatsStore
     + ReportStore
+    + RetentionStore
 {
     /// "sqlite" or "postgres", for logs and `/healthz`.
     fn backend(&self) -> &'static str;

@@ -55,6 +55,7 @@ cases![
     webhooks_are_owed_what_is_stored_after_them,
     stats_roll_up_each_stored_event_once,
     reports_are_stored_once_and_broken_ones_kept,
+    retention_prunes_old_history_only,
 ];
 
 fn name(s: &str) -> AccountName {
@@ -1159,5 +1160,66 @@ async fn reports_are_stored_once_and_broken_ones_kept(s: Arc<dyn Store>) -> anyh
     ensure!(listed.len() == 1 && listed[0].error == "XML: unexpected end" && listed[0].size == broken.raw.len() as u64);
     ensure!(s.broken_report_bytes(kept.id()).await?.as_deref() == Some(&broken.raw[..]));
     ensure!(s.broken_report_bytes(kept.id() + 100).await?.is_none());
+    Ok(())
+}
+
+async fn retention_prunes_old_history_only(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    use herald_store::{NewBrokenReport, Prunable, ReportFilter};
+    let acme = s.create_account(master("acme")).await?;
+    let now = time::OffsetDateTime::now_utc();
+    // Events made 40 and 10 days ago (ids carry their time) and now.
+    let at = |days_ago: i64, n: u8| {
+        let when = now - time::Duration::days(days_ago);
+        let ms = u64::try_from(when.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        let mut e = event(EventKind::Delivered, &acme.id, &MessageId::generate(), "a@x.test");
+        e.id = herald_types::EventId::parse(&format!("evt_{ms:012x}7{n:03x}8000000000000000")).expect("an event id");
+        e.at -= time::Duration::days(days_ago);
+        e
+    };
+    s.insert_events(&[at(40, 1), at(40, 2), at(10, 3), at(0, 4)]).await?;
+    let mut accepted = event(EventKind::Accepted, &acme.id, &MessageId::generate(), "b@x.test");
+    accepted.header_id = Some("kept@acme.test".to_owned());
+    s.insert_events(&[accepted]).await?;
+    let all = EventFilter {
+        account: Some(acme.id.clone()),
+        ..EventFilter::default()
+    };
+    ensure!(s.count_events(&all).await? == 5);
+    ensure!(s.prune(Prunable::Events, now - time::Duration::days(30)).await? == 2);
+    ensure!(s.count_events(&all).await? == 3, "newer events stay");
+    ensure!(
+        s.prune(Prunable::Events, now - time::Duration::days(30)).await? == 0,
+        "once"
+    );
+    // The Message-ID index, by when each message was accepted.
+    ensure!(s.prune(Prunable::MessageIndex, now - time::Duration::days(1)).await? == 0);
+    ensure!(!s.messages_by_header_id("kept@acme.test").await?.is_empty());
+    ensure!(
+        s.prune(Prunable::MessageIndex, now + time::Duration::minutes(1))
+            .await?
+            == 1
+    );
+    ensure!(s.messages_by_header_id("kept@acme.test").await?.is_empty());
+    // Reports by the end of the period they cover; broken ones by arrival.
+    s.insert_reports(&[
+        report("google.com", "1", "example.com", 0),
+        report("google.com", "2", "example.com", 5),
+    ])
+    .await?;
+    let day = |d: i64| time::OffsetDateTime::from_unix_timestamp(1_700_000_000 + d * 86_400).expect("valid time");
+    ensure!(s.prune(Prunable::Reports, day(3)).await? == 1);
+    let left = s.list_reports(&ReportFilter::default(), 10).await?;
+    ensure!(left.len() == 1 && left[0].report_id == "2", "{left:?}");
+    s.insert_broken_report(&NewBrokenReport {
+        digest: "cd".repeat(32),
+        received_at: day(0),
+        origin: "mx".into(),
+        source_name: None,
+        error: "not a report".into(),
+        raw: b"junk".to_vec(),
+    })
+    .await?;
+    ensure!(s.prune(Prunable::BrokenReports, day(1)).await? == 1);
+    ensure!(s.list_broken_reports(0, 10).await?.is_empty());
     Ok(())
 }

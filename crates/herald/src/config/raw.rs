@@ -19,6 +19,7 @@ pub struct RawConfig {
     pub alerts: RawAlerts,
     pub dmarc: RawDmarc,
     pub inbound: RawInbound,
+    pub retention: RawRetention,
     pub log: RawLog,
 }
 
@@ -262,6 +263,27 @@ impl Default for RawAlerts {
         Self {
             check_interval: s("5m"),
             min_volume: 100,
+        }
+    }
+}
+
+/// `[retention]`: how long history is kept ("0s": forever).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRetention {
+    pub events: String,
+    pub message_index: String,
+    pub dmarc_reports: String,
+    pub broken_reports: String,
+}
+
+impl Default for RawRetention {
+    fn default() -> Self {
+        Self {
+            events: s("400d"),
+            message_index: s("400d"),
+            dmarc_reports: s("730d"),
+            broken_reports: s("90d"),
         }
     }
 }

@@ -87,6 +87,8 @@ pub struct Config {
     pub outbound_allow: Vec<IpNet>,
     /// `[inbound]`: what the inbound MX takes from strangers.
     pub inbound: InboundLimits,
+    /// `[retention]`: how long history is kept.
+    pub retention: crate::retention::Retention,
     /// The config with every default resolved, for `config check`.
     effective: RawConfig,
 }
@@ -494,6 +496,28 @@ impl Config {
         }
         let dmarc_networks = networks("dmarc.sending_networks", &raw.dmarc.sending_networks)?;
         let outbound_allow = networks("http.outbound_allow", &raw.http.outbound_allow)?;
+        let kept = |key: &str, value: &str| -> Result<Option<Duration>, ConfigError> {
+            let d = duration(key, value)?;
+            Ok((!d.is_zero()).then_some(d))
+        };
+        let r = &raw.retention;
+        let retention = crate::retention::Retention {
+            keep: vec![
+                (herald_store::Prunable::Events, kept("retention.events", &r.events)?),
+                (
+                    herald_store::Prunable::MessageIndex,
+                    kept("retention.message_index", &r.message_index)?,
+                ),
+                (
+                    herald_store::Prunable::Reports,
+                    kept("retention.dmarc_reports", &r.dmarc_reports)?,
+                ),
+                (
+                    herald_store::Prunable::BrokenReports,
+                    kept("retention.broken_reports", &r.broken_reports)?,
+                ),
+            ],
+        };
         let inbound = InboundLimits {
             forwards_per_hour: raw.inbound.forwards_per_hour,
             unreadable_per_ip: raw.inbound.unreadable_per_ip,
@@ -514,6 +538,7 @@ impl Config {
             dmarc_networks,
             outbound_allow,
             inbound,
+            retention,
             webhooks,
             alerts,
             effective,
