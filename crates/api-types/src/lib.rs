@@ -302,6 +302,11 @@ pub struct Event {
     /// Clicks: the link followed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Opens and clicks: how many times this reader opened the message (or
+    /// followed this link) within the coalescing window this event stands
+    /// for; 1 for a single one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
 }
 
 /// A page of events and the cursor for the next one.

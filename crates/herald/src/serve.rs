@@ -322,7 +322,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     }
 
-    // HTTP.
+    // HTTP. Opens and clicks are coalesced per reader and released (or
+    // shed, when events lag) as their window closes.
+    let tracker = Arc::new(
+        Tracker::new(keys.clone(), sink.clone(), config.machines.clone(), store.clone())
+            .with_durable_events(spool.clone())
+            .with_coalesce_window(config.coalesce_window),
+    );
+    let engagement = tokio::spawn(tracker.clone().run(stop_rx.clone()));
     let app = herald_http::router(
         AppState {
             accounts,
@@ -332,10 +339,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 mta: mta.clone(),
             })),
             domains: Some(domains.clone()),
-            tracker: Some(Arc::new(
-                Tracker::new(keys.clone(), sink.clone(), config.machines.clone(), store.clone())
-                    .with_durable_events(spool.clone()),
-            )),
+            tracker: Some(tracker.clone()),
             submit: Some(acceptance),
             dmarc: Some(dmarc),
             resolver: Some(resolver),
@@ -376,6 +380,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "http server ended with an error");
     }
     let _ = delivery.await;
+    // The opens and clicks still held are released into the pipeline.
+    let _ = engagement.await;
     let _ = webhooks.await;
     events.close(grace).await;
     // The spool's writer syncs what is pending before it stops.

@@ -225,3 +225,103 @@ async fn retention_prunes_what_is_past_its_window() -> anyhow::Result<()> {
     ensure!(left.is_empty(), "{left:?}");
     Ok(())
 }
+
+/// A flood of opens costs mail nothing: one reader's repeats within the
+/// window are one event with a count, the events reach webhooks in
+/// batches, and mail keeps being accepted throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_opens_is_coalesced_and_batched() -> anyhow::Result<()> {
+    use herald_testkit::{Mode, Receiver};
+    let mut o = Options::new(TempStore::sqlite()?)?;
+    o.extra = "[tracking]\ncoalesce_window = \"1s\"\n".to_owned();
+    let mut h = Harness::start(Path::new(BIN), o).await?;
+    h.key = h.account("acme", None)?;
+    h.server.run(&["account", "set", "acme", "--track-opens", "on"])?;
+    let receiver = Receiver::start(Mode::Ok).await?;
+    let hook = h
+        .api
+        .call("POST", "/api/v1/webhooks")
+        .key(&h.key)
+        .json(json!({"url": receiver.url("/hook"), "events": ["opened"]}))
+        .send()
+        .await?;
+    ensure!(hook.status == 201, "{}", hook.body);
+    const READERS: usize = 20;
+    const OPENS: usize = 50;
+    let to: Vec<String> = (0..READERS).map(|n| format!("r{n}@example.test")).collect();
+    h.send(json!({"from": "news@acme.test", "to": to.iter().map(|t| json!({"email": t, "substitutions": {"n": "1"}})).collect::<Vec<_>>(),
+        "subject": "news", "stream": "newsletter", "html": "<html><body><p>Hello {{n}}</p></body></html>"}))
+        .await?;
+    let got = h.sink.wait_for_messages(READERS, WAIT).await?;
+    let pixels: Vec<String> = got
+        .iter()
+        .filter_map(|m| {
+            let parsed = mail_parser::MessageParser::default().parse(&m.data)?;
+            let text = parsed.body_html(0)?.into_owned();
+            let start = text.find("https://links.mta.test/t/o/")?;
+            let end = text[start..].find('"')? + start;
+            Some(text[start + "https://links.mta.test".len()..end].to_owned())
+        })
+        .collect();
+    ensure!(pixels.len() == READERS, "{} pixels", pixels.len());
+
+    // 1,000 opens at once, while mail keeps coming in.
+    let base = h.api.base().to_owned();
+    let http = reqwest::Client::new();
+    let mut opens = tokio::task::JoinSet::new();
+    for p in &pixels {
+        for _ in 0..OPENS {
+            let (http, url) = (http.clone(), format!("{base}{p}"));
+            opens.spawn(async move {
+                http.get(url)
+                    .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0")
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            });
+        }
+    }
+    for n in 0..20 {
+        h.send(
+            json!({"from": "news@acme.test", "to": [format!("during{n}@example.test")], "subject": "s", "text": "t"}),
+        )
+        .await?;
+    }
+    while let Some(r) = opens.join_next().await {
+        ensure!(r?? == 200);
+    }
+    let events = wait_for("one open event per reader", WAIT, || async {
+        h.events("type=opened&limit=1000")
+            .await
+            .ok()
+            .filter(|e| e.len() >= READERS)
+    })
+    .await?;
+    ensure!(events.len() == READERS, "{} events", events.len());
+    ensure!(
+        events.iter().all(|e| e["count"] == OPENS),
+        "each with its count: {events:?}"
+    );
+    let posted = wait_for("the opens at the webhook", WAIT, || {
+        let posts = receiver.posts();
+        let n: usize = posts
+            .iter()
+            .filter_map(|p| serde_json::from_slice::<Value>(&p.body).ok())
+            .map(|v| v.as_array().map_or(1, Vec::len))
+            .sum();
+        async move { (n >= READERS).then_some(posts) }
+    })
+    .await?;
+    ensure!(
+        posted
+            .iter()
+            .all(|p| serde_json::from_slice::<Value>(&p.body).is_ok_and(|v| v.is_array())),
+        "opens are posted in arrays"
+    );
+    ensure!(
+        posted.len() < READERS,
+        "{} posts for {READERS} events: batched",
+        posted.len()
+    );
+    Ok(())
+}

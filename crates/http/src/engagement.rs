@@ -10,42 +10,11 @@ use herald_store::{EventFilter, NewSuppression, Store};
 use herald_tracking::{Keyring, MachineRules, Purpose, Request, TrackToken, is_machine};
 use herald_types::{DurableEvents, Engagement, Event, EventKind, EventSink, MessageId};
 
-/// A second open of the same message by the same recipient within this
-/// time is the same reading.
-const OPEN_WINDOW: Duration = Duration::from_secs(120);
-/// Past this many opens in one window the window turns early (a burst
-/// this large loses some deduplication rather than memory).
-const MAX_OPENS_PER_WINDOW: usize = 1_000_000;
+use crate::coalesce::{Coalescer, Key, Offer};
 
-/// Message, recipient, and whether a machine opened it: a proxy's prefetch
-/// never hides the person's own reading.
-type OpenKey = ([u8; 16], String, bool);
-
-/// Recent opens in two generations: each lookup and insert is constant
-/// time, and a generation is dropped whole once it is a window old.
-#[derive(Default)]
-struct RecentOpens {
-    current: HashMap<OpenKey, Instant>,
-    previous: HashMap<OpenKey, Instant>,
-    turned: Option<Instant>,
-}
-
-impl RecentOpens {
-    /// Remembers the open; false when the same one was seen within the window.
-    fn first(&mut self, key: OpenKey, now: Instant) -> bool {
-        let turned = *self.turned.get_or_insert(now);
-        if now.duration_since(turned) >= OPEN_WINDOW || self.current.len() >= MAX_OPENS_PER_WINDOW {
-            self.previous = std::mem::take(&mut self.current);
-            self.turned = Some(now);
-        }
-        let seen = self.current.get(&key).or_else(|| self.previous.get(&key));
-        if seen.is_some_and(|at| now.duration_since(*at) < OPEN_WINDOW) {
-            return false;
-        }
-        self.current.insert(key, now);
-        true
-    }
-}
+/// Opens (and clicks of one link) by one reader within this time are one
+/// event with a count, unless configured otherwise.
+pub const DEFAULT_COALESCE_WINDOW: Duration = Duration::from_secs(60);
 
 /// Messages whose stream, tags and metadata are remembered; past this the
 /// memory starts over.
@@ -67,7 +36,8 @@ pub struct Tracker {
     pub events: Arc<dyn EventSink>,
     pub rules: MachineRules,
     store: Arc<dyn Store>,
-    recent_opens: Mutex<RecentOpens>,
+    /// Opens and clicks held for their window.
+    coalescer: Coalescer,
     messages: Mutex<HashMap<MessageId, Arc<MessageContext>>>,
     /// Where unsubscribe events are made durable before the answer.
     durable: Option<Arc<dyn DurableEvents>>,
@@ -94,10 +64,34 @@ impl Tracker {
             events,
             rules,
             store,
-            recent_opens: Mutex::new(RecentOpens::default()),
+            coalescer: Coalescer::new(DEFAULT_COALESCE_WINDOW),
             messages: Mutex::new(HashMap::new()),
             durable: None,
         }
+    }
+
+    /// Opens and clicks by one reader within `window` are one event.
+    pub fn with_coalesce_window(mut self, window: Duration) -> Self {
+        self.coalescer = Coalescer::new(window);
+        self
+    }
+
+    /// Emits the opens and clicks whose window has closed (all, at
+    /// shutdown), or sheds them when the event pipeline is behind.
+    pub fn release_due(&self, all: bool) {
+        self.coalescer.release(self.events.as_ref(), Instant::now(), all);
+    }
+
+    /// Releases due opens and clicks until `stop`, then all that are held.
+    pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let every = (self.coalescer.window() / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => self.release_due(false),
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+        self.release_due(true);
     }
 
     /// Unsubscribe events are made durable here (the spool's journal)
@@ -160,6 +154,7 @@ impl Tracker {
             ip: v.ip,
             machine: is_machine(&self.rules, &request),
             url: t.url.clone(),
+            count: 1,
         }
     }
 
@@ -177,27 +172,42 @@ impl Tracker {
         e
     }
 
-    /// Records an open, unless the same reader opened it moments ago.
-    pub async fn open(&self, t: &TrackToken, v: &Visitor) -> bool {
+    /// Holds an event of `kind` for this reader, or counts it into the
+    /// one held; whether it started a new one.
+    async fn engage(&self, kind: EventKind, t: &TrackToken, v: &Visitor) -> bool {
         let engagement = self.engagement(t, v);
-        let key = (t.message.to_bytes(), t.recipient.clone(), engagement.machine);
-        let first = self
-            .recent_opens
-            .lock()
-            .map(|mut r| r.first(key, Instant::now()))
-            .unwrap_or(true);
-        if !first {
+        let key: Key = (
+            kind,
+            t.message.to_bytes(),
+            t.recipient.clone(),
+            t.url.clone(),
+            engagement.machine,
+        );
+        // A repeat costs a lookup, never the store.
+        if self.coalescer.count(&key) {
             return false;
         }
-        self.events
-            .emit(self.event(EventKind::Opened, t, Some(engagement)).await);
-        true
+        let event = self.event(kind, t, Some(engagement)).await;
+        match self.coalescer.offer(key, event, Instant::now()) {
+            Offer::Held => true,
+            Offer::Counted => false,
+            Offer::Shed => {
+                metrics::counter!("herald_engagement_shed_total").increment(1);
+                false
+            }
+        }
     }
 
+    /// Records an open: opens by one reader (person or machine apart)
+    /// within the window are one event with a count.
+    pub async fn open(&self, t: &TrackToken, v: &Visitor) -> bool {
+        self.engage(EventKind::Opened, t, v).await
+    }
+
+    /// Records a click: clicks of one link by one reader within the window
+    /// are one event with a count.
     pub async fn click(&self, t: &TrackToken, v: &Visitor) {
-        let engagement = self.engagement(t, v);
-        self.events
-            .emit(self.event(EventKind::Clicked, t, Some(engagement)).await);
+        self.engage(EventKind::Clicked, t, v).await;
     }
 
     /// Whether the visitor is a machine (scanners follow links without a person).
@@ -233,54 +243,5 @@ impl Tracker {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(n: u8) -> OpenKey {
-        ([n; 16], "rcpt@example.com".to_owned(), false)
-    }
-
-    #[test]
-    fn an_open_repeated_within_two_minutes_counts_once() {
-        let mut r = RecentOpens::default();
-        let t0 = Instant::now();
-        assert!(r.first(key(1), t0));
-        assert!(!r.first(key(1), t0 + Duration::from_secs(119)));
-        assert!(
-            r.first(key(2), t0 + Duration::from_secs(119)),
-            "another message is another open"
-        );
-        assert!(
-            r.first(key(1), t0 + Duration::from_secs(121)),
-            "past the window it is a new reading"
-        );
-    }
-
-    #[test]
-    fn an_open_is_remembered_across_a_generation_turn() {
-        let mut r = RecentOpens::default();
-        let t0 = Instant::now();
-        assert!(r.first(key(9), t0)); // starts the generation
-        assert!(r.first(key(1), t0 + Duration::from_secs(100)));
-        // The generation turns at 120 s; the open at 100 s is still fresh at 150 s.
-        assert!(r.first(key(3), t0 + Duration::from_secs(125)));
-        assert!(!r.first(key(1), t0 + Duration::from_secs(150)));
-        assert!(r.first(key(1), t0 + Duration::from_secs(221)));
-    }
-
-    #[test]
-    fn old_generations_are_dropped() {
-        let mut r = RecentOpens::default();
-        let t0 = Instant::now();
-        for n in 0..50 {
-            r.first(key(n), t0);
-        }
-        r.first(key(100), t0 + Duration::from_secs(130));
-        r.first(key(101), t0 + Duration::from_secs(260));
-        assert_eq!(r.current.len() + r.previous.len(), 2, "the first 50 are forgotten");
     }
 }

@@ -12,6 +12,7 @@
 //! body (it goes to the log).
 
 mod auth;
+mod coalesce;
 mod compose;
 mod engagement;
 mod error;
@@ -33,7 +34,7 @@ use herald_accounts::Accounts;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use compose::MAX_RECIPIENTS;
-pub use engagement::{Tracker, Visitor};
+pub use engagement::{DEFAULT_COALESCE_WINDOW, Tracker, Visitor};
 pub use error::ApiError;
 pub use limits::AuthFailures;
 pub use openapi::openapi;

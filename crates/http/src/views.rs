@@ -150,6 +150,7 @@ pub fn event(e: &herald_types::Event, account_name: &str) -> api::Event {
         ip: e.engagement.as_ref().and_then(|g| g.ip).map(|ip| ip.to_string()),
         machine: e.engagement.as_ref().map(|g| g.machine),
         url: e.engagement.as_ref().and_then(|g| g.url.clone()),
+        count: e.engagement.as_ref().map(|g| g.count),
     }
 }
 

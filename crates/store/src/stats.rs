@@ -61,28 +61,32 @@ pub fn engagement_key(e: &Event) -> Option<(String, String, &'static str)> {
     }
 }
 
-/// The counters an event adds to; `first` says whether a human open or
-/// click is the first of its message and recipient.
-fn counters_of(e: &Event, first: bool) -> Vec<usize> {
+/// The counters an event adds to, and by how much; `first` says whether a
+/// human open or click is the first of its message and recipient. A
+/// coalesced open or click adds its count to the totals and one to the
+/// uniques.
+fn counters_of(e: &Event, first: bool) -> Vec<(usize, i64)> {
     let machine = e.engagement.as_ref().is_some_and(|g| g.machine);
+    let times = i64::from(e.engagement.as_ref().map_or(1, |g| g.count.max(1)));
+    let one = |name| vec![(counter(name), 1)];
     match e.kind {
-        EventKind::Accepted => vec![counter("accepted")],
-        EventKind::Delivered => vec![counter("delivered")],
-        EventKind::Deferred => vec![counter("deferred")],
+        EventKind::Accepted => one("accepted"),
+        EventKind::Delivered => one("delivered"),
+        EventKind::Deferred => one("deferred"),
         EventKind::Bounced => match e.bounce.as_ref().map(|b| b.class) {
-            Some(BounceClass::Hard) => vec![counter("bounced_hard")],
-            _ => vec![counter("bounced_soft")],
+            Some(BounceClass::Hard) => one("bounced_hard"),
+            _ => one("bounced_soft"),
         },
-        EventKind::Dropped => vec![counter("dropped")],
-        EventKind::Expired => vec![counter("expired")],
-        EventKind::Complained => vec![counter("complained")],
-        EventKind::Unsubscribed => vec![counter("unsubscribed")],
-        EventKind::Opened if machine => vec![counter("opened_machine")],
-        EventKind::Opened if first => vec![counter("opened"), counter("opened_unique")],
-        EventKind::Opened => vec![counter("opened")],
-        EventKind::Clicked if machine => vec![counter("clicked_machine")],
-        EventKind::Clicked if first => vec![counter("clicked"), counter("clicked_unique")],
-        EventKind::Clicked => vec![counter("clicked")],
+        EventKind::Dropped => one("dropped"),
+        EventKind::Expired => one("expired"),
+        EventKind::Complained => one("complained"),
+        EventKind::Unsubscribed => one("unsubscribed"),
+        EventKind::Opened if machine => vec![(counter("opened_machine"), times)],
+        EventKind::Opened if first => vec![(counter("opened"), times), (counter("opened_unique"), 1)],
+        EventKind::Opened => vec![(counter("opened"), times)],
+        EventKind::Clicked if machine => vec![(counter("clicked_machine"), times)],
+        EventKind::Clicked if first => vec![(counter("clicked"), times), (counter("clicked_unique"), 1)],
+        EventKind::Clicked => vec![(counter("clicked"), times)],
         EventKind::Replied | EventKind::Alert => Vec::new(),
     }
 }
@@ -120,8 +124,8 @@ pub fn rollup<'a>(
                 value,
             };
             let counts = out.entry(key).or_default();
-            for &c in &counters {
-                counts.0[c] += 1;
+            for &(c, by) in &counters {
+                counts.0[c] += by;
             }
         }
     }
@@ -156,6 +160,7 @@ mod tests {
             ip: None,
             machine: true,
             url: None,
+            count: 1,
         });
         let all = [delivered.clone(), bounced, open.clone(), open.clone(), proxy];
         let mut seen = 0;

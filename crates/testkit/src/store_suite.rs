@@ -430,6 +430,7 @@ async fn events_round_trip_with_every_field(s: Arc<dyn Store>) -> anyhow::Result
         ip: Some("198.51.100.7".parse()?),
         machine: false,
         url: Some("https://acme.test/p?x=1".to_owned()),
+        count: 3,
     });
     s.insert_events(&[full.clone(), bare.clone()]).await?;
     // A batch retried after an unclear failure changes nothing.

@@ -159,6 +159,14 @@ pub struct Engagement {
     pub machine: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// How many opens (or clicks of this link) by this reader the event
+    /// stands for: repeats within a window are one event.
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl Event {

@@ -16,6 +16,12 @@
 //!
 //! Each post is signed: `Herald-Signature: t=<unix time>,v1=<hex HMAC-SHA256
 //! of "<t>.<body>" with the webhook's secret>`.
+//!
+//! Opens and clicks come in floods (a newsletter read by thousands within
+//! minutes), so they are always posted in batches — a JSON array of up to
+//! [`ENGAGEMENT_BATCH`] consecutive ones — whatever the webhook's
+//! `batch_size`; other events go one per post unless `batch_size` says
+//! otherwise.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -28,6 +34,26 @@ use herald_types::{Event, EventKind, EventSink, MessageId, WebhookId};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use tokio::sync::{Notify, watch};
+
+/// Opens and clicks posted together at most.
+pub const ENGAGEMENT_BATCH: u32 = 100;
+
+fn is_engagement(e: &Event) -> bool {
+    matches!(e.kind, EventKind::Opened | EventKind::Clicked)
+}
+
+/// How many of the owed events (in order) the next post carries, and
+/// whether it is a JSON array: `batch_size` of them, or a run of
+/// consecutive opens and clicks, always in an array.
+fn next_post(owed: &[(i64, Event)], batch_size: u32) -> (usize, bool) {
+    if batch_size > 1 {
+        return (owed.len().min(batch_size as usize), true);
+    }
+    match owed.iter().take_while(|(_, e)| is_engagement(e)).count() {
+        0 => (owed.len().min(1), false),
+        run => (run.min(ENGAGEMENT_BATCH as usize), true),
+    }
+}
 
 /// How events are posted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,10 +207,14 @@ impl Dispatcher {
             };
             let owed = match self
                 .store
-                .page_events(&hook.owed(), hook.cursor, hook.batch_size.max(1))
+                .page_events(&hook.owed(), hook.cursor, hook.batch_size.max(ENGAGEMENT_BATCH))
                 .await
             {
-                Ok(owed) => owed,
+                Ok(mut owed) => {
+                    let (n, _) = next_post(&owed, hook.batch_size);
+                    owed.truncate(n);
+                    owed
+                }
                 Err(e) => {
                     tracing::warn!(webhook = %id, error = %e, "cannot read the events owed");
                     self.pause(self.settings.poll, &mut stop).await;
@@ -255,10 +285,11 @@ impl Dispatcher {
     }
 
     async fn post(&self, hook: &Webhook, account: &str, owed: &[(i64, Event)]) -> Outcome {
-        let body = if hook.batch_size <= 1 {
-            owed.first().map(|(_, e)| (self.render)(e, account)).unwrap_or_default()
-        } else {
+        let (_, array) = next_post(owed, hook.batch_size);
+        let body = if array {
             serde_json::Value::Array(owed.iter().map(|(_, e)| (self.render)(e, account)).collect())
+        } else {
+            owed.first().map(|(_, e)| (self.render)(e, account)).unwrap_or_default()
         };
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let t = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -306,6 +337,29 @@ impl Dispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn opens_and_clicks_go_in_batches_other_events_alone() {
+        let e = |kind| {
+            (
+                0,
+                Event::new(kind, herald_types::AccountId::generate(), MessageId::generate()),
+            )
+        };
+        let owed = [
+            e(EventKind::Opened),
+            e(EventKind::Clicked),
+            e(EventKind::Opened),
+            e(EventKind::Delivered),
+            e(EventKind::Opened),
+        ];
+        assert_eq!(next_post(&owed, 1), (3, true), "the run of engagement, as an array");
+        assert_eq!(next_post(&owed[3..], 1), (1, false), "a delivery alone");
+        assert_eq!(next_post(&owed, 2), (2, true), "batch_size counts every kind");
+        let many: Vec<_> = (0..250).map(|_| e(EventKind::Clicked)).collect();
+        assert_eq!(next_post(&many, 1), (100, true));
+        assert_eq!(next_post(&[], 1), (0, false));
+    }
 
     #[test]
     fn signatures_are_hmac_sha256_of_time_dot_body() {

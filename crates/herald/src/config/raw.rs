@@ -210,6 +210,9 @@ pub struct RawTracking {
     /// A click this soon after sending is a scanner following the link on
     /// arrival.
     pub click_window: String,
+    /// Opens (and clicks of one link) by one reader within this window
+    /// are one event with a count.
+    pub coalesce_window: String,
 }
 
 impl Default for RawTracking {
@@ -218,6 +221,7 @@ impl Default for RawTracking {
             machine_agents: Vec::new(),
             machine_networks: Vec::new(),
             click_window: s("30s"),
+            coalesce_window: s("60s"),
         }
     }
 }

@@ -80,6 +80,8 @@ pub struct Config {
     pub alerts: herald_events::reputation::AlertSettings,
     /// Who counts as a machine on the tracking endpoints.
     pub machines: MachineRules,
+    /// `[tracking] coalesce_window`.
+    pub coalesce_window: Duration,
     /// `[dmarc] sending_networks`: Herald's own sending addresses.
     pub dmarc_networks: Vec<IpNet>,
     /// `[http] outbound_allow`: networks tenants' URLs may reach besides
@@ -336,14 +338,17 @@ fn machine_hostname() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
+/// A duration above zero.
+fn positive_duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    let d = duration(key, value)?;
+    if d.is_zero() {
+        return Err(bad(key, value, "a duration above zero, e.g. \"10s\""));
+    }
+    Ok(d)
+}
+
 fn webhook_settings(raw: &RawWebhooks) -> Result<herald_webhooks::Settings, ConfigError> {
-    let positive = |key: &str, value: &str| -> Result<Duration, ConfigError> {
-        let d = duration(key, value)?;
-        if d.is_zero() {
-            return Err(bad(key, value, "a duration above zero, e.g. \"10s\""));
-        }
-        Ok(d)
-    };
+    let positive = positive_duration;
     let settings = herald_webhooks::Settings {
         timeout: positive("webhooks.timeout", &raw.timeout)?,
         retry_initial: positive("webhooks.retry_initial", &raw.retry_initial)?,
@@ -482,6 +487,7 @@ impl Config {
             PathBuf::from(&raw.server.secret_file)
         };
         let machines = machine_rules(&raw.tracking)?;
+        let coalesce_window = positive_duration("tracking.coalesce_window", &raw.tracking.coalesce_window)?;
         let webhooks = webhook_settings(&raw.webhooks)?;
         let alerts = herald_events::reputation::AlertSettings {
             interval: duration("alerts.check_interval", &raw.alerts.check_interval)?,
@@ -535,6 +541,7 @@ impl Config {
             domains,
             secret_file,
             machines,
+            coalesce_window,
             dmarc_networks,
             outbound_allow,
             inbound,
