@@ -9,11 +9,12 @@
 //!   that again gives the same bytes;
 //! - taking the `X-Herald-*` controls and adding Date/Message-ID changes
 //!   neither the authors nor re-parsing, and leaves no `X-Herald-*` field;
-//! - `mailbox` accepts only a single address it can give back.
+//! - an address `mailbox` accepts (the send API's `from`) is, once `build`
+//!   wrote it into a message, read back by `authors` as the same author.
 
 #![no_main]
 
-use herald_message::{Controls, HeaderBlock, authors, ensure_identity, mailbox};
+use herald_message::{Controls, Draft, HeaderBlock, authors, build, ensure_identity, mailbox};
 use libfuzzer_sys::fuzz_target;
 
 fn check_block(data: &[u8]) {
@@ -61,17 +62,57 @@ fn check_block(data: &[u8]) {
 
 fn check_mailbox(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    if let Ok((name, address)) = mailbox(&text) {
-        assert!(!text.contains(['\r', '\n']), "a mailbox with a line break was accepted");
-        // What was read is a mailbox again.
-        let shown = address.to_string();
-        let (_, back) = mailbox(&shown).unwrap_or_else(|e| panic!("{shown:?} (read from {text:?}) is refused: {e}"));
-        assert_eq!(back, address, "an address reads back differently");
-        let _ = name;
-    }
+    let Ok((name, address)) = mailbox(&text) else {
+        return;
+    };
+    assert!(!text.contains(['\r', '\n']), "a mailbox with a line break was accepted");
+    // The send API takes `from` with `mailbox` and builds the message with
+    // `build`; acceptance then reads the built From with `authors`. Both
+    // readings must name the same author.
+    let draft = Draft {
+        from: (name.clone(), address.to_string()),
+        to: vec![(None, "rcpt@example.net".to_owned())],
+        subject: "fuzz".to_owned(),
+        text: Some("fuzz".to_owned()),
+        id_domain: "mta.herald.test".to_owned(),
+        ..Draft::default()
+    };
+    let Ok(built) = build(&draft) else {
+        return;
+    };
+    let block = HeaderBlock::parse(&built).unwrap_or_else(|e| {
+        panic!(
+            "the message built for mailbox {text:?} does not parse: {e}\n{}",
+            String::from_utf8_lossy(&built)
+        )
+    });
+    let read = authors(&block).unwrap_or_else(|e| {
+        panic!(
+            "mailbox accepted {text:?} as {name:?} <{address}>, but the From built for it is refused: {e}\nbuilt: {}",
+            String::from_utf8_lossy(&built)
+        )
+    });
+    assert_eq!(
+        read.from,
+        vec![address.clone()],
+        "mailbox read {text:?} as {address}, the built From reads as {:?}\nbuilt: {}",
+        read.from,
+        String::from_utf8_lossy(&built)
+    );
+}
+
+/// Set `HERALD_FUZZ_SKIP_KNOWN=1` to pass over inputs of already-reported
+/// failures (see README.md), so that fuzzing gets past them.
+fn skip_known(data: &[u8]) -> bool {
+    static SKIP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    // regressions/headers_from/bare-cr-at-end: the last header line ends in
+    // a CR with no LF.
+    *SKIP.get_or_init(|| std::env::var_os("HERALD_FUZZ_SKIP_KNOWN").is_some()) && data.ends_with(b"\r")
 }
 
 fuzz_target!(|data: &[u8]| {
-    check_block(data);
+    if !skip_known(data) {
+        check_block(data);
+    }
     check_mailbox(data);
 });

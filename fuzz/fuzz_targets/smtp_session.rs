@@ -12,8 +12,9 @@
 //! - bit 3: AUTH is refused before TLS (the production default); otherwise
 //!   allowed, so AUTH is reachable without a handshake;
 //! - bit 4: the client's address is not a trusted relay network;
-//! - bits 5-7: the in-memory pipe's capacity, so the bytes reach the
-//!   session in reads of different sizes (commands split across reads).
+//! - bits 5-7: the in-memory pipe's capacity (64 KiB, 1, 16, 4096, 3, 64,
+//!   512, 64 KiB), so the bytes reach the session in reads of different
+//!   sizes (commands split across reads).
 //!   Printable seeds: '@' (0x40) is submission, relay allowed, AUTH
 //!   allowed, 16-byte reads; 'A' the same inbound; 'D' with STARTTLS.
 //!
@@ -46,7 +47,7 @@ const MAX_RECIPIENTS: usize = 5;
 /// Herald's Received header: a HELO name cut to 255 characters, the
 /// address, the host name, the protocol and a date.
 const MAX_RECEIVED_HEADER: usize = 512;
-const PIPE_SIZES: [usize; 8] = [16, 1, 3, 7, 64, 512, 4096, 64 * 1024];
+const PIPE_SIZES: [usize; 8] = [64 * 1024, 1, 16, 4096, 3, 64, 512, 64 * 1024];
 
 fn principal(name: &str) -> Principal {
     Principal {
@@ -212,6 +213,12 @@ fn session(flags: u8, client_bytes: &[u8]) {
             .await
             .expect("the session ended (client closed, time-outs 50 ms)")
     });
+    if std::env::var_os("HERALD_FUZZ_DEBUG").is_some() {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("--- server wrote:\n{}", String::from_utf8_lossy(&output));
+        }
+    }
     check_replies(&output);
 }
 

@@ -325,3 +325,76 @@ async fn a_flood_of_opens_is_coalesced_and_batched() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A send with substitutions to many people is stored once — the
+/// attachment with it — and each person gets their own copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_personalised_send_is_stored_once() -> anyhow::Result<()> {
+    let o = Options::new(TempStore::sqlite()?)?;
+    let mut h = Harness::start(Path::new(BIN), o).await?;
+    h.key = h.account("acme", None)?;
+    const PEOPLE: usize = 40;
+    let attachment = vec![0x3Cu8; 2 * MIB];
+    let to: Vec<Value> = (0..PEOPLE)
+        .map(|n| json!({"email": format!("p{n}@example.test"), "substitutions": {"n": n.to_string()}}))
+        .collect();
+    // Held in the queue (the remote MX defers everything at first), so the
+    // spool's size can be read.
+    h.sink.set_rules(vec![herald_testkit::Rule::new(
+        herald_testkit::Phase::Rcpt,
+        "*",
+        herald_testkit::Behaviour::Reply("451 4.3.0 later".into()),
+    )]);
+    let id = h
+        .send(json!({"from": "news@acme.test", "to": to, "subject": "For {{n}}", "text": "Number {{n}}",
+            "attachments": [{"filename": "a.bin", "content": base64::engine::general_purpose::STANDARD.encode(&attachment)}]}))
+        .await?;
+    h.wait_events("deferred", "p0@example.test", 1).await?;
+    let spool = dir_size(&h.dir.path().join("data/spool"));
+    ensure!(
+        spool < 4 * MIB as u64,
+        "the spool holds the message once ({spool} bytes for {PEOPLE} people with a 2 MiB attachment)"
+    );
+    h.sink.set_rules(Vec::new());
+    let got = h.sink.wait_for_messages(PEOPLE, WAIT).await?;
+    for m in &got {
+        let parsed = mail_parser::MessageParser::default().parse(&m.data).context("parses")?;
+        let n = m.rcpt_to[0]
+            .trim_start_matches('p')
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        ensure!(
+            parsed.subject() == Some(format!("For {n}").as_str()),
+            "{:?}",
+            parsed.subject()
+        );
+        ensure!(parsed.body_text(0).is_some_and(|t| t.trim() == format!("Number {n}")));
+        ensure!(parsed.attachment(0).is_some_and(|a| a.contents() == &attachment[..]));
+    }
+    wait_for("a delivered event for each person", WAIT, || async {
+        h.events(&format!("type=delivered&message_id={id}&limit=1000"))
+            .await
+            .ok()
+            .filter(|e| e.len() == PEOPLE)
+    })
+    .await?;
+    Ok(())
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                dir_size(&p)
+            } else {
+                e.metadata().map(|m| m.len()).unwrap_or(0)
+            }
+        })
+        .sum()
+}

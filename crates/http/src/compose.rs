@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use base64::Engine;
 use herald_api_types::{MailboxInput, RecipientInput, SendMessage};
+use herald_message::personal::{Personal, PersonalRecipient};
 use herald_message::{Attachment, Draft, HeaderBlock, TemplateContext, build, has_placeholders, substitute};
 use herald_types::{AccountId, DEFAULT_STREAM, EmailAddress, Envelope, ReversePath, is_stream_name};
 use time::OffsetDateTime;
@@ -144,15 +145,23 @@ fn headers(given: &BTreeMap<String, String>) -> Result<Vec<(String, String)>, Ap
             if RESERVED_HEADERS.contains(&lower.as_str()) {
                 return Err(ApiError::field(field, "set by the request's own fields or by Herald"));
             }
+            if lower.starts_with("x-herald-") {
+                return Err(ApiError::field(
+                    field,
+                    "Herald's controls are the request's stream, tags and metadata",
+                ));
+            }
             no_line_breaks(&field, value)?;
             Ok((name.clone(), value.clone()))
         })
         .collect()
 }
 
-fn attachments(list: &[herald_api_types::AttachmentInput]) -> Result<Vec<Attachment>, ApiError> {
+/// The attachments, decoded; each one's base64 text is dropped as soon as
+/// it is decoded, so a large request is not held twice.
+fn attachments(list: Vec<herald_api_types::AttachmentInput>) -> Result<Vec<Attachment>, ApiError> {
     let engine = base64::engine::general_purpose::STANDARD;
-    list.iter()
+    list.into_iter()
         .enumerate()
         .map(|(i, a)| {
             let field = |f: &str| format!("attachments[{i}].{f}");
@@ -171,13 +180,15 @@ fn attachments(list: &[herald_api_types::AttachmentInput]) -> Result<Vec<Attachm
                 return Err(ApiError::field(field("content_type"), "expected type/subtype"));
             }
             // Line breaks are tolerated, as base64 from many tools has them.
-            let compact: String = a.content.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            let mut compact = a.content.into_bytes();
+            compact.retain(|b| !b.is_ascii_whitespace());
             let content = engine
-                .decode(compact)
+                .decode(&compact)
                 .map_err(|e| ApiError::field(field("content"), format!("not valid base64: {e}")))?;
+            drop(compact);
             Ok(Attachment {
                 content_type,
-                filename: a.filename.clone(),
+                filename: a.filename,
                 content,
             })
         })
@@ -243,7 +254,7 @@ fn crlf(raw: &str) -> Vec<u8> {
 }
 
 /// Checks the request and builds its messages.
-pub fn compose(req: &SendMessage, origin: &Origin<'_>) -> Result<Composed, ApiError> {
+pub fn compose(mut req: SendMessage, origin: &Origin<'_>) -> Result<Composed, ApiError> {
     let to = recipients("to", &req.to)?;
     let cc = recipients("cc", &req.cc)?;
     let bcc = recipients("bcc", &req.bcc)?;
@@ -262,7 +273,7 @@ pub fn compose(req: &SendMessage, origin: &Origin<'_>) -> Result<Composed, ApiEr
         Some(s) if is_stream_name(s) => s.clone(),
         Some(_) => return Err(ApiError::field("stream", "1 to 32 of a-z, 0-9, '-', '_'")),
     };
-    let (tags, metadata) = labels(req)?;
+    let (tags, metadata) = labels(&req)?;
     let personal = to.iter().any(|r| !r.values.is_empty());
     let envelope = |sender: &EmailAddress, rcpts: Vec<EmailAddress>| Envelope {
         sender: ReversePath::Address(sender.clone()),
@@ -341,7 +352,7 @@ pub fn compose(req: &SendMessage, origin: &Origin<'_>) -> Result<Composed, ApiEr
         text: req.text.clone(),
         html: req.html.clone(),
         headers: headers(&req.headers)?,
-        attachments: attachments(&req.attachments)?,
+        attachments: attachments(std::mem::take(&mut req.attachments))?,
         id_domain: origin.id_domain.to_owned(),
     };
     let built = |d: &Draft| -> Result<Vec<u8>, ApiError> {
@@ -371,30 +382,67 @@ pub fn compose(req: &SendMessage, origin: &Origin<'_>) -> Result<Composed, ApiEr
             "cannot be combined with substitutions (each recipient gets a copy of their own)",
         ));
     }
-    let subject_filled = has_placeholders(&draft.subject);
+    // One message for every recipient: what differs (subject, text, HTML,
+    // the To line) is rendered per recipient at delivery; the attachments
+    // are encoded and stored once.
     let mut seen = HashSet::new();
-    let mut messages = Vec::with_capacity(to.len());
+    let mut people = Vec::with_capacity(to.len());
     for r in &to {
         if !seen.insert(r.address.to_string().to_ascii_lowercase()) {
             continue;
         }
-        let mut copy = draft.clone();
-        copy.to = vec![(r.name.clone(), r.address.to_string())];
-        if subject_filled {
-            copy.subject = substitute(&draft.subject, &r.values, TemplateContext::Text);
-            no_line_breaks("subject", &copy.subject)?;
+        if has_placeholders(&draft.subject) {
+            no_line_breaks("subject", &substitute(&draft.subject, &r.values, TemplateContext::Text))?;
         }
-        copy.text = draft
-            .text
-            .as_deref()
-            .map(|t| substitute(t, &r.values, TemplateContext::Text));
-        copy.html = draft
-            .html
-            .as_deref()
-            .map(|h| substitute(h, &r.values, TemplateContext::Html));
-        messages.push((envelope(&from.1, vec![r.address.clone()]), built(&copy)?));
+        people.push(PersonalRecipient {
+            name: r.name.clone(),
+            address: r.address.to_string(),
+            values: r.values.clone(),
+        });
     }
-    Ok(Composed { messages })
+    let rcpts: Vec<EmailAddress> = unique(to.iter());
+    let Draft {
+        from: draft_from,
+        reply_to,
+        subject,
+        text,
+        html,
+        headers,
+        attachments,
+        ..
+    } = draft;
+    let personal = Personal {
+        from: draft_from,
+        reply_to,
+        subject,
+        text,
+        html,
+        headers,
+        message_id: format!(
+            "{}@{}",
+            herald_types::MessageId::generate().as_str().trim_start_matches("msg_"),
+            origin.id_domain
+        ),
+        date: OffsetDateTime::now_utc().unix_timestamp(),
+        recipients: people,
+    };
+    // The largest copy must fit the limit, as a built message would.
+    let parts: usize = attachments
+        .iter()
+        .map(|a| a.content.len().div_ceil(3) * 4 + a.content.len() / 57 * 2 + 512)
+        .sum();
+    if let Some(size) = (0..personal.recipients.len())
+        .map(|i| herald_message::personal::rendered_size(&personal, parts, i))
+        .max()
+        .filter(|&size| size > origin.max_size)
+    {
+        return Err(too_large(size));
+    }
+    let body =
+        herald_message::personal::encode(&personal, &attachments).map_err(|e| ApiError::invalid(e.to_string()))?;
+    Ok(Composed {
+        messages: vec![(envelope(&from.1, rcpts), body)],
+    })
 }
 
 /// Each address once, in the order first given (case-insensitive).
@@ -426,7 +474,7 @@ mod tests {
 
     fn fails(json: serde_json::Value) -> String {
         let account = AccountId::generate();
-        let e = compose(&req(json), &origin(&account)).unwrap_err();
+        let e = compose(req(json), &origin(&account)).unwrap_err();
         e.field.unwrap_or_else(|| format!("(no field) {}", e.message))
     }
 
@@ -434,7 +482,7 @@ mod tests {
     fn a_plain_message_goes_to_every_recipient_once() {
         let account = AccountId::generate();
         let c = compose(
-            &req(serde_json::json!({
+            req(serde_json::json!({
                 "from": "Acme <news@acme.test>",
                 "to": ["jane@example.net", {"email": "joe@example.net", "name": "Joe"}],
                 "cc": ["JANE@example.net"],
@@ -463,40 +511,52 @@ mod tests {
     }
 
     #[test]
-    fn substitutions_give_each_recipient_a_copy_of_their_own() {
+    fn substitutions_make_one_message_rendered_per_recipient() {
         let account = AccountId::generate();
         let c = compose(
-            &req(serde_json::json!({
+            req(serde_json::json!({
                 "from": "news@acme.test",
                 "to": [
                     {"email": "jane@example.net", "substitutions": {"name": "Jane", "code": "<A&B>"}},
-                    {"email": "joe@example.net", "substitutions": {"name": "Joe"}}
+                    {"email": "joe@example.net", "substitutions": {"name": "Joe"}},
+                    {"email": "JANE@example.net", "substitutions": {"name": "again"}}
                 ],
                 "subject": "For {{name}}",
                 "text": "Hello {{name}}, code {{code}}",
-                "html": "<html><body>Hello {{name}}, code {{code}}</body></html>"
+                "html": "<html><body>Hello {{name}}, code {{code}}</body></html>",
+                "attachments": [{"filename": "a.txt", "content": "aGVsbG8="}]
             })),
             &origin(&account),
         )
         .unwrap();
-        assert_eq!(c.messages.len(), 2);
-        let jane = MessageParser::default().parse(&c.messages[0].1).unwrap();
+        assert_eq!(c.messages.len(), 1, "one message, stored once");
+        let (env, body) = &c.messages[0];
+        let rcpts: Vec<_> = env.recipients.iter().map(ToString::to_string).collect();
+        assert_eq!(rcpts, ["jane@example.net", "joe@example.net"], "each address once");
+        let stored = herald_message::personal::decode(body).unwrap();
+        let jane = MessageParser::default()
+            .parse(&herald_message::personal::render_for(&stored, "jane@example.net").unwrap())
+            .unwrap()
+            .into_owned();
         assert_eq!(jane.subject(), Some("For Jane"));
         assert_eq!(jane.body_text(0).unwrap().trim(), "Hello Jane, code <A&B>");
         assert!(jane.body_html(0).unwrap().contains("code &lt;A&amp;B&gt;"));
         assert_eq!(jane.to().unwrap().first().unwrap().address(), Some("jane@example.net"));
         assert_eq!(jane.to().unwrap().iter().count(), 1);
-        let joe = MessageParser::default().parse(&c.messages[1].1).unwrap();
+        let joe = MessageParser::default()
+            .parse(&herald_message::personal::render_for(&stored, "joe@example.net").unwrap())
+            .unwrap()
+            .into_owned();
         assert_eq!(joe.subject(), Some("For Joe"));
         assert_eq!(joe.body_text(0).unwrap().trim(), "Hello Joe, code");
-        assert_eq!(c.messages[1].0.recipients[0].to_string(), "joe@example.net");
+        assert_eq!(joe.attachment(0).unwrap().contents(), b"hello");
     }
 
     #[test]
     fn raw_messages_are_sent_as_given_with_crlf_lines() {
         let account = AccountId::generate();
         let c = compose(
-            &req(serde_json::json!({
+            req(serde_json::json!({
                 "to": ["jane@example.net"],
                 "raw": "From: Acme <news@acme.test>\nTo: jane@example.net\nSubject: raw\n\nbody\n"
             })),
@@ -566,7 +626,7 @@ mod tests {
         let mut o = origin(&account);
         o.max_size = 100;
         let e = compose(
-            &req(serde_json::json!({"from": "a@acme.test", "to": ["b@example.net"], "subject": "s", "text": "x".repeat(200)})),
+            req(serde_json::json!({"from": "a@acme.test", "to": ["b@example.net"], "subject": "s", "text": "x".repeat(200)})),
             &o,
         )
         .unwrap_err();

@@ -21,7 +21,7 @@ use herald_types::{
     ReversePath, Submit, SubmitError, is_stream_name,
 };
 
-use crate::senders::SenderPolicy;
+use crate::senders::{AccountFacts, SenderPolicy};
 
 /// Events waiting to be stored past which acceptance holds new mail back
 /// (about 50 MB of events in memory).
@@ -158,6 +158,9 @@ impl Acceptor {
         if body.len() > self.max_message_size {
             return Err(SubmitError::TooLarge(self.max_message_size));
         }
+        if herald_message::personal::is_personal(&body) {
+            return self.take_personal(envelope, body, facts, checked).await;
+        }
         // A header block that does not parse is refused, never skipped:
         // what a reader would see could not be checked.
         let mut block = HeaderBlock::parse(&body).map_err(|e| SubmitError::BadHeaders(e.to_string()))?;
@@ -195,6 +198,49 @@ impl Acceptor {
             envelope.metadata.extend(controls.metadata);
         }
 
+        self.finish(envelope, body, facts, header_id).await
+    }
+
+    /// A message personalised per recipient (the send API with
+    /// substitutions): its one author is the draft's From, checked like any
+    /// other; it is stored once and rendered per recipient at delivery.
+    async fn take_personal(
+        &self,
+        envelope: Envelope,
+        body: Vec<u8>,
+        facts: AccountFacts,
+        checked: bool,
+    ) -> Result<Accepted, SubmitError> {
+        let stored = herald_message::personal::decode(&body).map_err(|e| SubmitError::BadHeaders(e.to_string()))?;
+        let p = &stored.personal;
+        let from = EmailAddress::parse(&p.from.1).map_err(|e| SubmitError::BadHeaders(e.to_string()))?;
+        if checked {
+            let authors = herald_message::Authors::of_mailbox(p.from.0.as_deref(), from);
+            self.policy.check_authors(&facts, &authors).await?;
+        }
+        if p.headers
+            .iter()
+            .any(|(n, _)| n.len() > 9 && n[..9].eq_ignore_ascii_case("x-herald-"))
+        {
+            return Err(SubmitError::BadHeaders(
+                "controls belong in the request's fields".to_owned(),
+            ));
+        }
+        let header_id = Some(p.message_id.clone()).filter(|h| !h.is_empty());
+        drop(stored);
+        self.finish(envelope, body, facts, header_id).await
+    }
+
+    /// Drops suppressed recipients, stores the rest with the events that
+    /// record it, and queues it.
+    async fn finish(
+        &self,
+        mut envelope: Envelope,
+        body: Vec<u8>,
+        facts: AccountFacts,
+        header_id: Option<String>,
+    ) -> Result<Accepted, SubmitError> {
+        let account = envelope.account.clone();
         // Suppressed recipients are dropped; if the list cannot be read the
         // message waits (the client retries) rather than mail someone who
         // asked not to get it.

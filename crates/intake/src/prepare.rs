@@ -207,8 +207,44 @@ impl Prepare for HeraldPreparer {
         }
     }
 
-    async fn prepare(&self, q: &Queued, body: Vec<u8>, recipients: &[usize]) -> Vec<Prepared> {
-        let domain = from_domain(&body);
+    /// Bulk mail is personalised per recipient (VERP, unsubscribe links,
+    /// tracking), and so is a message with substitutions: one recipient a
+    /// group. Other mail goes to all at once.
+    fn groups(&self, q: &Queued, body: &[u8], recipients: &[usize]) -> Vec<Vec<usize>> {
+        if q.envelope.is_bulk() || herald_message::personal::is_personal(body) {
+            recipients.iter().map(|&i| vec![i]).collect()
+        } else {
+            vec![recipients.to_vec()]
+        }
+    }
+
+    async fn prepare(&self, q: &Queued, body: &[u8], recipients: &[usize]) -> Vec<Prepared> {
+        // A message with substitutions is rendered per recipient from the
+        // one stored copy (its attachments borrowed, not copied).
+        let personal = if herald_message::personal::is_personal(body) {
+            match herald_message::personal::decode(body) {
+                Ok(stored) => Some(stored),
+                Err(e) => {
+                    tracing::error!(message = %q.id, error = %e, "a personalised message cannot be read");
+                    return recipients
+                        .iter()
+                        .map(|&i| Prepared {
+                            sender: q.envelope.sender.clone(),
+                            recipients: vec![i],
+                            content: std::sync::Arc::from(&[][..]),
+                        })
+                        .collect();
+                }
+            }
+        } else {
+            None
+        };
+        let domain = match &personal {
+            Some(stored) => EmailAddress::parse(&stored.personal.from.1)
+                .ok()
+                .map(|a| a.domain().to_string()),
+            None => from_domain(body),
+        };
         let (signer, rp_domain) = match &self.brand(&q.envelope.account).await {
             Some(brand) => {
                 let signer = match &domain {
@@ -233,7 +269,7 @@ impl Prepare for HeraldPreparer {
             AccountSettings::default()
         };
         // Transactional mail is the same for every recipient: sign it once.
-        let shared = (!bulk).then(|| sign(body.clone()));
+        let shared: Option<std::sync::Arc<[u8]>> = (!bulk && personal.is_none()).then(|| sign(body.to_vec()).into());
         recipients
             .iter()
             .map(|&i| {
@@ -251,9 +287,20 @@ impl Prepare for HeraldPreparer {
                             .unwrap_or_else(|_| ReversePath::Address(original.clone()))
                     }
                 };
-                let content = match &shared {
-                    Some(c) => c.clone(),
-                    None => sign(self.personalize(q, i, &body, &settings, &rp_domain)),
+                let content = match (&shared, &personal) {
+                    (Some(c), _) => c.clone(),
+                    (None, Some(stored)) => {
+                        let address = q.envelope.recipients[i].to_string();
+                        match herald_message::personal::render_for(stored, &address) {
+                            Ok(copy) if bulk => sign(self.personalize(q, i, &copy, &settings, &rp_domain)).into(),
+                            Ok(copy) => sign(copy).into(),
+                            Err(e) => {
+                                tracing::error!(message = %q.id, error = %e, "cannot render a recipient's copy");
+                                std::sync::Arc::from(&[][..])
+                            }
+                        }
+                    }
+                    (None, None) => sign(self.personalize(q, i, body, &settings, &rp_domain)).into(),
                 };
                 Prepared {
                     sender,

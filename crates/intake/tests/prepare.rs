@@ -80,7 +80,7 @@ async fn a_domains_key_signs_only_its_brands_mail() {
 
     for (who, signed) in [(&acme, true), (&acme_eu, true), (&globex, false)] {
         let q = queued(who);
-        let out = preparer.prepare(&q, BODY.to_vec(), &[0]).await;
+        let out = preparer.prepare(&q, BODY, &[0]).await;
         assert_eq!(out.len(), 1);
         let text = String::from_utf8_lossy(&out[0].content);
         let rp = out[0].sender.to_string();

@@ -46,6 +46,16 @@ impl Authors {
     pub fn first_from(&self) -> Option<&EmailAddress> {
         self.from.first()
     }
+
+    /// The authors of a message whose only author field is the mailbox
+    /// `name <address>` (one the send API builds).
+    pub fn of_mailbox(name: Option<&str>, address: EmailAddress) -> Self {
+        Self {
+            from: vec![address],
+            sender: Vec::new(),
+            named: name.map(addresses_in_text).unwrap_or_default(),
+        }
+    }
 }
 
 fn invalid(field: &str, why: impl std::fmt::Display) -> MessageError {

@@ -11,11 +11,12 @@ mod authors;
 mod build;
 mod headers;
 mod parts;
+pub mod personal;
 mod template;
 mod text;
 
 pub use authors::{AUTHOR_FIELDS, Authors, authors, mailbox};
-pub use build::{Attachment, Draft, build};
+pub use build::{Attachment, Draft, Mailbox, build};
 pub use headers::{Controls, HeaderBlock, ensure_identity};
 pub use parts::rewrite_html_parts;
 pub use template::{Context as TemplateContext, has_placeholders, substitute};

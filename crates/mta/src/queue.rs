@@ -503,44 +503,68 @@ async fn worker(inner: Arc<Inner>, dest: Arc<Destination>) {
                 continue;
             }
         };
-        let transactions = inner.prepare.prepare(&q, body, &job.recipients).await;
         let mut handled: Vec<usize> = Vec::with_capacity(job.recipients.len());
         let mut unreachable = None;
-        for tx in transactions {
-            if conn.is_some() && sent >= inner.config.max_messages_per_connection {
-                if let Some(c) = conn.take() {
-                    c.quit().await;
+        // One group prepared at a time, just before it is sent: a large
+        // message personalised for many recipients is in memory once for
+        // the spool's copy and once for the copy on its way.
+        'groups: for group in inner.prepare.groups(&q, &body, &job.recipients) {
+            let transactions = inner.prepare.prepare(&q, &body, &group).await;
+            for tx in transactions {
+                if tx.content.is_empty() {
+                    // Nothing right can be sent: never something wrong.
+                    let answer = SmtpAnswer {
+                        code: 554,
+                        enhanced: Some("5.3.0".into()),
+                        text: "the message could not be prepared for this recipient".into(),
+                        phase: "queue".into(),
+                    };
+                    let verdict = Verdict::Bounced {
+                        class: BounceClass::Soft,
+                        reason: "systemerror",
+                    };
+                    for &i in &tx.recipients {
+                        inner.record(&q, i, &verdict, Some(answer.clone()), None);
+                        handled.push(i);
+                    }
+                    continue;
                 }
-                sent = 0;
-            }
-            if conn.is_none() {
-                match inner.dialer.connect(&dest.target, inner.resolver.as_ref()).await {
-                    Ok(c) => conn = Some(c),
-                    Err(failure) => {
-                        unreachable = Some(failure);
-                        break;
+                if conn.is_some() && sent >= inner.config.max_messages_per_connection {
+                    if let Some(c) = conn.take() {
+                        c.quit().await;
+                    }
+                    sent = 0;
+                }
+                if conn.is_none() {
+                    match inner.dialer.connect(&dest.target, inner.resolver.as_ref()).await {
+                        Ok(c) => conn = Some(c),
+                        Err(failure) => {
+                            unreachable = Some(failure);
+                            break 'groups;
+                        }
                     }
                 }
-            }
-            let Some(c) = conn.as_mut() else { break };
-            let rcpts: Vec<_> = tx
-                .recipients
-                .iter()
-                .map(|&i| q.envelope.recipients[i].clone())
-                .collect();
-            let result = c.send(&tx.sender, &rcpts, &tx.content).await;
-            sent += 1;
-            let peer = (c.mx.clone(), c.local_ip);
-            for (&i, answer) in tx.recipients.iter().zip(result.answers) {
-                let verdict = classify(&answer);
-                inner.record(&q, i, &verdict, Some(answer), Some((peer.0.as_str(), peer.1)));
-                handled.push(i);
-            }
-            if !result.reusable {
-                conn = None;
-                sent = 0;
+                let Some(c) = conn.as_mut() else { break 'groups };
+                let rcpts: Vec<_> = tx
+                    .recipients
+                    .iter()
+                    .map(|&i| q.envelope.recipients[i].clone())
+                    .collect();
+                let result = c.send(&tx.sender, &rcpts, &tx.content).await;
+                sent += 1;
+                let peer = (c.mx.clone(), c.local_ip);
+                for (&i, answer) in tx.recipients.iter().zip(result.answers) {
+                    let verdict = classify(&answer);
+                    inner.record(&q, i, &verdict, Some(answer), Some((peer.0.as_str(), peer.1)));
+                    handled.push(i);
+                }
+                if !result.reusable {
+                    conn = None;
+                    sent = 0;
+                }
             }
         }
+        drop(body);
         if let Some(failure) = unreachable {
             // The destination cannot be reached: the rest of this job, and
             // every job waiting for it, would fail the same way now.

@@ -247,18 +247,15 @@ struct PerRecipient;
 
 #[async_trait::async_trait]
 impl herald_mta::Prepare for PerRecipient {
-    async fn prepare(
-        &self,
-        q: &herald_spool::Queued,
-        body: Vec<u8>,
-        recipients: &[usize],
-    ) -> Vec<herald_mta::Prepared> {
+    async fn prepare(&self, q: &herald_spool::Queued, body: &[u8], recipients: &[usize]) -> Vec<herald_mta::Prepared> {
         recipients
             .iter()
             .map(|&i| herald_mta::Prepared {
                 sender: ReversePath::Address(EmailAddress::parse(&format!("bounce-{i}@herald.test")).unwrap()),
                 recipients: vec![i],
-                content: [format!("X-For: {}\r\n", q.envelope.recipients[i]).as_bytes(), &body].concat(),
+                content: [format!("X-For: {}\r\n", q.envelope.recipients[i]).as_bytes(), body]
+                    .concat()
+                    .into(),
             })
             .collect()
     }

@@ -299,11 +299,18 @@ fn seal_frame(out: &mut [u8], start: usize) {
 
 /// Appends a data record for `body` to `out`; returns the body's CRC.
 pub fn encode_data(body: &[u8], out: &mut Vec<u8>) -> u32 {
+    let crc = encode_data_header(body, out);
+    out.extend_from_slice(body);
+    crc
+}
+
+/// Appends the header of a data record for `body` (the body itself is
+/// written after it by the caller); returns the body's CRC.
+pub fn encode_data_header(body: &[u8], out: &mut Vec<u8>) -> u32 {
     let crc = crc32fast::hash(body);
     codec::put_u32(out, DATA_MAGIC);
     codec::put_u32(out, u32::try_from(body.len()).unwrap_or(u32::MAX));
     codec::put_u32(out, crc);
-    out.extend_from_slice(body);
     crc
 }
 

@@ -29,6 +29,9 @@ const CHECKPOINT_CHUNK: usize = 4096;
 /// Rough size of one live message's record, to decide when the journal has
 /// grown enough beyond the live state to be worth rewriting.
 const RECORD_ESTIMATE: u64 = 256;
+/// Bodies this large are written from where they are rather than copied
+/// into the batch's buffer: a large message is in memory once.
+const COPY_LIMIT: usize = 256 * 1024;
 
 /// An event to journal: its ticket, the event itself (handed to the sink
 /// once durable) and its JSON (what the journal keeps).
@@ -138,6 +141,9 @@ impl Writer {
         let mut acks = Vec::new();
         let mut inserts = Vec::new();
         let mut freed = Vec::new();
+        // Large bodies, each with where in `data_buf` it goes.
+        let mut large: Vec<(usize, Vec<u8>)> = Vec::new();
+        let mut large_bytes = 0u64;
         // Events of changes that happened whatever the disk does (outcomes),
         // and events of changes a caller waits for (acceptances): the
         // latter are dropped with their refusal when a write fails.
@@ -156,12 +162,20 @@ impl Writer {
                         let _ = ack.send(Err(SpoolError::Failed(why.clone())));
                         continue;
                     }
-                    let offset = self.data_len + data_buf.len() as u64;
-                    let crc = record::encode_data(&body, data_buf);
+                    let offset = self.data_len + data_buf.len() as u64 + large_bytes;
+                    let body_len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+                    let crc = if body.len() >= COPY_LIMIT {
+                        let crc = record::encode_data_header(&body, data_buf);
+                        large_bytes += body.len() as u64;
+                        large.push((data_buf.len(), body));
+                        crc
+                    } else {
+                        record::encode_data(&body, data_buf)
+                    };
                     let loc = Location {
                         segment: self.data_no,
                         offset,
-                        len: u32::try_from(body.len()).unwrap_or(u32::MAX),
+                        len: body_len,
                         crc,
                     };
                     let states = vec![RcptState::new(state::to_ms(envelope.received_at)); envelope.recipients.len()];
@@ -218,8 +232,9 @@ impl Writer {
         let outcome = if self.failed.is_some() {
             Err(io::Error::other("spool failed earlier"))
         } else {
-            self.write_and_sync(data_buf, journal_buf)
+            self.write_and_sync(data_buf, &large, journal_buf)
         };
+        drop(large);
         match outcome {
             Ok(()) => {
                 use std::sync::atomic::Ordering::Relaxed;
@@ -282,14 +297,21 @@ impl Writer {
         }
     }
 
-    fn write_and_sync(&mut self, data_buf: &[u8], journal_buf: &[u8]) -> io::Result<()> {
+    fn write_and_sync(&mut self, data_buf: &[u8], large: &[(usize, Vec<u8>)], journal_buf: &[u8]) -> io::Result<()> {
         // Bodies first: a journal record must never be durable before the
         // body it points to. (A record whose body is missing after a crash
         // was never acknowledged; reading it fails its CRC and it is dropped.)
         if !data_buf.is_empty() {
-            self.data.write_all(data_buf)?;
+            let mut at = 0;
+            for (split, body) in large {
+                self.data.write_all(&data_buf[at..*split])?;
+                self.data.write_all(body)?;
+                self.data_len += (split - at + body.len()) as u64;
+                at = *split;
+            }
+            self.data.write_all(&data_buf[at..])?;
+            self.data_len += (data_buf.len() - at) as u64;
             self.data.sync_data()?;
-            self.data_len += data_buf.len() as u64;
         }
         if !journal_buf.is_empty() {
             self.journal.write_all(journal_buf)?;

@@ -173,7 +173,7 @@ pub async fn send(
             }
         }
     }
-    let outcome = handle(&submit, &account, peer, &body).await;
+    let outcome = handle(&submit, &account, peer, body).await;
     if let Some(key) = &key {
         // The answer is remembered only when the request acted; a refused
         // request may be corrected and retried under the same key.
@@ -205,16 +205,19 @@ async fn handle(
     submit: &Arc<dyn Submit>,
     account: &AccountId,
     peer: Option<IpAddr>,
-    body: &[u8],
+    body: Bytes,
 ) -> Result<String, ApiError> {
-    let req: SendMessage = axum::Json::<SendMessage>::from_bytes(body).map_err(ApiError::from)?.0;
+    let req: SendMessage = axum::Json::<SendMessage>::from_bytes(&body).map_err(ApiError::from)?.0;
+    // The request's bytes are not needed past here: a large one is not
+    // held twice while its message is built.
+    drop(body);
     let origin = Origin {
         account,
         client_ip: peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         id_domain: submit.message_id_domain(),
         max_size: submit.max_message_size(),
     };
-    let composed = compose(&req, &origin)?;
+    let composed = compose(req, &origin)?;
     let results = submit_all(submit, composed.messages).await;
     // A refusal of the message itself (the same for every copy) fails the
     // request when nothing was stored.
