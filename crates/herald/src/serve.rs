@@ -343,7 +343,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             submit: Some(acceptance),
             dmarc: Some(dmarc),
             resolver: Some(resolver),
-            auth_failures: Arc::default(),
+            auth_failures: Arc::new(herald_http::AuthFailures::new(config.http_auth_failure_limit as usize)),
         },
         HttpOptions {
             request_timeout: config.request_timeout,

@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use herald_testkit::{
-    Behaviour, Harness, Mode, Options, POSTGRES_ENV, Phase, Post, Receiver, Rule, TempStore, WAIT, postgres_url,
-    wait_for,
+    Behaviour, Harness, Mode, Options, Phase, Post, Receiver, Rule, TempStore, WAIT, postgres_url, wait_for,
 };
 use serde_json::{Value, json};
 
@@ -294,10 +293,7 @@ async fn events_reach_webhooks_signed_in_order_across_a_restart_on_sqlite() -> a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_reach_webhooks_signed_in_order_across_a_restart_on_postgres() -> anyhow::Result<()> {
-    let Some(base) = postgres_url() else {
-        eprintln!("skipped: set {POSTGRES_ENV} to run on PostgreSQL");
-        return Ok(());
-    };
+    let base = postgres_url();
     events_reach_webhooks(TempStore::postgres(&base).await?).await
 }
 
@@ -308,10 +304,7 @@ async fn a_webhook_failing_too_long_is_disabled_with_an_alert_on_sqlite() -> any
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_failing_too_long_is_disabled_with_an_alert_on_postgres() -> anyhow::Result<()> {
-    let Some(base) = postgres_url() else {
-        eprintln!("skipped: set {POSTGRES_ENV} to run on PostgreSQL");
-        return Ok(());
-    };
+    let base = postgres_url();
     failing_too_long(TempStore::postgres(&base).await?).await
 }
 
@@ -389,10 +382,7 @@ async fn events_filter_page_stably_and_export_as_csv_on_sqlite() -> anyhow::Resu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_filter_page_stably_and_export_as_csv_on_postgres() -> anyhow::Result<()> {
-    let Some(base) = postgres_url() else {
-        eprintln!("skipped: set {POSTGRES_ENV} to run on PostgreSQL");
-        return Ok(());
-    };
+    let base = postgres_url();
     events_filter_page_and_export(TempStore::postgres(&base).await?).await
 }
 
@@ -613,10 +603,7 @@ async fn stats_count_what_happened_on_sqlite() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_count_what_happened_on_postgres() -> anyhow::Result<()> {
-    let Some(base) = postgres_url() else {
-        eprintln!("skipped: set {POSTGRES_ENV} to run on PostgreSQL");
-        return Ok(());
-    };
+    let base = postgres_url();
     stats_count_what_happened(TempStore::postgres(&base).await?).await
 }
 
@@ -627,10 +614,7 @@ async fn rates_over_thresholds_alert_and_lower_the_reputation_on_sqlite() -> any
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rates_over_thresholds_alert_and_lower_the_reputation_on_postgres() -> anyhow::Result<()> {
-    let Some(base) = postgres_url() else {
-        eprintln!("skipped: set {POSTGRES_ENV} to run on PostgreSQL");
-        return Ok(());
-    };
+    let base = postgres_url();
     alerts_and_reputation(TempStore::postgres(&base).await?).await
 }
 

@@ -555,9 +555,6 @@ async fn accounts_keys_and_isolation_on_sqlite() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_keys_and_isolation_on_postgres() -> anyhow::Result<()> {
-    let Some(base) = postgres_url() else {
-        eprintln!("skipped: set {} to run on PostgreSQL", herald_testkit::POSTGRES_ENV);
-        return Ok(());
-    };
+    let base = postgres_url();
     accounts_keys_and_isolation(TempStore::postgres(&base).await?).await
 }

@@ -464,9 +464,6 @@ async fn the_spine_on_sqlite() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_spine_on_postgres() -> anyhow::Result<()> {
-    let Some(base) = postgres_url() else {
-        eprintln!("skipped: set {} to run on PostgreSQL", herald_testkit::POSTGRES_ENV);
-        return Ok(());
-    };
+    let base = postgres_url();
     the_spine(TempStore::postgres(&base).await?).await
 }

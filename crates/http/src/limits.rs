@@ -2,8 +2,9 @@
 //!
 //! A wrong key costs the server microseconds (keys are checked with a keyed
 //! hash), but answering floods of guesses still costs a store read each.
-//! Past [`MAX_FAILURES`] failures within [`WINDOW`], an address is answered
-//! `429` without any lookup until old failures age out.
+//! Past a number of failures (by default [`MAX_FAILURES`]) within
+//! [`WINDOW`], an address is answered `429` without any lookup until old
+//! failures age out.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -17,12 +18,27 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 /// are dropped.
 const TRACKED: usize = 100_000;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AuthFailures {
+    max: usize,
     seen: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
 }
 
+impl Default for AuthFailures {
+    fn default() -> Self {
+        Self::new(MAX_FAILURES)
+    }
+}
+
 impl AuthFailures {
+    /// `max` failures per address within [`WINDOW`].
+    pub fn new(max: usize) -> Self {
+        Self {
+            max: max.max(1),
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
         self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -35,7 +51,7 @@ impl AuthFailures {
         while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
             q.pop_front();
         }
-        (q.len() >= MAX_FAILURES).then(|| {
+        (q.len() >= self.max).then(|| {
             q.front()
                 .map_or(WINDOW, |t| WINDOW.saturating_sub(now.duration_since(*t)))
         })
@@ -49,7 +65,7 @@ impl AuthFailures {
             seen.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
         }
         let q = seen.entry(ip).or_default();
-        if q.len() >= MAX_FAILURES {
+        if q.len() >= self.max {
             q.pop_front();
         }
         q.push_back(now);

@@ -27,15 +27,37 @@ fn account_header() -> Parameter {
 }
 
 /// The answers every authenticated operation can give, whatever it does.
-fn common_responses() -> [(&'static str, &'static str); 3] {
+fn common_responses() -> [(&'static str, &'static str); 5] {
     [
         ("401", "missing, invalid or revoked API key"),
         (
             "403",
             "the key's account (or its master) is suspended, or the key may not do this",
         ),
+        (
+            "404",
+            "not found, or not the caller's: the account named by Herald-Account or the object addressed",
+        ),
+        (
+            "429",
+            "too many failed authentications from this address; retry after Retry-After seconds",
+        ),
         ("503", "storage temporarily unavailable; retry later"),
     ]
+}
+
+/// What any layer answers a malformed request, by what the operation takes.
+fn request_responses(has_params: bool, has_body: bool) -> Vec<(&'static str, &'static str)> {
+    let mut out = Vec::new();
+    if has_params || has_body {
+        out.push(("400", "a malformed path, query or JSON body"));
+        out.push(("422", "a value is invalid; `field` names it when one is"));
+    }
+    if has_body {
+        out.push(("413", "the body is larger than the operation takes"));
+        out.push(("415", "the body is not of a type the operation takes"));
+    }
+    out
 }
 
 fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
@@ -67,17 +89,23 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             &mut item.patch,
             &mut item.delete,
         ];
+        let shared_params = item.parameters.as_ref().is_some_and(|p| !p.is_empty());
         for op in ops.into_iter().flatten() {
+            let has_params = shared_params || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let has_body = op.request_body.is_some();
+            let mut statuses = request_responses(has_params, has_body);
             if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
                 op.parameters
                     .get_or_insert_with(Vec::new)
                     .push(RefOr::T(account_header()));
-                for (status, description) in common_responses() {
-                    op.responses
-                        .responses
-                        .entry(status.to_owned())
-                        .or_insert_with(|| error_response(description));
-                }
+                statuses.extend(common_responses());
+                statuses.extend(request_responses(true, false));
+            }
+            for (status, description) in statuses {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error_response(description));
             }
         }
     }

@@ -37,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
     let backend = args.next().unwrap_or_else(|| "sqlite".to_owned());
     let temp = match backend.as_str() {
         "postgres" => {
-            let url = herald_testkit::postgres_url().ok_or_else(|| anyhow::anyhow!("set HERALD_TEST_POSTGRES_URL"))?;
+            let url = herald_testkit::postgres_url();
             TempStore::postgres(&url).await?
         }
         _ => TempStore::sqlite()?,

@@ -26,4 +26,4 @@ pub use harness::{Harness, Options, WAIT};
 pub use process::{HeraldProcess, wait_for};
 pub use receiver::{Mode, Post, Receiver};
 pub use smtp_sink::{Behaviour, Phase, Rule, SinkMessage, SmtpSink};
-pub use temp_store::{POSTGRES_ENV, TempStore, postgres_url};
+pub use temp_store::{DEFAULT_POSTGRES_URL, POSTGRES_ENV, TempStore, postgres_url};

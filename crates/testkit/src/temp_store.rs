@@ -4,12 +4,19 @@ use std::sync::Arc;
 
 use herald_store::Store;
 
-/// Names the PostgreSQL server (and database) that tests may use.
+/// Names the PostgreSQL server (and database) that tests use.
 pub const POSTGRES_ENV: &str = "HERALD_TEST_POSTGRES_URL";
+/// The server every machine of this project runs (trust auth, database
+/// `test`), used when the variable is not set.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
-/// The test PostgreSQL URL, if this run has one.
-pub fn postgres_url() -> Option<String> {
-    std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty())
+/// The test PostgreSQL URL: the variable's, or the machine's server. A
+/// PostgreSQL test whose server is missing fails; it never skips.
+pub fn postgres_url() -> String {
+    std::env::var(POSTGRES_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned())
 }
 
 /// A store that disappears with the value: a SQLite file in a temp dir, or a

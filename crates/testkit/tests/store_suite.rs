@@ -15,13 +15,7 @@ async fn store_suite_on_sqlite() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_suite_on_postgres() -> anyhow::Result<()> {
-    let Some(base) = postgres_url() else {
-        eprintln!(
-            "skipped: set {} to run the store suite on PostgreSQL",
-            herald_testkit::POSTGRES_ENV
-        );
-        return Ok(());
-    };
+    let base = postgres_url();
     store_suite::run("postgres", || async {
         let t = TempStore::postgres(&base).await?;
         let s = t.open().await?;

@@ -63,6 +63,9 @@ pub struct RawHttp {
     /// Networks tenants' URLs (webhooks, reply URLs) may reach besides
     /// public addresses.
     pub outbound_allow: Vec<String>,
+    /// Failed API authentications per client address per minute before it
+    /// is answered 429.
+    pub auth_failure_limit: u32,
 }
 
 impl Default for RawHttp {
@@ -73,6 +76,7 @@ impl Default for RawHttp {
             tls: false,
             request_timeout: s("30s"),
             outbound_allow: Vec::new(),
+            auth_failure_limit: 30,
         }
     }
 }
@@ -116,7 +120,7 @@ impl Default for RawSmtp {
             max_recipients: 1000,
             max_connections_per_ip: 50,
             max_connections: 2000,
-            max_errors: 10,
+            max_errors: 20,
             command_timeout: s("5m"),
             data_timeout: s("10m"),
             allow_auth_without_tls: false,

@@ -87,6 +87,9 @@ pub struct Config {
     /// `[http] outbound_allow`: networks tenants' URLs may reach besides
     /// public addresses.
     pub outbound_allow: Vec<IpNet>,
+    /// `[http] auth_failure_limit`: failed API authentications per client
+    /// address per minute.
+    pub http_auth_failure_limit: u32,
     /// `[inbound]`: what the inbound MX takes from strangers.
     pub inbound: InboundLimits,
     /// `[retention]`: how long history is kept.
@@ -544,6 +547,7 @@ impl Config {
             coalesce_window,
             dmarc_networks,
             outbound_allow,
+            http_auth_failure_limit: raw.http.auth_failure_limit.max(1),
             inbound,
             retention,
             webhooks,
