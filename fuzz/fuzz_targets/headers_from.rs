@@ -101,18 +101,7 @@ fn check_mailbox(data: &[u8]) {
     );
 }
 
-/// Set `HERALD_FUZZ_SKIP_KNOWN=1` to pass over inputs of already-reported
-/// failures (see README.md), so that fuzzing gets past them.
-fn skip_known(data: &[u8]) -> bool {
-    static SKIP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    // regressions/headers_from/bare-cr-at-end: the last header line ends in
-    // a CR with no LF.
-    *SKIP.get_or_init(|| std::env::var_os("HERALD_FUZZ_SKIP_KNOWN").is_some()) && data.ends_with(b"\r")
-}
-
 fuzz_target!(|data: &[u8]| {
-    if !skip_known(data) {
-        check_block(data);
-    }
+    check_block(data);
     check_mailbox(data);
 });

@@ -8,6 +8,7 @@
 
 pub mod checks;
 pub mod dmarc;
+pub mod patterns;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -114,21 +115,27 @@ pub struct UpdateAccountSettings {
     pub track_clicks: Option<bool>,
     /// 1 or more.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 4294967295_u64, format = Int64)]
     pub hard_bounce_threshold: Option<u32>,
     /// 1 or more.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 4294967295_u64, format = Int64)]
     pub soft_bounce_threshold: Option<u32>,
     /// An address; `""` stops forwarding.
     #[serde(default)]
+    #[schema(value_type = Option<patterns::EmailAddressOrEmpty>)]
     pub reply_forward_to: Option<String>,
-    /// An http(s) URL; `""` stops posting.
+    /// An http(s) URL whose host is public; `""` stops posting.
     #[serde(default)]
+    #[schema(value_type = Option<patterns::HttpUrlOrEmpty>)]
     pub reply_url: Option<String>,
     /// A percentage, 0.01 to 100.
     #[serde(default)]
+    #[schema(minimum = 0.01, maximum = 100)]
     pub bounce_alert_percent: Option<f64>,
     /// A percentage, 0.01 to 100.
     #[serde(default)]
+    #[schema(minimum = 0.01, maximum = 100)]
     pub complaint_alert_percent: Option<f64>,
 }
 
@@ -136,12 +143,13 @@ pub struct UpdateAccountSettings {
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
     /// 1–63 of a-z, 0-9, '.', '_', '-'; unique across Herald.
-    #[schema(example = "acme-eu")]
+    #[schema(value_type = patterns::AccountName)]
     pub name: String,
     /// The master of the new account. A master's key always creates its own
     /// subs (omit it, or give its own name); an admin key creates a master
     /// account when it is omitted.
     #[serde(default)]
+    #[schema(value_type = Option<patterns::AccountName>)]
     pub parent: Option<String>,
 }
 
@@ -218,7 +226,8 @@ pub struct Sender {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddSender {
-    #[schema(example = "billing@acme.com")]
+    /// An exact address, or `@domain` for every address at that domain.
+    #[schema(value_type = patterns::SenderRule)]
     pub sender: String,
     /// Admin keys only: approve even though the brand has not verified the
     /// domain (logged). Without it, the brand must have registered and
@@ -386,7 +395,7 @@ pub struct Domain {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddDomain {
-    #[schema(example = "acme.com")]
+    #[schema(value_type = patterns::DomainName)]
     pub name: String,
 }
 
@@ -455,7 +464,7 @@ mod tests {
 
 /// An address, as `"jane@example.net"`, `"Jane Doe <jane@example.net>"` or
 /// `{"email": "jane@example.net", "name": "Jane Doe"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum MailboxInput {
     Text(String),
@@ -469,7 +478,7 @@ pub enum MailboxInput {
 /// A recipient. `substitutions` fill `{{key}}` in the subject and bodies of
 /// this recipient's copy only; a message with any gets one copy per `to`
 /// recipient, each addressed to that recipient alone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum RecipientInput {
     Text(String),
@@ -478,28 +487,25 @@ pub enum RecipientInput {
         #[serde(default)]
         name: Option<String>,
         #[serde(default)]
-        #[schema(example = json!({"first_name": "Jane"}))]
         substitutions: std::collections::BTreeMap<String, String>,
     },
 }
 
 /// A file attached to the message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentInput {
-    #[schema(example = "invoice.pdf")]
     pub filename: String,
     /// Defaults to `application/octet-stream`.
     #[serde(default)]
-    #[schema(example = "application/pdf")]
     pub content_type: Option<String>,
     /// The file, base64-encoded.
-    #[schema(example = "JVBERi0xLjQK")]
     pub content: String,
 }
 
-/// A message to send: built from its parts, or given whole as `raw`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// A message to send: built from its parts, or given whole as `raw`. Its
+/// schema ([`patterns`]) states the rules that tie the fields together.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SendMessage {
     /// The sender; an approved sender of the account. With `raw`, the
@@ -510,27 +516,81 @@ pub struct SendMessage {
     /// Receive the message without appearing in it.
     pub bcc: Vec<RecipientInput>,
     pub reply_to: Option<MailboxInput>,
-    #[schema(example = "Your order has shipped")]
     pub subject: Option<String>,
     /// The text part; made from `html` when only that is given.
     pub text: Option<String>,
     pub html: Option<String>,
     pub attachments: Vec<AttachmentInput>,
     /// Extra headers, such as `X-Campaign`.
-    #[schema(example = json!({"X-Campaign": "spring"}))]
     pub headers: std::collections::BTreeMap<String, String>,
     /// Labels that come back in every event of the message.
-    #[schema(example = json!(["welcome"]))]
     pub tags: Vec<String>,
     /// Key-value pairs that come back in every event of the message.
-    #[schema(example = json!({"order": "1234"}))]
     pub metadata: std::collections::BTreeMap<String, String>,
     /// `transactional` (the default) or a bulk stream such as `newsletter`.
-    #[schema(example = "transactional")]
     pub stream: Option<String>,
     /// A complete RFC 5322 message, sent as given to `to`, `cc` and `bcc`
     /// (none of the other content fields may be set).
     pub raw: Option<String>,
+}
+
+/// Adds `T`'s schema, and those it refers to, to `schemas`.
+fn add_schema<T: ToSchema>(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+    schemas.push((T::name().into_owned(), T::schema()));
+    T::schemas(schemas);
+}
+
+impl utoipa::PartialSchema for MailboxInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        patterns::for_utoipa(patterns::mailbox_input())
+    }
+}
+
+impl ToSchema for MailboxInput {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        add_schema::<patterns::MailboxText>(schemas);
+        add_schema::<patterns::EmailAddress>(schemas);
+    }
+}
+
+impl utoipa::PartialSchema for RecipientInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        patterns::for_utoipa(patterns::recipient_input())
+    }
+}
+
+impl ToSchema for RecipientInput {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        add_schema::<patterns::MailboxText>(schemas);
+        add_schema::<patterns::EmailAddress>(schemas);
+    }
+}
+
+impl utoipa::PartialSchema for AttachmentInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        patterns::for_utoipa(patterns::attachment_input())
+    }
+}
+
+impl ToSchema for AttachmentInput {}
+
+/// The schema of a message to send (`SendMessage`), with the rules that tie
+/// its fields together (see [`patterns::components`]).
+impl utoipa::PartialSchema for SendMessage {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        patterns::for_utoipa(patterns::send_message())
+    }
+}
+
+impl ToSchema for SendMessage {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        add_schema::<MailboxInput>(schemas);
+        add_schema::<RecipientInput>(schemas);
+        add_schema::<AttachmentInput>(schemas);
+        add_schema::<patterns::StreamName>(schemas);
+        add_schema::<patterns::RawMessage>(schemas);
+        add_schema::<patterns::Tag>(schemas);
+    }
 }
 
 /// What became of one recipient.
@@ -614,9 +674,11 @@ pub struct SuppressionPage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddSuppression {
+    #[schema(value_type = patterns::EmailAddress)]
     pub address: String,
     /// `manual` when not given.
     #[serde(default)]
+    #[schema(value_type = Option<patterns::SuppressionReason>)]
     pub reason: Option<String>,
 }
 
@@ -655,13 +717,17 @@ pub struct Webhook {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
-    /// An http:// or https:// URL.
+    /// An http:// or https:// URL whose host is (or resolves to) a public
+    /// address.
+    #[schema(value_type = patterns::HttpUrl)]
     pub url: String,
     /// Event types to post; all when left out.
     #[serde(default)]
+    #[schema(value_type = Vec<patterns::EventKind>)]
     pub events: Vec<String>,
     /// 1–1000, default 1.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub batch_size: Option<u32>,
 }
 

@@ -91,6 +91,12 @@ pub fn prepare_all(bytes: &[u8], origin: Origin, source_name: Option<String>, no
         return vec![prepare_within(bytes, origin, source_name, now, &mut budget)];
     }
     let parts = herald_feedback::mbox::split_mbox(bytes);
+    if parts.is_empty() {
+        // Only separators and blank lines: still something handed in,
+        // kept as broken so that nothing is dropped without a trace.
+        let error = "the mbox holds no message".to_owned();
+        return vec![broken(bytes, origin, source_name, error, now)];
+    }
     let total = parts.len();
     let mut out: Vec<Prepared> = parts
         .into_iter()
@@ -304,6 +310,22 @@ mod tests {
         assert!(!errors[0].contains("unpacks to more than"), "{}", errors[0]);
         assert!(errors[1].contains("unpacks to more than"), "{}", errors[1]);
         assert!(matches!(&out[1], Prepared::Broken(b) if b.source_name.as_deref() == Some("bombs.mbox#2")));
+    }
+
+    #[test]
+    fn an_mbox_of_only_separators_is_kept_as_broken() {
+        // Found by fuzzing (fuzz/regressions/dmarc_unpack): an mbox whose
+        // messages are all blank came back as nothing at all.
+        for input in [&b"From "[..], b"From a@b Mon Nov 23 08:15:26 2026\n\nFrom x\r\n\r\n"] {
+            let out = prepare_all(input, Origin::Import, Some("empty.mbox".into()), unix(0));
+            match &out[..] {
+                [Prepared::Broken(b)] => {
+                    assert_eq!(b.raw, input);
+                    assert!(b.error.contains("no message"), "{}", b.error);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

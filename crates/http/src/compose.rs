@@ -5,6 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
 use base64::Engine;
+// Headers the request's own fields set, or that only Herald writes: the
+// document states the same list.
+use herald_api_types::patterns::RESERVED_HEADERS;
 use herald_api_types::{MailboxInput, RecipientInput, SendMessage};
 use herald_message::personal::{Personal, PersonalRecipient};
 use herald_message::{Attachment, Draft, HeaderBlock, TemplateContext, build, has_placeholders, substitute};
@@ -21,31 +24,14 @@ const MAX_METADATA: usize = 20;
 const MAX_METADATA_KEY: usize = 64;
 const MAX_METADATA_VALUE: usize = 1000;
 
-/// Headers the request's own fields set, or that only Herald writes.
-const RESERVED_HEADERS: &[&str] = &[
-    "from",
-    "sender",
-    "to",
-    "cc",
-    "bcc",
-    "reply-to",
-    "subject",
-    "mime-version",
-    "content-type",
-    "content-transfer-encoding",
-    "content-disposition",
-    "dkim-signature",
-    "received",
-    "return-path",
-    "list-unsubscribe",
-    "list-unsubscribe-post",
-];
-
 /// What the request becomes: one message, or one per `to` recipient when
 /// it carries substitutions.
 #[derive(Debug)]
 pub struct Composed {
     pub messages: Vec<(Envelope, Vec<u8>)>,
+    /// The messages are in the personalised stored form
+    /// (`herald_message::personal`), for `Submit::submit_personal`.
+    pub personal: bool,
 }
 
 /// Where and for whom.
@@ -327,6 +313,7 @@ pub fn compose(mut req: SendMessage, origin: &Origin<'_>) -> Result<Composed, Ap
         let rcpts = unique(to.iter().chain(&cc).chain(&bcc));
         return Ok(Composed {
             messages: vec![(envelope(&sender, rcpts), body)],
+            personal: false,
         });
     }
 
@@ -368,6 +355,7 @@ pub fn compose(mut req: SendMessage, origin: &Origin<'_>) -> Result<Composed, Ap
         let rcpts = unique(to.iter().chain(&cc).chain(&bcc));
         return Ok(Composed {
             messages: vec![(envelope(&from.1, rcpts), body)],
+            personal: false,
         });
     }
     if !cc.is_empty() {
@@ -442,6 +430,7 @@ pub fn compose(mut req: SendMessage, origin: &Origin<'_>) -> Result<Composed, Ap
         herald_message::personal::encode(&personal, &attachments).map_err(|e| ApiError::invalid(e.to_string()))?;
     Ok(Composed {
         messages: vec![(envelope(&from.1, rcpts), body)],
+        personal: true,
     })
 }
 

@@ -122,6 +122,19 @@ impl Acceptor {
         self.take(envelope, body, true).await
     }
 
+    /// [`Acceptor::accept`] for a message the send API personalised per
+    /// recipient (`herald_message::personal`). Only this entry reads a body
+    /// as one: through [`Acceptor::accept`] its magic line is a header line
+    /// without a colon, and refused.
+    pub async fn accept_personal(&self, envelope: Envelope, body: Vec<u8>) -> Result<Accepted, SubmitError> {
+        self.events_keep_up().await?;
+        let facts = self.policy.check_sender(&envelope.account, &envelope.sender).await?;
+        if body.len() > self.max_message_size {
+            return Err(SubmitError::TooLarge(self.max_message_size));
+        }
+        self.take_personal(envelope, body, facts).await
+    }
+
     /// Sends a message Herald wrote in its own name (a forwarding notice,
     /// from `sender` at the platform's domain) to `to`, accounted to
     /// `account`. The account's sender rules do not apply — the author is
@@ -157,9 +170,6 @@ impl Acceptor {
         };
         if body.len() > self.max_message_size {
             return Err(SubmitError::TooLarge(self.max_message_size));
-        }
-        if herald_message::personal::is_personal(&body) {
-            return self.take_personal(envelope, body, facts, checked).await;
         }
         // A header block that does not parse is refused, never skipped:
         // what a reader would see could not be checked.
@@ -209,15 +219,12 @@ impl Acceptor {
         envelope: Envelope,
         body: Vec<u8>,
         facts: AccountFacts,
-        checked: bool,
     ) -> Result<Accepted, SubmitError> {
         let stored = herald_message::personal::decode(&body).map_err(|e| SubmitError::BadHeaders(e.to_string()))?;
         let p = &stored.personal;
         let from = EmailAddress::parse(&p.from.1).map_err(|e| SubmitError::BadHeaders(e.to_string()))?;
-        if checked {
-            let authors = herald_message::Authors::of_mailbox(p.from.0.as_deref(), from);
-            self.policy.check_authors(&facts, &authors).await?;
-        }
+        let authors = herald_message::Authors::of_mailbox(p.from.0.as_deref(), from);
+        self.policy.check_authors(&facts, &authors).await?;
         if p.headers
             .iter()
             .any(|(n, _)| n.len() > 9 && n[..9].eq_ignore_ascii_case("x-herald-"))
@@ -332,6 +339,10 @@ impl Acceptor {
 impl Submit for Acceptor {
     async fn submit(&self, envelope: Envelope, body: Vec<u8>) -> Result<Accepted, SubmitError> {
         self.accept(envelope, body).await
+    }
+
+    async fn submit_personal(&self, envelope: Envelope, body: Vec<u8>) -> Result<Accepted, SubmitError> {
+        self.accept_personal(envelope, body).await
     }
 
     fn message_id_domain(&self) -> &str {

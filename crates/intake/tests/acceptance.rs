@@ -248,3 +248,72 @@ async fn suspension_takes_effect_from_the_next_message() {
         assert_eq!(refused, Err(SubmitError::Suspended("acme".to_owned())), "{account}");
     }
 }
+
+fn personal(from: &str, headers: Vec<(String, String)>) -> Vec<u8> {
+    let p = herald_message::personal::Personal {
+        from: (None, from.to_owned()),
+        reply_to: None,
+        subject: "hi".to_owned(),
+        text: Some("Hello".to_owned()),
+        html: None,
+        headers,
+        message_id: "p1@mta.test".to_owned(),
+        date: 0,
+        recipients: vec![herald_message::personal::PersonalRecipient {
+            name: None,
+            address: "jane@example.net".to_owned(),
+            values: Default::default(),
+        }],
+    };
+    herald_message::personal::encode(&p, &[]).unwrap()
+}
+
+/// Only the send API's composer hands in personalised messages, through
+/// their own entry. A body that merely starts like one — over SMTP from a
+/// trusted relay, or any other path to `accept` — is a header block that
+/// does not parse; were it read as a personalised message, its headers
+/// (a `Sender:` of another brand here) would skip every check.
+#[tokio::test]
+async fn a_body_shaped_like_a_personal_message_is_only_read_as_one_from_its_own_entry() {
+    let f = Fixture::new().await;
+    let forged = personal(
+        "news@acme.test",
+        vec![("Sender".to_owned(), "ceo@elsewhere.test".to_owned())],
+    );
+    let refused = f.acceptor.accept(f.envelope("acme", "news@acme.test"), forged).await;
+    assert!(matches!(refused, Err(SubmitError::BadHeaders(_))), "{refused:?}");
+    assert_eq!(f.spool.len(), 0);
+
+    // Through its entry, the draft's From is held to the account's rules.
+    let accepted = f
+        .acceptor
+        .accept_personal(
+            f.envelope("acme", "news@acme.test"),
+            personal("news@acme.test", Vec::new()),
+        )
+        .await
+        .unwrap();
+    assert!(herald_message::personal::is_personal(
+        &f.spool.read_body(&accepted.id).unwrap()
+    ));
+    let refused = f
+        .acceptor
+        .accept_personal(
+            f.envelope("acme", "news@acme.test"),
+            personal("ceo@elsewhere.test", Vec::new()),
+        )
+        .await;
+    assert_eq!(
+        refused,
+        Err(SubmitError::FromNotApproved("ceo@elsewhere.test".to_owned()))
+    );
+    // Nor may another brand's account name acme.test as author.
+    let refused = f
+        .acceptor
+        .accept_personal(
+            f.envelope("globex", "news@globex.test"),
+            personal("news@acme.test", Vec::new()),
+        )
+        .await;
+    assert!(matches!(refused, Err(SubmitError::ForeignDomain(_))), "{refused:?}");
+}

@@ -130,6 +130,12 @@ fn mailboxes(field: &str, raw: &[u8]) -> Result<Vec<(Option<String>, EmailAddres
         };
         let address = EmailAddress::parse(given.trim())
             .map_err(|_| invalid(field, format!("{given:?} is not a valid address")))?;
+        // A quoted local part can hide an address ("ceo@bank.test"@acme.test)
+        // and every encoder writes it back differently: authors must be
+        // plain dot-atoms.
+        if address.local_part().starts_with('"') {
+            return Err(invalid(field, format!("{given:?} has a quoted local part")));
+        }
         let name = entry
             .name
             .as_deref()
@@ -309,6 +315,8 @@ mod tests {
             "From: \"unterminated <a@acme.test>",
             "From: a@acme.test (unterminated",
             "From: \"a@b\"@acme.test",
+            "From: <\"\\\\R\"@acme.test>",
+            "From: \"jane doe\"@acme.test",
             "From: jane(comment)@acme.test",
             "From: Undisclosed:;",
             "From: a@acme.test\r\nFrom: ",
@@ -349,6 +357,8 @@ mod tests {
         assert!(mailbox("a@x.test, b@x.test").is_err());
         assert!(mailbox("a@x.test\r\nBcc: b@x.test").is_err());
         assert!(mailbox("not an address").is_err());
+        // Found by fuzzing: a quoted local part is written back otherwise.
+        assert!(mailbox("<\"\\\\R\"@t.test>").is_err());
         assert!(mailbox("").is_err());
     }
 }

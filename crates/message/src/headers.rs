@@ -164,8 +164,12 @@ impl HeaderBlock {
 /// disagree on both (one reads a bare CR as a line end, another skips it),
 /// and a field that reads two ways can hide an address.
 fn check_line(line: &[u8]) -> Result<(), MessageError> {
-    let body = line.strip_suffix(b"\n").unwrap_or(line);
-    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    // Only a CR right before the LF ends the line; one at the very end of
+    // the input (no LF after it) is bare, like any other.
+    let body = match line.strip_suffix(b"\n") {
+        Some(l) => l.strip_suffix(b"\r").unwrap_or(l),
+        None => line,
+    };
     if body.contains(&0) {
         return Err(MessageError::Invalid("a header line contains a NUL byte".to_owned()));
     }
@@ -317,6 +321,8 @@ mod tests {
         let only = HeaderBlock::parse(b"From: a@b.test\r\n").unwrap();
         assert_eq!(only.to_bytes(), b"From: a@b.test\r\n\r\n");
         assert!(HeaderBlock::parse(b"no colon here\r\n\r\n").is_err());
+        // Found by fuzzing: a CR at the very end of the input is bare.
+        assert!(HeaderBlock::parse(b"from:\r").is_err());
         assert!(HeaderBlock::parse(b"").is_err());
     }
 }

@@ -88,6 +88,12 @@ pub trait Submit: Send + Sync {
     /// safe on disk. Suppressed recipients are dropped, not queued.
     async fn submit(&self, envelope: Envelope, body: Vec<u8>) -> Result<Accepted, SubmitError>;
 
+    /// [`Submit::submit`] for a message personalised per recipient, in the
+    /// stored form the send API writes (`herald_message::personal`). Only
+    /// the send API's composer calls it: a body given to `submit` is never
+    /// read as one, whatever its first bytes.
+    async fn submit_personal(&self, envelope: Envelope, body: Vec<u8>) -> Result<Accepted, SubmitError>;
+
     /// The domain of the Message-IDs Herald makes.
     fn message_id_domain(&self) -> &str;
 

@@ -42,7 +42,7 @@ pub async fn create(
 
 /// Show an account the caller can see: itself, its subs, any for an admin.
 #[utoipa::path(get, path = "/api/v1/accounts/{name}", tag = "accounts",
-    params(("name" = String, Path, description = "account name")),
+    params(("name" = herald_api_types::patterns::AccountName, Path, description = "account name")),
     responses((status = 200, body = Account), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn show(
@@ -56,7 +56,7 @@ pub async fn show(
 /// Delete a sub-account (or, for an admin, any account without subs), with
 /// its keys, credentials and senders.
 #[utoipa::path(delete, path = "/api/v1/accounts/{name}", tag = "accounts",
-    params(("name" = String, Path, description = "account name")),
+    params(("name" = herald_api_types::patterns::AccountName, Path, description = "account name")),
     responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "the account still has sub-accounts")),
     security(("bearer" = [])))]
@@ -71,7 +71,7 @@ pub async fn delete(
 
 /// Promote a sub-account to a master account; its former master loses sight of it.
 #[utoipa::path(post, path = "/api/v1/accounts/{name}/promote", tag = "accounts",
-    params(("name" = String, Path, description = "account name")),
+    params(("name" = herald_api_types::patterns::AccountName, Path, description = "account name")),
     responses((status = 200, body = Account), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn promote(
@@ -85,7 +85,7 @@ pub async fn promote(
 /// Suspend an account: its keys and SMTP credentials are refused (and those
 /// of its subs, for a master) until it is reactivated.
 #[utoipa::path(post, path = "/api/v1/accounts/{name}/suspend", tag = "accounts",
-    params(("name" = String, Path, description = "account name")),
+    params(("name" = herald_api_types::patterns::AccountName, Path, description = "account name")),
     responses((status = 200, body = Account), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn suspend(
@@ -100,7 +100,7 @@ pub async fn suspend(
 
 /// Reactivate a suspended account.
 #[utoipa::path(post, path = "/api/v1/accounts/{name}/reactivate", tag = "accounts",
-    params(("name" = String, Path, description = "account name")),
+    params(("name" = herald_api_types::patterns::AccountName, Path, description = "account name")),
     responses((status = 200, body = Account), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn reactivate(
@@ -116,8 +116,9 @@ pub async fn reactivate(
 /// Change an account's settings (opens and clicks tracking, bounce thresholds): the account's
 /// own key, its master's or an admin's. Fields left out stay as they are.
 #[utoipa::path(patch, path = "/api/v1/accounts/{name}/settings", tag = "accounts",
-    params(("name" = String, Path, description = "account name")), request_body = UpdateAccountSettings,
-    responses((status = 200, body = Account), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    params(("name" = herald_api_types::patterns::AccountName, Path, description = "account name")), request_body = UpdateAccountSettings,
+    responses((status = 200, body = Account), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "a value is invalid, or `reply_url`'s host is not (or does not resolve to) a public address: what a name resolves to is found by resolving it, which a schema cannot say")),
     security(("bearer" = [])))]
 pub async fn update_settings(
     State(s): State<AppState>,

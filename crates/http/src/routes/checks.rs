@@ -27,8 +27,9 @@ pub struct DnsCheckQuery {
 /// (the selectors Herald manages and those given: key length, testing
 /// mode) and MX (present, null MX) records on live DNS. Every finding has a
 /// severity; no DMARC record is critical.
-#[utoipa::path(get, path = "/api/v1/checks/dns/{domain}", tag = "checks", params(("domain" = String, Path), DnsCheckQuery),
-    responses((status = 200, body = DnsReport), (status = 422, body = ErrorBody)),
+#[utoipa::path(get, path = "/api/v1/checks/dns/{domain}", tag = "checks",
+    params(("domain" = herald_api_types::patterns::DnsName, Path, description = "the domain to check"), DnsCheckQuery),
+    responses((status = 200, body = DnsReport), (status = 422, body = ErrorBody, description = "not a domain name")),
     security(("bearer" = [])))]
 pub async fn dns(
     State(s): State<AppState>,

@@ -27,7 +27,7 @@ pub async fn list_keys(State(s): State<AppState>, Authed(caller): Authed) -> Api
 }
 
 /// Create an API key. The key is in this answer only; Herald keeps a hash.
-#[utoipa::path(post, path = "/api/v1/api-keys", tag = "credentials", request_body = CreateApiKey,
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = "credentials", request_body(content = Option<CreateApiKey>, description = "optional: no body (or an empty one) is `{}`"),
     responses((status = 201, body = CreatedApiKey), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_key(
@@ -65,7 +65,7 @@ pub async fn list_smtp(State(s): State<AppState>, Authed(caller): Authed) -> Api
 }
 
 /// Create an SMTP credential. The password is in this answer only.
-#[utoipa::path(post, path = "/api/v1/smtp-credentials", tag = "credentials", request_body = CreateSmtpCredential,
+#[utoipa::path(post, path = "/api/v1/smtp-credentials", tag = "credentials", request_body(content = Option<CreateSmtpCredential>, description = "optional: no body (or an empty one) is `{}`"),
     responses((status = 201, body = CreatedSmtpCredential), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_smtp(
@@ -105,7 +105,7 @@ pub async fn list_senders(State(s): State<AppState>, Authed(caller): Authed) -> 
 
 /// Approve a sender: an exact address, or `@domain` for the whole domain.
 #[utoipa::path(post, path = "/api/v1/senders", tag = "credentials", request_body = AddSender,
-    responses((status = 201, body = Sender), (status = 403, body = ErrorBody, description = "override asked by a key without operator power"), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody, description = "malformed, or a domain the brand has not verified")),
+    responses((status = 201, body = Sender), (status = 403, body = ErrorBody, description = "override asked by a key without operator power"), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody, description = "malformed, or refused (`refused`): the sender's domain (or a parent of it) must be a sending domain the account's brand (its master and the master's subs) registered and verified; only an admin key may override that with `override`")),
     security(("bearer" = [])))]
 pub async fn add_sender(
     State(s): State<AppState>,
@@ -118,7 +118,7 @@ pub async fn add_sender(
 
 /// Remove an approved sender.
 #[utoipa::path(delete, path = "/api/v1/senders/{sender}", tag = "credentials",
-    params(("sender" = String, Path, description = "the address or @domain, URL-encoded")),
+    params(("sender" = herald_api_types::patterns::SenderRule, Path, description = "the address or @domain, URL-encoded")),
     responses((status = 204, description = "removed"), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn remove_sender(

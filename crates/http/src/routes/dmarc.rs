@@ -76,7 +76,7 @@ pub(crate) async fn visible(s: &AppState, caller: &Caller, domain: &str) -> ApiR
     request_body(content = Vec<u8>, content_type = "application/octet-stream",
         description = "the report as received: xml, gz, zip, json, message/rfc822 or mbox"),
     responses((status = 200, body = ImportResult), (status = 404, body = ErrorBody, description = "a report about a domain of another account"),
-        (status = 422, body = ErrorBody, description = "not a report; kept as a broken report")),
+        (status = 422, body = ErrorBody, description = "the body holds no readable report: bytes that are no DMARC, failure or TLS report (or report email, or mbox of them) are kept as a broken report and refused; whether they are is found by reading them, which a schema cannot say")),
     security(("bearer" = [])))]
 pub async fn upload(State(s): State<AppState>, Authed(caller): Authed, body: Bytes) -> ApiResult<Json<ImportResult>> {
     let dmarc = service(&s)?;
@@ -109,25 +109,45 @@ pub async fn upload(State(s): State<AppState>, Authed(caller): Authed, body: Byt
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReportsQuery {
-    /// Reports about this domain (required unless the key is an admin's).
+    /// Reports about this domain and its subdomains. Required: only an
+    /// admin key may leave it out (for every domain's reports).
+    #[param(required = true, value_type = herald_api_types::patterns::DomainName)]
     pub domain: Option<String>,
     /// `aggregate`, `failure` or `tlsrpt`.
+    #[param(value_type = Option<ReportKindName>)]
     pub kind: Option<String>,
+    /// The `next_cursor` of the previous page (empty: the start).
+    #[param(pattern = "^(?:[+-]?[0-9]{1,18})?$")]
     pub cursor: Option<String>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100); below 1 counts as 1, above 1000 as 1000.
+    #[param(minimum = 0, maximum = 4294967295_u64, format = Int64)]
     pub limit: Option<u32>,
+}
+
+/// The kinds of stored reports.
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ReportKindName {
+    Aggregate,
+    Failure,
+    Tlsrpt,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// The `next_cursor` of the previous page (empty: the start).
+    #[param(pattern = "^(?:[+-]?[0-9]{1,18})?$")]
     pub cursor: Option<String>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100); below 1 counts as 1, above 1000 as 1000.
+    #[param(minimum = 0, maximum = 4294967295_u64, format = Int64)]
     pub limit: Option<u32>,
 }
 
 fn page_of(cursor: Option<&str>, limit: Option<u32>) -> ApiResult<(i64, u32)> {
-    let after = match cursor {
+    // An empty cursor (`cursor=`) is no cursor, as in the other lists.
+    let after = match cursor.filter(|c| !c.is_empty()) {
         Some(c) => c
             .parse::<i64>()
             .map_err(|_| ApiError::field("cursor", "not a cursor of this list"))?,
@@ -209,8 +229,10 @@ pub async fn broken(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SummaryQuery {
+    #[param(value_type = herald_api_types::patterns::DomainName)]
     pub domain: String,
     /// The window, in days to now (default 30, at most 366).
+    #[param(minimum = 1, maximum = 366)]
     pub days: Option<u32>,
 }
 

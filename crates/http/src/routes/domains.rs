@@ -34,7 +34,8 @@ pub async fn list(State(s): State<AppState>, Authed(caller): Authed) -> ApiResul
 /// Register a domain: generates an RSA-2048 and an Ed25519 DKIM key and
 /// answers every record to publish.
 #[utoipa::path(post, path = "/api/v1/domains", tag = "domains", request_body = AddDomain,
-    responses((status = 201, body = Domain), (status = 409, body = ErrorBody, description = "already registered"), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = Domain), (status = 409, body = ErrorBody, description = "already registered"),
+        (status = 422, body = ErrorBody, description = "not a domain name, or (`refused`) the platform's own domain or a name under it, which sends Herald's notices and receives every return path")),
     security(("bearer" = [])))]
 pub async fn add(
     State(s): State<AppState>,
@@ -47,7 +48,7 @@ pub async fn add(
 
 /// A domain with its keys and the records to publish.
 #[utoipa::path(get, path = "/api/v1/domains/{domain}", tag = "domains",
-    params(("domain" = String, Path, description = "domain name")),
+    params(("domain" = herald_api_types::patterns::DomainName, Path, description = "domain name")),
     responses((status = 200, body = Domain), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn show(
     State(s): State<AppState>,
@@ -59,7 +60,7 @@ pub async fn show(
 
 /// Remove a domain and its keys; its mail is no longer signed.
 #[utoipa::path(delete, path = "/api/v1/domains/{domain}", tag = "domains",
-    params(("domain" = String, Path, description = "domain name")),
+    params(("domain" = herald_api_types::patterns::DomainName, Path, description = "domain name")),
     responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn delete(
     State(s): State<AppState>,
@@ -72,7 +73,7 @@ pub async fn delete(
 
 /// Check every record against live DNS: ok, missing, or wrong with what was found.
 #[utoipa::path(post, path = "/api/v1/domains/{domain}/verify", tag = "domains",
-    params(("domain" = String, Path, description = "domain name")),
+    params(("domain" = herald_api_types::patterns::DomainName, Path, description = "domain name")),
     responses((status = 200, body = DomainVerification), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn verify(
     State(s): State<AppState>,
@@ -87,7 +88,7 @@ pub async fn verify(
 /// Start a DKIM rotation: new selectors to publish beside the current ones;
 /// signing switches when verification finds them.
 #[utoipa::path(post, path = "/api/v1/domains/{domain}/rotate", tag = "domains",
-    params(("domain" = String, Path, description = "domain name")),
+    params(("domain" = herald_api_types::patterns::DomainName, Path, description = "domain name")),
     responses((status = 200, body = Domain), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn rotate(
     State(s): State<AppState>,
@@ -99,7 +100,7 @@ pub async fn rotate(
 
 /// Retire the keys a rotation replaced; their records may be removed.
 #[utoipa::path(post, path = "/api/v1/domains/{domain}/retire", tag = "domains",
-    params(("domain" = String, Path, description = "domain name")),
+    params(("domain" = herald_api_types::patterns::DomainName, Path, description = "domain name")),
     responses((status = 200, body = Domain), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn retire(
     State(s): State<AppState>,

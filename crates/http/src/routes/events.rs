@@ -25,22 +25,60 @@ const MAX_LIMIT: u32 = 1000;
 pub struct EventQuery {
     /// Comma-separated types, e.g. `bounced,deferred`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", value_type = Option<herald_api_types::patterns::EventKinds>)]
     kind: Option<String>,
+    /// Only events of this recipient.
     recipient: Option<String>,
+    /// Only events of this message.
+    #[param(value_type = Option<herald_api_types::patterns::MessageId>)]
     message_id: Option<String>,
     /// RFC 3339 time: events at or after it.
+    #[param(format = DateTime)]
     since: Option<String>,
     /// RFC 3339 time: events before it.
+    #[param(format = DateTime)]
     until: Option<String>,
-    /// Only events of messages with this tag.
+    /// Only events of messages with this tag (empty: any).
     tag: Option<String>,
     /// Only events of messages with this metadata, as `key=value`.
+    #[param(pattern = "^[^=]+=")]
     metadata: Option<String>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (empty: the start).
+    #[param(pattern = "^[0-9]{0,18}$")]
     cursor: Option<String>,
     /// 1–1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+}
+
+/// [`EventQuery`] as the export documents it: the same filters, from a
+/// cursor, without a page size.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ExportQuery {
+    /// Comma-separated types, e.g. `bounced,deferred`.
+    #[param(rename = "type", value_type = Option<herald_api_types::patterns::EventKinds>)]
+    kind: Option<String>,
+    /// Only events of this recipient.
+    recipient: Option<String>,
+    /// Only events of this message.
+    #[param(value_type = Option<herald_api_types::patterns::MessageId>)]
+    message_id: Option<String>,
+    /// RFC 3339 time: events at or after it.
+    #[param(format = DateTime)]
+    since: Option<String>,
+    /// RFC 3339 time: events before it.
+    #[param(format = DateTime)]
+    until: Option<String>,
+    /// Only events of messages with this tag (empty: any).
+    tag: Option<String>,
+    /// Only events of messages with this metadata, as `key=value`.
+    #[param(pattern = "^[^=]+=")]
+    metadata: Option<String>,
+    /// Events after this position (a list page's `next_cursor`; empty: the start).
+    #[param(pattern = "^[0-9]{0,18}$")]
+    cursor: Option<String>,
 }
 
 /// An RFC 3339 query parameter.
@@ -143,8 +181,8 @@ pub async fn list(
 const MAX_EXPORT: usize = 1_000_000;
 
 /// The acting account's events as CSV, oldest first, with the same filters
-/// as the list (no cursor or limit; at most 1,000,000 rows).
-#[utoipa::path(get, path = "/api/v1/events/export", tag = "events", params(EventQuery),
+/// as the list (from `cursor` when given; at most 1,000,000 rows).
+#[utoipa::path(get, path = "/api/v1/events/export", tag = "events", params(ExportQuery),
     responses((status = 200, body = String, content_type = "text/csv"), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn export(

@@ -48,6 +48,17 @@ fn submit_error(e: &SubmitError) -> ApiError {
     }
 }
 
+/// The send's own header, as documented (read by [`idempotency_key`]).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct SendHeaders {
+    /// Makes the request safe to retry: a repeat within 24 hours answers as
+    /// the first did. 1 to 255 printable ASCII characters.
+    #[param(rename = "Idempotency-Key", value_type = String, required = false, pattern = "^[!-~](?:[ -~]{0,253}[!-~])?$")]
+    idempotency_key: Option<String>,
+}
+
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(v) = headers.get(IDEMPOTENCY_HEADER) else {
         return Ok(None);
@@ -80,6 +91,7 @@ fn json_response(status: StatusCode, body: String, replayed: bool) -> Response {
 async fn submit_all(
     submit: &Arc<dyn Submit>,
     messages: Vec<(Envelope, Vec<u8>)>,
+    personal: bool,
 ) -> Vec<(Vec<herald_types::EmailAddress>, Result<Accepted, SubmitError>)> {
     let mut results = Vec::with_capacity(messages.len());
     let mut rest = messages.into_iter();
@@ -92,7 +104,14 @@ async fn submit_all(
         for (i, (envelope, body)) in batch.into_iter().enumerate() {
             let submit = submit.clone();
             let rcpts = envelope.recipients.clone();
-            tasks.spawn(async move { (i, rcpts, submit.submit(envelope, body).await) });
+            tasks.spawn(async move {
+                let accepted = if personal {
+                    submit.submit_personal(envelope, body).await
+                } else {
+                    submit.submit(envelope, body).await
+                };
+                (i, rcpts, accepted)
+            });
         }
         let mut done: Vec<_> = tasks.join_all().await;
         done.sort_by_key(|(i, _, _)| *i);
@@ -108,14 +127,14 @@ async fn submit_all(
 /// repeat of the request within 24 hours answers as the first did
 /// (`Idempotency-Replayed: true`) and sends nothing again.
 #[utoipa::path(post, path = "/api/v1/messages", tag = "messages",
-    params(("Idempotency-Key" = Option<String>, Header, description = "makes the request safe to retry")),
+    params(SendHeaders),
     request_body = SendMessage,
     responses(
         (status = 202, body = SendResult, description = "accepted"),
         (status = 403, body = herald_api_types::ErrorBody, description = "the sender is not approved for the account"),
         (status = 409, body = herald_api_types::ErrorBody, description = "a request with this Idempotency-Key is still being handled"),
         (status = 413, body = herald_api_types::ErrorBody, description = "the message is too large"),
-        (status = 422, body = herald_api_types::ErrorBody, description = "a field is invalid; `field` names it")),
+        (status = 422, body = herald_api_types::ErrorBody, description = "a field is invalid (`field` names it); or (`foreign_domain`) the sender or an author is in a domain another brand verified; or (`idempotency_key_reused`) the Idempotency-Key was used for a different request within 24 hours")),
     security(("bearer" = [])))]
 pub async fn send(
     State(s): State<AppState>,
@@ -208,6 +227,9 @@ async fn handle(
     body: Bytes,
 ) -> Result<String, ApiError> {
     let req: SendMessage = axum::Json::<SendMessage>::from_bytes(&body).map_err(ApiError::from)?.0;
+    if !super::is_object(&body) {
+        return Err(super::not_an_object());
+    }
     // The request's bytes are not needed past here: a large one is not
     // held twice while its message is built.
     drop(body);
@@ -218,7 +240,7 @@ async fn handle(
         max_size: submit.max_message_size(),
     };
     let composed = compose(req, &origin)?;
-    let results = submit_all(submit, composed.messages).await;
+    let results = submit_all(submit, composed.messages, composed.personal).await;
     // A refusal of the message itself (the same for every copy) fails the
     // request when nothing was stored.
     if results.iter().all(|(_, r)| r.is_err())
@@ -288,7 +310,7 @@ fn state_after(kind: EventKind) -> Option<&'static str> {
 
 /// A sent message: each recipient's state, with its events.
 #[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages",
-    params(("id" = String, Path, description = "message id")),
+    params(("id" = herald_api_types::patterns::MessageId, Path, description = "message id")),
     responses((status = 200, body = MessageState), (status = 404, body = herald_api_types::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn show(

@@ -26,10 +26,36 @@ use utoipa_axum::routes;
 use crate::serve::PeerAddr;
 use crate::{ApiError, AppState};
 
-/// A JSON body whose rejection is an [`ApiError`] naming the bad field.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON object body whose rejection is an [`ApiError`] naming the bad
+/// field.
+#[derive(Debug)]
 pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        // axum's extractor checks the content type and the syntax, and
+        // reads `T` naming the path to a bad field.
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        if !value.is_object() {
+            return Err(not_an_object());
+        }
+        let bytes = serde_json::to_vec(&value).map_err(|e| ApiError::invalid(e.to_string()))?;
+        Ok(Self(axum::Json::<T>::from_bytes(&bytes)?.0))
+    }
+}
+
+/// Request bodies are JSON objects, as the document says: serde would
+/// also read a struct from an array of its fields in order, a form no
+/// client means (`[null, null]` made an API key).
+pub(crate) fn is_object(json: &[u8]) -> bool {
+    json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+pub(crate) fn not_an_object() -> ApiError {
+    ApiError::invalid("the body must be a JSON object")
+}
 
 /// A query string whose rejection is an [`ApiError`].
 #[derive(Debug, FromRequestParts)]
@@ -56,9 +82,11 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> fo
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
-        serde_json::from_slice(&bytes)
-            .map(Self)
-            .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
+        let value = serde_json::from_slice(&bytes).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
+        if !is_object(&bytes) {
+            return Err(not_an_object());
+        }
+        Ok(Self(value))
     }
 }
 

@@ -58,7 +58,7 @@ pub async fn list(State(s): State<AppState>, Authed(caller): Authed) -> ApiResul
 
 /// Show a queued message and each recipient's state.
 #[utoipa::path(get, path = "/api/v1/queue/{id}", tag = "queue",
-    params(("id" = String, Path, description = "message id (msg_…)")),
+    params(("id" = herald_api_types::patterns::MessageId, Path, description = "message id (msg_…)")),
     responses((status = 200, body = QueuedMessage), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn show(
@@ -71,7 +71,7 @@ pub async fn show(
 
 /// Try every pending recipient now.
 #[utoipa::path(post, path = "/api/v1/queue/{id}/retry", tag = "queue",
-    params(("id" = String, Path, description = "message id (msg_…)")),
+    params(("id" = herald_api_types::patterns::MessageId, Path, description = "message id (msg_…)")),
     responses((status = 202, description = "scheduled now"), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn retry(
@@ -89,7 +89,7 @@ pub async fn retry(
 
 /// Bounce every pending recipient (soft), with events.
 #[utoipa::path(post, path = "/api/v1/queue/{id}/bounce", tag = "queue",
-    params(("id" = String, Path, description = "message id (msg_…)")),
+    params(("id" = herald_api_types::patterns::MessageId, Path, description = "message id (msg_…)")),
     responses((status = 204, description = "bounced"), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn bounce(
@@ -107,7 +107,7 @@ pub async fn bounce(
 
 /// Remove a message from the queue without notice.
 #[utoipa::path(delete, path = "/api/v1/queue/{id}", tag = "queue",
-    params(("id" = String, Path, description = "message id (msg_…)")),
+    params(("id" = herald_api_types::patterns::MessageId, Path, description = "message id (msg_…)")),
     responses((status = 204, description = "purged"), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn purge(

@@ -17,14 +17,52 @@ use crate::{AppState, views};
 #[into_params(parameter_in = Query)]
 pub struct StatsParams {
     /// `hour` or `day` (default).
+    #[param(value_type = Option<StatsBy>)]
     by: Option<String>,
-    /// `account`, `stream`, `sender_domain`, `ip` or `receiving_domain`.
+    /// `account`, `stream`, `sender_domain`, `ip` or `receiving_domain`
+    /// (`sender-domain` and `receiving-domain` too; empty: not grouped).
+    #[param(value_type = Option<StatsGroupName>)]
     group: Option<String>,
     /// RFC 3339; default 30 days ago (7 days with `by=hour`).
+    #[param(format = DateTime)]
     since: Option<String>,
     /// RFC 3339; default now.
+    #[param(format = DateTime)]
     until: Option<String>,
 }
+
+/// The periods stats are counted by.
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum StatsBy {
+    Hour,
+    Day,
+}
+
+/// What stats may be grouped by (empty: not grouped).
+#[derive(Debug)]
+pub struct StatsGroupName;
+
+impl utoipa::PartialSchema for StatsGroupName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .enum_values(Some([
+                "",
+                "account",
+                "stream",
+                "sender_domain",
+                "sender-domain",
+                "ip",
+                "receiving_domain",
+                "receiving-domain",
+            ]))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for StatsGroupName {}
 
 /// A stats question as the API and CLI ask it: `by` and `group` by their
 /// names; `since` defaults to 30 days ago (7 by hour), `until` to now. The

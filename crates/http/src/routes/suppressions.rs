@@ -25,7 +25,8 @@ pub struct SuppressionQuery {
     reason: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// 1–1000, default 100.
+    /// At most this many (default 100); below 1 counts as 1, above 1000 as 1000.
+    #[param(minimum = 0, maximum = 4294967295_u64, format = Int64)]
     limit: Option<u32>,
 }
 
@@ -57,7 +58,7 @@ pub async fn list(
 /// Whether mail to an address is suppressed, by the account's own list or
 /// its brand's; 404 when it is not.
 #[utoipa::path(get, path = "/api/v1/suppressions/{address}", tag = "suppressions",
-    params(("address" = String, Path, description = "the address")),
+    params(("address" = herald_api_types::patterns::EmailAddress, Path, description = "the address")),
     responses((status = 200, body = Suppression), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn show(
@@ -88,7 +89,7 @@ pub async fn add(
 
 /// Remove an address from the account's list: mail to it is sent again.
 #[utoipa::path(delete, path = "/api/v1/suppressions/{address}", tag = "suppressions",
-    params(("address" = String, Path, description = "the address")),
+    params(("address" = herald_api_types::patterns::EmailAddress, Path, description = "the address")),
     responses((status = 204, description = "removed"), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn remove(
@@ -104,7 +105,8 @@ pub async fn remove(
 /// `email`) column and optionally `reason`, or one address per line. All or
 /// nothing: a bad line refuses the file, naming the line.
 #[utoipa::path(post, path = "/api/v1/suppressions/import", tag = "suppressions",
-    request_body(content = String, content_type = "text/csv"),
+    request_body(content = Option<herald_api_types::patterns::SuppressionCsv>, content_type = "text/csv",
+        description = "the list; no body (or an empty one) imports nothing"),
     responses((status = 200, body = ImportedSuppressions), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn import(

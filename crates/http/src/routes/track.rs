@@ -44,7 +44,7 @@ fn visitor(method: &Method, headers: &HeaderMap, peer: Option<IpAddr>) -> Visito
 /// The open pixel: records an open, answers a 1×1 GIF that is never cached.
 #[utoipa::path(get, path = "/t/o/{token}", tag = "tracking",
     params(("token" = String, Path, description = "signed open token")),
-    responses((status = 200, content_type = "image/gif", description = "the pixel"), (status = 404, description = "unknown token")))]
+    responses((status = 200, content_type = "image/gif", description = "the pixel"), (status = 404, body = herald_api_types::ErrorBody, description = "unknown token")))]
 pub async fn open(
     State(s): State<AppState>,
     Peer(peer): Peer,
@@ -69,7 +69,7 @@ pub async fn open(
 /// (only ever the one signed into the token).
 #[utoipa::path(get, path = "/t/c/{token}", tag = "tracking",
     params(("token" = String, Path, description = "signed click token")),
-    responses((status = 302, description = "to the link's target"), (status = 404, description = "unknown token")))]
+    responses((status = 302, description = "to the link's target"), (status = 404, body = herald_api_types::ErrorBody, description = "unknown token")))]
 pub async fn click(
     State(s): State<AppState>,
     Peer(peer): Peer,
@@ -104,7 +104,7 @@ fn page(title: &str, body: &str) -> Html<String> {
 /// link in mail); the button POSTs, as mail clients do for RFC 8058.
 #[utoipa::path(get, path = "/u/{token}", tag = "tracking",
     params(("token" = String, Path, description = "signed unsubscribe token")),
-    responses((status = 200, content_type = "text/html", description = "a page asking to confirm"), (status = 404, description = "unknown token")))]
+    responses((status = 200, content_type = "text/html", description = "a page asking to confirm"), (status = 404, body = herald_api_types::ErrorBody, description = "unknown token")))]
 pub async fn unsubscribe_page(State(s): State<AppState>, ApiPath(raw): ApiPath<String>) -> Result<Response, ApiError> {
     let t = tracker(&s)?;
     let token = t.decode(Purpose::Unsubscribe, &raw).ok_or_else(not_found)?;
@@ -121,7 +121,7 @@ pub async fn unsubscribe_page(State(s): State<AppState>, ApiPath(raw): ApiPath<S
 /// page's button. Recorded (suppression and event) before the answer.
 #[utoipa::path(post, path = "/u/{token}", tag = "tracking",
     params(("token" = String, Path, description = "signed unsubscribe token")),
-    responses((status = 200, content_type = "text/html", description = "unsubscribed"), (status = 404, description = "unknown token")))]
+    responses((status = 200, content_type = "text/html", description = "unsubscribed"), (status = 404, body = herald_api_types::ErrorBody, description = "unknown token")))]
 pub async fn unsubscribe(
     State(s): State<AppState>,
     Peer(peer): Peer,

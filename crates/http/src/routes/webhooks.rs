@@ -24,7 +24,8 @@ pub async fn list(State(s): State<AppState>, Authed(caller): Authed) -> ApiResul
 /// Add a webhook: every event (or those of `events`) stored from now on is
 /// posted to it, signed with the secret in this answer (shown only here).
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = CreateWebhook,
-    responses((status = 201, body = Webhook), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = Webhook), (status = 409, body = ErrorBody, description = "the account has its 20 webhooks"),
+        (status = 422, body = ErrorBody, description = "a value is invalid, or (`refused`) the URL's host is not (or does not resolve to) a public address: what a name resolves to is found by resolving it, which a schema cannot say")),
     security(("bearer" = [])))]
 pub async fn create(
     State(s): State<AppState>,
@@ -40,7 +41,7 @@ pub async fn create(
 
 /// A webhook and its state: failing since when, the last error.
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "webhook id (whk_…)")),
+    params(("id" = herald_api_types::patterns::WebhookId, Path, description = "webhook id (whk_…)")),
     responses((status = 200, body = Webhook), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn show(
@@ -53,7 +54,7 @@ pub async fn show(
 
 /// Remove a webhook; nothing more is posted to it.
 #[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "webhook id (whk_…)")),
+    params(("id" = herald_api_types::patterns::WebhookId, Path, description = "webhook id (whk_…)")),
     responses((status = 204, description = "removed"), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn delete(
@@ -67,7 +68,7 @@ pub async fn delete(
 
 /// Enable a disabled webhook: it resumes where it stopped.
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/enable", tag = "webhooks",
-    params(("id" = String, Path, description = "webhook id (whk_…)")),
+    params(("id" = herald_api_types::patterns::WebhookId, Path, description = "webhook id (whk_…)")),
     responses((status = 200, body = Webhook), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn enable(
