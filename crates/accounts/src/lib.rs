@@ -15,6 +15,7 @@ mod error;
 mod ops;
 pub mod ownership;
 pub mod secret;
+mod standing;
 pub mod suppressions;
 pub mod webhooks;
 
@@ -26,6 +27,7 @@ pub use auth::{Principal, VerifyCache};
 pub use error::{AccountsError, AccountsResult};
 pub use ops::{IssuedCredential, IssuedKey};
 pub use ownership::{Owner, QuestionableSender, SenderProblem};
+pub use standing::{Standing, TTL as STANDING_TTL};
 pub use suppressions::Imported;
 
 /// The account rules, over a store. Cheap to clone.
@@ -37,6 +39,8 @@ pub struct Accounts {
     outbound: Arc<herald_outbound::Policy>,
     /// The key API keys are hashed with (from the platform secret).
     key_pepper: Arc<[u8; 32]>,
+    /// Accounts' standings, remembered until a change is announced.
+    standings: Arc<standing::Standings>,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -54,7 +58,24 @@ impl Accounts {
             cache: Arc::new(VerifyCache::default()),
             outbound: Arc::new(herald_outbound::Policy::default()),
             key_pepper: Arc::new(secret::key_pepper(b"")),
+            standings: Arc::default(),
         }
+    }
+
+    /// The same rules, with changes of status announced in (and read from)
+    /// `signal`, a file in the data folder the server and the CLI share: a
+    /// running server then remembers standings between changes
+    /// ([`Accounts::standing`]).
+    pub fn with_change_signal(mut self, signal: std::path::PathBuf) -> Self {
+        self.standings = Arc::new(standing::Standings::with_signal(signal));
+        self
+    }
+
+    /// Whether the account (and its brand's master) may act now. A change
+    /// of status made through any `Accounts` with the same signal counts
+    /// from the next call on.
+    pub async fn standing(&self, id: &herald_types::AccountId) -> AccountsResult<Standing> {
+        self.standings.get(self.store.as_ref(), id).await
     }
 
     /// The same rules, with API keys hashed under a key derived from the

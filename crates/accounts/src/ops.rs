@@ -209,6 +209,7 @@ impl Accounts {
         };
         let target = self.managed(caller, name, change).await?;
         self.store.set_account_status(&target.id, status).await?;
+        self.standings.announce();
         tracing::info!(account = %target.name, status = status.as_str(), "account status changed");
         self.find(name).await
     }
@@ -303,6 +304,7 @@ impl Accounts {
             )));
         }
         self.store.promote_account(&target.id).await?;
+        self.standings.announce();
         tracing::info!(account = %target.name, "account promoted to master");
         self.find(name).await
     }
@@ -310,6 +312,7 @@ impl Accounts {
     pub async fn delete(&self, caller: &Caller, name: &str) -> AccountsResult<()> {
         let target = self.managed(caller, name, Change::Delete).await?;
         self.store.delete_account(&target.id).await?;
+        self.standings.announce();
         tracing::info!(account = %target.name, "account deleted");
         Ok(())
     }

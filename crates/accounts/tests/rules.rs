@@ -324,3 +324,59 @@ async fn api_keys_are_kept_as_keyed_hashes_and_old_argon2_keys_are_rehashed() {
         AccountsError::Unauthenticated
     );
 }
+
+/// Standings are remembered between changes, and a change made by another
+/// process (the CLI: another `Accounts` on the same store and signal file)
+/// counts from the next look on; one the signal does not announce counts
+/// within the time limit at most.
+#[tokio::test]
+async fn a_change_of_standing_counts_at_once_across_processes() {
+    use herald_accounts::Standing;
+    let t = TempStore::sqlite().expect("a temp dir");
+    let signal = t.dir().expect("a SQLite store has a folder").join("account-changes");
+    let server = Accounts::new(t.open().await.unwrap()).with_change_signal(signal.clone());
+    let cli = Accounts::new(t.open().await.unwrap()).with_change_signal(signal.clone());
+    let acme = cli.create_as_operator("acme", None).await.unwrap();
+    let eu = cli.create_as_operator("acme-eu", Some("acme")).await.unwrap();
+    let operator = Caller::operator(acme.clone());
+    assert!(matches!(server.standing(&eu.id).await.unwrap(), Standing::Active(_)));
+
+    // The master suspended by the other process: the sub stops at once.
+    cli.set_status(&operator, "acme", AccountStatus::Suspended)
+        .await
+        .unwrap();
+    assert!(signal.exists(), "the change is announced");
+    assert_eq!(
+        server.standing(&eu.id).await.unwrap(),
+        Standing::Suspended("acme".to_owned())
+    );
+    assert_eq!(
+        server.standing(&acme.id).await.unwrap(),
+        Standing::Suspended("acme".to_owned())
+    );
+    cli.set_status(&operator, "acme", AccountStatus::Active).await.unwrap();
+    assert!(matches!(server.standing(&eu.id).await.unwrap(), Standing::Active(_)));
+
+    // Changed in the store without an announcement: the remembered
+    // standing serves (no store read per message), within its limit.
+    server
+        .store()
+        .set_account_status(&eu.id, AccountStatus::Suspended)
+        .await
+        .unwrap();
+    assert!(matches!(server.standing(&eu.id).await.unwrap(), Standing::Active(_)));
+    // Without a signal nothing is remembered.
+    let plain = Accounts::new(t.open().await.unwrap());
+    assert_eq!(
+        plain.standing(&eu.id).await.unwrap(),
+        Standing::Suspended("acme-eu".to_owned())
+    );
+
+    // Deleted by the other process: gone at once.
+    cli.set_status(&operator, "acme-eu", AccountStatus::Active)
+        .await
+        .unwrap();
+    assert!(matches!(server.standing(&eu.id).await.unwrap(), Standing::Active(_)));
+    cli.delete(&operator, "acme-eu").await.unwrap();
+    assert_eq!(server.standing(&eu.id).await.unwrap(), Standing::Missing);
+}

@@ -108,7 +108,8 @@ async fn open(config: &config::Config) -> anyhow::Result<Accounts> {
     let secret = secret::load_or_create(&config.secret_file)?;
     Ok(Accounts::new(store)
         .with_outbound(outbound)
-        .with_platform_secret(&secret))
+        .with_platform_secret(&secret)
+        .with_change_signal(config.data_dir.join(serve::ACCOUNT_SIGNAL_FILE)))
 }
 
 fn config_init(path: &std::path::Path, force: bool) -> anyhow::Result<()> {

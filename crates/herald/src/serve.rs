@@ -36,6 +36,9 @@ pub const BOOTSTRAP_KEY_FILE: &str = "bootstrap-admin-key";
 pub const API_URL_FILE: &str = "api-url";
 /// Where mail to postmaster@ and abuse@ is kept, in the data dir.
 pub const MAILBOX_DIR: &str = "mailbox";
+/// The file a change of an account's status is announced in (by the CLI or
+/// the server), so the server's remembered standings end at once.
+pub const ACCOUNT_SIGNAL_FILE: &str = "account-changes";
 /// The spool's folder in the data dir.
 const SPOOL_DIR: &str = "spool";
 /// How often histogram summaries are compacted for `/metrics`.
@@ -145,7 +148,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let secret = crate::secret::load_or_create(&config.secret_file)?;
     let accounts = Accounts::new(store.clone())
         .with_outbound(outbound.clone())
-        .with_platform_secret(&secret);
+        .with_platform_secret(&secret)
+        .with_change_signal(config.data_dir.join(ACCOUNT_SIGNAL_FILE));
 
     let domains = Arc::new(crate::domain_cmd::service(&config, store.clone(), &secret)?);
     let keys = herald_tracking::Keyring::new(&secret);
@@ -215,7 +219,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if !events.flush().await {
         anyhow::bail!("the event pipeline stopped before the journal was replayed");
     }
-    let preparer = HeraldPreparer::new(keys.clone(), domains.clone(), store.clone(), config.public_url.clone());
+    let preparer = HeraldPreparer::new(
+        keys.clone(),
+        domains.clone(),
+        accounts.clone(),
+        config.public_url.clone(),
+    );
     let resolver = resolver(&config)?;
     let dmarc = Arc::new(herald_dmarc::Dmarc::new(
         store.clone(),

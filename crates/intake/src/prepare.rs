@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use herald_accounts::{Accounts, Standing};
 use herald_domains::Domains;
 use herald_message::{HeaderBlock, authors, rewrite_html_parts};
 use herald_mta::{Prepare, Prepared};
@@ -27,6 +28,7 @@ pub struct HeraldPreparer {
     pub keys: Keyring,
     pub domains: Arc<Domains>,
     pub store: Arc<dyn Store>,
+    accounts: Accounts,
     /// Base of tracking and unsubscribe links, without the final slash.
     pub public_url: String,
     /// Each account's settings (read for bulk mail only).
@@ -45,11 +47,12 @@ impl std::fmt::Debug for HeraldPreparer {
 }
 
 impl HeraldPreparer {
-    pub fn new(keys: Keyring, domains: Arc<Domains>, store: Arc<dyn Store>, public_url: String) -> Self {
+    pub fn new(keys: Keyring, domains: Arc<Domains>, accounts: Accounts, public_url: String) -> Self {
         Self {
             keys,
             domains,
-            store,
+            store: accounts.store().clone(),
+            accounts,
             public_url: public_url.trim_end_matches('/').to_owned(),
             settings: Mutex::new(HashMap::new()),
             brands: Mutex::new(HashMap::new()),
@@ -189,18 +192,15 @@ fn from_domain(body: &[u8]) -> Option<String> {
 #[async_trait]
 impl Prepare for HeraldPreparer {
     /// A suspended account's queued mail (or a suspended master's subs')
-    /// waits: read afresh for every attempt, so a suspension holds the
-    /// queue at once and a reactivation releases it.
+    /// waits: looked at for every attempt ([`Accounts::standing`], which
+    /// counts a change of status at once), so a suspension holds the queue
+    /// and a reactivation releases it.
     async fn hold(&self, q: &Queued) -> bool {
-        let store = &self.store;
-        match store.account_by_id(&q.envelope.account).await {
-            Ok(Some(a)) if !a.is_active() => true,
-            Ok(Some(a)) => match a.parent_id() {
-                Some(parent) => matches!(store.account_by_id(parent).await, Ok(Some(m)) if !m.is_active()),
-                None => false,
-            },
+        match self.accounts.standing(&q.envelope.account).await {
+            Ok(Standing::Active(_)) => false,
+            Ok(Standing::Suspended(_)) => true,
             // A deleted account's mail is not held (it is purged with it).
-            Ok(None) => false,
+            Ok(Standing::Missing) => false,
             // Unknown: wait rather than send for an account that may be
             // suspended; the store's answer comes with a later look.
             Err(_) => true,

@@ -1,8 +1,9 @@
 //! Who may send as which name.
 //!
-//! - The account must be active (and its brand's master too), read afresh
-//!   for every message, so a suspension stops an open SMTP session at its
-//!   next `MAIL FROM`.
+//! - The account must be active (and its brand's master too), looked at
+//!   for every message ([`Accounts::standing`]: remembered only until a
+//!   change of status is announced), so a suspension stops an open SMTP
+//!   session at its next `MAIL FROM`.
 //! - The envelope sender and every author address (each address of each
 //!   `From:` and `Sender:`, and addresses written in their display names)
 //!   must be allowed by one of the account's approved senders.
@@ -14,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use herald_accounts::{Accounts, Caller};
+use herald_accounts::{Accounts, Caller, Standing};
 use herald_message::Authors;
 use herald_types::{AccountId, DomainName, EmailAddress, ReversePath, SenderRule, SubmitError};
 
@@ -74,25 +75,15 @@ impl SenderPolicy {
         &self.accounts
     }
 
-    /// The account's facts. Its status (and its master's) is read from the
-    /// store every time: a suspended account is refused from its next
-    /// message on. `Suspended` for a suspended or missing account.
+    /// The account's facts. Its standing (and its master's) counts from
+    /// the next message after a change: a suspended account is refused
+    /// from then on. `Suspended` for a suspended or missing account.
     pub async fn facts(&self, account: &AccountId) -> Result<AccountFacts, SubmitError> {
-        let store = self.accounts.store();
-        let found = store.account_by_id(account).await.map_err(unavailable)?;
-        let Some(found) = found else {
-            return Err(SubmitError::Suspended(account.to_string()));
+        let found = match self.accounts.standing(account).await.map_err(unavailable)? {
+            Standing::Active(found) => found,
+            Standing::Suspended(name) => return Err(SubmitError::Suspended(name)),
+            Standing::Missing => return Err(SubmitError::Suspended(account.to_string())),
         };
-        if !found.is_active() {
-            return Err(SubmitError::Suspended(found.name.to_string()));
-        }
-        if let Some(parent) = found.parent_id() {
-            match store.account_by_id(parent).await.map_err(unavailable)? {
-                Some(master) if master.is_active() => {}
-                Some(master) => return Err(SubmitError::Suspended(master.name.to_string())),
-                None => return Err(SubmitError::Suspended(found.name.to_string())),
-            }
-        }
         let cached = lock(&self.approvals)
             .get(account)
             .filter(|(at, _)| at.elapsed() < APPROVALS_TTL)

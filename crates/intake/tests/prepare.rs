@@ -74,7 +74,7 @@ async fn a_domains_key_signs_only_its_brands_mail() {
     let preparer = HeraldPreparer::new(
         herald_tracking::Keyring::new(b"tracking secret"),
         domains,
-        store.clone(),
+        herald_accounts::Accounts::new(store.clone()),
         "https://mta.test".to_owned(),
     );
 
