@@ -9,10 +9,11 @@
 #    is synced to the spool. Delivery runs meanwhile, through a smarthost
 #    route to smtp-sink. Measured: recipients accepted per second.
 # 2. Tracking: wrk GETs open pixels and click redirects, half each, every
-#    path a distinct recipient (no open is a repeat that deduplication
+#    path a distinct recipient (no open is a repeat that coalescing
 #    folds), from 64 connections for SECONDS. Then every answered request
-#    must have its event in the store: the count of `opened` and `clicked`
-#    events is compared with the server's own count of answers.
+#    must have its event in the store or be counted as shed: `opened` and `clicked`
+#    events and the shed count are compared with the server's own count
+#    of answers.
 # Results are appended to bench/BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -170,17 +171,25 @@ TRACK_P99=$(awk '$1 == "99%" {print $2}' "$WORK/track.out")
 ANSWERED=$(curl -fsS "$BASE/metrics" | awk '
   /^herald_http_requests_total/ && (/route="\/t\/o\/\{token\}"/ && /status="200"/ || /route="\/t\/c\/\{token\}"/ && /status="30[23]"/) {s += $NF}
   END {print s + 0}')
-# Events are written in batches: wait until the count stops moving.
+# Events are written in batches, and an open or click is held for the
+# coalescing window (60 s by default) before it leaves (past 100,000 held,
+# a new reader's goes at once); while the event pipeline is behind,
+# engagement is shed and counted (herald_engagement_shed_total). Wait until
+# every answer is an event or counted as shed, or 100 s.
+shed_count() {
+  curl -fsS "$BASE/metrics" | awk '/^herald_engagement_shed_total/ {s += $NF} END {print s + 0}'
+}
 RECORDED=-1
-for _ in $(seq 1 120); do
+for _ in $(seq 1 200); do
   NOW=$(( $(count_events opened,clicked) - BEFORE ))
-  [ "$NOW" -eq "$RECORDED" ] && [ "$NOW" -ge "$ANSWERED" ] && break
+  SHED=$(shed_count)
+  [ "$NOW" -eq "$RECORDED" ] && [ $((NOW + SHED)) -ge "$ANSWERED" ] && break
   RECORDED=$NOW
   sleep 0.5
 done
 printf 'send API: %.1f requests/s = %.0f recipients/s (non-2xx: %s), %s accepted events stored\n' "$SEND_RATE" "$RCPT_RATE" "$SEND_ERRORS" "$ACCEPTED_EVENTS"
-printf 'tracking: %.0f requests/s (non-2xx/3xx: %s), %s answered, %s events recorded\n' \
-  "$TRACK_RATE" "$TRACK_ERRORS" "$ANSWERED" "$RECORDED"
+printf 'tracking: %.0f requests/s (non-2xx/3xx: %s), %s answered, %s events recorded, %s shed\n' \
+  "$TRACK_RATE" "$TRACK_ERRORS" "$ANSWERED" "$RECORDED" "$SHED"
 
 {
   echo
@@ -192,7 +201,7 @@ printf 'tracking: %.0f requests/s (non-2xx/3xx: %s), %s answered, %s events reco
   echo "|---|---|---|---|---|---|"
   printf '| send API, 1,000 recipients per request, %s connections | %.1f | **%.0f recipients/s**; %s accepted events stored by the end | %s | %s | %s |\n' \
     "$CONNECTIONS" "$SEND_RATE" "$RCPT_RATE" "$ACCEPTED_EVENTS" "$SEND_ERRORS" "$SEND_P50" "$SEND_P99"
-  printf '| tracking, opens and clicks half each, 64 connections | **%.0f** | %s requests, %s answered, %s events recorded | %s | - | %s |\n' \
-    "$TRACK_RATE" "$TRACK_TOTAL" "$ANSWERED" "$RECORDED" "$TRACK_ERRORS" "$TRACK_P99"
+  printf '| tracking, opens and clicks half each, 64 connections | **%.0f** | %s requests, %s answered, %s events recorded, %s shed while the pipeline was behind | %s | - | %s |\n' \
+    "$TRACK_RATE" "$TRACK_TOTAL" "$ANSWERED" "$RECORDED" "$SHED" "$TRACK_ERRORS" "$TRACK_P99"
 } >> bench/BENCHMARKS.md
-[ "$RECORDED" -eq "$ANSWERED" ] || { echo "events recorded ($RECORDED) != answers ($ANSWERED)" >&2; exit 1; }
+[ $((RECORDED + SHED)) -eq "$ANSWERED" ] || { echo "events recorded ($RECORDED) + shed ($SHED) != answers ($ANSWERED)" >&2; exit 1; }

@@ -4,8 +4,9 @@
 //! A reader who opens a message five times in a minute, or a scanner that
 //! follows a link ten times, is one event with a count: the first of them
 //! is held for the window, later ones within it only add to its count, and
-//! the event leaves when the window closes. Memory is bounded (past
-//! [`MAX_HELD`] held events new ones are shed), and events leave only while
+//! the event leaves when the window closes. Memory is bounded: past
+//! [`MAX_HELD`] held events a new reader's event is not held but passed on
+//! at once, uncoalesced. Events leave only while
 //! the event pipeline keeps up: when its backlog is past
 //! [`SHED_BACKLOG`] — well below the level at which acceptance holds mail
 //! back — engagement is dropped and counted instead, so a flood of opens
@@ -17,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use herald_types::{Event, EventKind, EventSink};
 
-/// Events held at most; past this, new opens and clicks are shed.
+/// Events held at most; past this, new readers' opens and clicks are
+/// passed on at once (or shed while the pipeline is behind).
 pub const MAX_HELD: usize = 100_000;
 /// The event pipeline's backlog past which engagement is shed rather than
 /// emitted (acceptance holds mail back at 100,000).
@@ -39,8 +41,6 @@ pub enum Offer {
     Counted,
     /// Held, to leave when its window closes.
     Held,
-    /// Dropped: too many held already.
-    Shed,
 }
 
 #[derive(Debug)]
@@ -78,20 +78,32 @@ impl Coalescer {
         }
     }
 
-    /// Holds `event` for `key` (or counts it into one held meanwhile).
-    pub fn offer(&self, key: Key, event: Event, now: Instant) -> Offer {
+    /// Holds `event` for `key` (or counts it into one held meanwhile);
+    /// gives it back when [`MAX_HELD`] are held already.
+    pub fn offer(&self, key: Key, event: Event, now: Instant) -> Result<Offer, Box<Event>> {
         let mut held = self.lock();
         if let Some(h) = held.get_mut(&key) {
             if let Some(g) = h.event.engagement.as_mut() {
                 g.count = g.count.saturating_add(1);
             }
-            return Offer::Counted;
+            return Ok(Offer::Counted);
         }
         if held.len() >= MAX_HELD {
-            return Offer::Shed;
+            return Err(Box::new(event));
         }
         held.insert(key, Held { event, since: now });
-        Offer::Held
+        Ok(Offer::Held)
+    }
+
+    /// Passes on at once an event that could not be held, unless the
+    /// pipeline is behind (then it is shed and counted); whether it went.
+    pub fn pass_on(sink: &dyn EventSink, event: Box<Event>) -> bool {
+        if sink.backlog() > SHED_BACKLOG {
+            metrics::counter!("herald_engagement_shed_total").increment(1);
+            return false;
+        }
+        sink.emit(*event);
+        true
     }
 
     /// The events whose window has closed by `now` (all of them when
@@ -170,11 +182,15 @@ mod tests {
         let c = Coalescer::new(Duration::from_secs(60));
         let t0 = Instant::now();
         let (key, e) = open(false);
-        assert_eq!(c.offer(key.clone(), e.clone(), t0), Offer::Held);
+        assert_eq!(c.offer(key.clone(), e.clone(), t0), Ok(Offer::Held));
         assert!(c.count(&key));
-        assert_eq!(c.offer(key.clone(), e, t0), Offer::Counted);
+        assert_eq!(c.offer(key.clone(), e, t0), Ok(Offer::Counted));
         let (machine_key, machine) = open(true);
-        assert_eq!(c.offer(machine_key, machine, t0), Offer::Held, "a machine's is apart");
+        assert_eq!(
+            c.offer(machine_key, machine, t0),
+            Ok(Offer::Held),
+            "a machine's is apart"
+        );
         let sink = Sink::default();
         assert_eq!(c.release(&sink, t0 + Duration::from_secs(59), false), (0, 0), "not yet");
         assert_eq!(c.release(&sink, t0 + Duration::from_secs(60), false), (2, 0));
@@ -194,7 +210,7 @@ mod tests {
         let c = Coalescer::new(Duration::from_secs(1));
         let t0 = Instant::now();
         let (key, e) = open(false);
-        c.offer(key, e, t0);
+        c.offer(key, e, t0).unwrap();
         let behind = Sink {
             backlog: SHED_BACKLOG + 1,
             ..Sink::default()
@@ -209,9 +225,21 @@ mod tests {
         let t0 = Instant::now();
         for _ in 0..MAX_HELD {
             let (k, e) = open(false);
-            c.offer(k, e, t0);
+            c.offer(k, e, t0).unwrap();
         }
         let (k, e) = open(false);
-        assert_eq!(c.offer(k, e, t0), Offer::Shed);
+        let given_back = c.offer(k.clone(), e, t0).expect_err("not held past the bound");
+        // Passed on at once while the pipeline keeps up; shed when it is behind.
+        let sink = Sink::default();
+        assert!(Coalescer::pass_on(&sink, given_back.clone()));
+        assert_eq!(sink.got.lock().unwrap().len(), 1);
+        let behind = Sink {
+            backlog: SHED_BACKLOG + 1,
+            ..Sink::default()
+        };
+        assert!(!Coalescer::pass_on(&behind, given_back));
+        assert!(behind.got.lock().unwrap().is_empty());
+        // Repeats of readers already held are still counted.
+        assert!(!c.count(&k));
     }
 }

@@ -189,12 +189,10 @@ impl Tracker {
         }
         let event = self.event(kind, t, Some(engagement)).await;
         match self.coalescer.offer(key, event, Instant::now()) {
-            Offer::Held => true,
-            Offer::Counted => false,
-            Offer::Shed => {
-                metrics::counter!("herald_engagement_shed_total").increment(1);
-                false
-            }
+            Ok(Offer::Held) => true,
+            Ok(Offer::Counted) => false,
+            // Too many held: this reader's event goes on now, uncoalesced.
+            Err(event) => Coalescer::pass_on(self.events.as_ref(), event),
         }
     }
 
