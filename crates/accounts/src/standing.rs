@@ -103,10 +103,20 @@ impl Standings {
         let Some(path) = &self.signal else {
             return;
         };
+        // This process's own memory is fresh at once.
+        lock(&self.entries).clear();
+        if path.parent().is_some_and(|folder| !folder.is_dir()) {
+            // No data folder here: no server runs on it to be told.
+            return;
+        }
         let mut token = [0u8; 16];
         if getrandom::fill(&mut token).is_err() {
-            // Without a fresh token the change could go unseen: forget all.
-            lock(&self.entries).clear();
+            // Not random, but still different from the token before.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos();
+            token = now.to_le_bytes();
         }
         let hex: String = token.iter().map(|b| format!("{b:02x}")).collect();
         let temporary = path.with_extension(format!("{}.tmp", std::process::id()));
@@ -116,8 +126,6 @@ impl Standings {
             tracing::warn!(file = %path.display(), error = %e,
                 "cannot announce an account change; a running server sees it within {} s", TTL.as_secs());
         }
-        // This process's own memory is fresh at once.
-        lock(&self.entries).clear();
     }
 }
 

@@ -135,8 +135,19 @@ pub fn digest(bytes: &[u8]) -> String {
     data_encoding::HEXLOWER.encode(&Sha256::digest(bytes))
 }
 
+/// A Unix time as a date, clamped to the dates `time` can hold (the
+/// parsers refuse times past them; this keeps a bad one from turning into
+/// 1970).
 fn unix(seconds: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    let min = time::PrimitiveDateTime::MIN.assume_utc();
+    let max = time::PrimitiveDateTime::MAX.assume_utc();
+    OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(if seconds < 0 { min } else { max })
+}
+
+/// A report's period, begin first whatever order it was written in.
+fn period(begin: i64, end: i64) -> (OffsetDateTime, OffsetDateTime) {
+    let (a, b) = (unix(begin), unix(end));
+    (a.min(b), a.max(b))
 }
 
 fn to_row(
@@ -162,7 +173,7 @@ fn to_row(
     };
     Ok(match &report {
         Report::Aggregate(a) => {
-            let (begin, end) = (unix(a.begin.min(a.end)), unix(a.end.max(a.begin)));
+            let (begin, end) = period(a.begin, a.end);
             row(
                 ReportKind::Aggregate,
                 a.org_name.clone(),
@@ -195,13 +206,14 @@ fn to_row(
                 .map(|p| p.policy_domain.to_ascii_lowercase())
                 .unwrap_or_default();
             let sessions = t.session_count();
+            let (begin, end) = period(t.begin, t.end);
             row(
                 ReportKind::TlsRpt,
                 t.organization_name.clone(),
                 t.report_id.clone(),
                 domain,
-                unix(t.begin.min(t.end)),
-                unix(t.end.max(t.begin)),
+                begin,
+                end,
                 t.policies.len() as u64,
                 sessions,
             )

@@ -28,3 +28,20 @@ fn an_mbox_of_only_separators_is_kept() {
     );
     assert!(matches!(&out[..], [Prepared::Broken(b)] if b.raw == raw), "{out:?}");
 }
+
+/// A date range whose end is a 68-digit number was read as a float,
+/// saturated, and stored as 1970: a report that ended before it began. A
+/// time no calendar date can hold is refused; the bytes are kept as a
+/// broken report naming the field.
+#[test]
+fn a_date_range_past_any_calendar_is_refused() {
+    let raw = include_bytes!("../../../fuzz/regressions/dmarc_unpack/date-range-end-past-year-9999");
+    let out = prepare_all(raw, Origin::Import, None, time::OffsetDateTime::UNIX_EPOCH);
+    match &out[..] {
+        [Prepared::Broken(b)] => {
+            assert_eq!(b.raw, raw);
+            assert!(b.error.contains("date_range end"), "{}", b.error);
+        }
+        other => panic!("{other:?}"),
+    }
+}

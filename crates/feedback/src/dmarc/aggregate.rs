@@ -865,11 +865,21 @@ fn ip(v: &str) -> String {
     }
 }
 
+/// Unix times a report may name: years 1 to 9999, what a calendar date
+/// can say (a value past them would be clamped to something it never said).
+const UNIX_TIMES: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
 /// Unix seconds; some reporters write them with a fraction.
 fn timestamp(v: &str, what: &str) -> Result<i64, ReportError> {
     v.parse::<i64>()
         .ok()
-        .or_else(|| v.parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| f as i64))
+        .or_else(|| {
+            v.parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite() && f.abs() < 1e15)
+                .map(|f| f as i64)
+        })
+        .filter(|t| UNIX_TIMES.contains(t))
         .ok_or_else(|| ReportError::Invalid(format!("date_range {what} {v:?} is not a Unix time")))
 }
 
