@@ -120,6 +120,10 @@ pub struct SettingsPatch {
     /// Percentages (0.01 to 100).
     pub bounce_alert_percent: Option<f64>,
     pub complaint_alert_percent: Option<f64>,
+    /// Recipients a day; `Some(0)` removes the quota. Operator or master only.
+    pub daily_quota: Option<u32>,
+    /// Recipients a minute; `Some(0)` removes the limit. Operator or master only.
+    pub rate_per_minute: Option<u32>,
 }
 
 /// Who is asking, and on which account's behalf.

@@ -219,6 +219,22 @@ impl Accounts {
     pub async fn update_settings(&self, caller: &Caller, name: &str, patch: &SettingsPatch) -> AccountsResult<Account> {
         let target = self.account(caller, name).await?;
         let mut settings = target.settings.clone();
+        if patch.daily_quota.is_some() || patch.rate_per_minute.is_some() {
+            // A limit is set from above: the operator, or the master for its
+            // sub. An account's own key cannot lift its own.
+            let own = caller.key_account.as_ref().is_none_or(|k| k.id == target.id);
+            if !caller.admin && own {
+                return Err(AccountsError::Forbidden(
+                    "an account's quota and rate are set by its master or the operator".to_owned(),
+                ));
+            }
+            if let Some(q) = patch.daily_quota {
+                settings.daily_quota = (q > 0).then_some(q);
+            }
+            if let Some(r) = patch.rate_per_minute {
+                settings.rate_per_minute = (r > 0).then_some(r);
+            }
+        }
         if let Some(v) = patch.track_opens {
             settings.track_opens = v;
         }
@@ -290,6 +306,8 @@ impl Accounts {
             }
         }
         self.store.set_account_settings(&target.id, &settings).await?;
+        // Quotas and rates count at once, here and in other processes.
+        self.standings.announce();
         tracing::info!(account = %target.name, ?settings, "account settings changed");
         self.find(name).await
     }

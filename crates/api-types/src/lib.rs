@@ -103,6 +103,12 @@ pub struct AccountSettings {
     /// An `alert` event when the last 24 hours' complaint rate is over this
     /// percentage (default 0.05).
     pub complaint_alert_percent: f64,
+    /// Recipients a UTC day the account may send (absent: no quota).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_quota: Option<u32>,
+    /// Recipients a minute (absent: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_minute: Option<u32>,
 }
 
 /// A change of settings; fields left out stay as they are.
@@ -137,6 +143,15 @@ pub struct UpdateAccountSettings {
     #[serde(default)]
     #[schema(minimum = 0.01, maximum = 100)]
     pub complaint_alert_percent: Option<f64>,
+    /// Recipients a UTC day; 0 removes the quota. Only the account's master
+    /// or an admin key may set it (403 for the account's own key).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 4294967295_u64, format = Int64)]
+    pub daily_quota: Option<u32>,
+    /// Recipients a minute; 0 removes the limit. Set like the quota.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 4294967295_u64, format = Int64)]
+    pub rate_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -350,6 +365,64 @@ pub struct QueuedMessage {
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
     pub recipients: Vec<QueuedRecipient>,
+}
+
+/// A delivery destination (a provider such as `google`, or a set of MX
+/// hosts) and what Herald has learned from its answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct QueueDestination {
+    /// The queue's key: the provider and port, or the hosts and port.
+    #[schema(example = "google:25")]
+    pub key: String,
+    /// The provider's name, when the destination has one.
+    pub provider: Option<String>,
+    /// The address Herald sends from (absent: the system's choice).
+    pub source_ip: Option<String>,
+    /// normal, backoff or suspended.
+    #[schema(example = "backoff")]
+    pub state: String,
+    /// The response rule that backed it off or suspended it.
+    pub rule: Option<String>,
+    /// Until when it is paused.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub until: Option<OffsetDateTime>,
+    /// The share of its limits in force (1 normally; lowered by back-offs,
+    /// climbing back as answers improve).
+    pub rate_factor: f64,
+    /// Jobs waiting for a connection.
+    pub queued: u64,
+    pub connections: u64,
+    pub max_connections: u64,
+    pub messages_per_minute: Option<u32>,
+    /// Recipients since the server started.
+    pub delivered: u64,
+    pub deferred: u64,
+    pub bounced: u64,
+    /// STARTTLS handshakes that failed (then sent in plain text, or not at
+    /// all when TLS is required).
+    pub tls_failures: u64,
+}
+
+/// A warming source address (or sending domain) and one provider: where
+/// it stands in its plan today.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WarmupState {
+    /// `ip:192.0.2.10` or `domain:news.example.com`.
+    pub key: String,
+    pub pool: Option<String>,
+    pub plan: String,
+    /// The plan's day, 1 = the first.
+    pub day: i64,
+    /// The plan's length in days.
+    pub days: u64,
+    /// The provider (a destination's name, or its hosts); `*` before any mail.
+    pub provider: String,
+    pub daily_cap: u32,
+    pub hourly_cap: u32,
+    pub sent_today: u32,
+    pub sent_this_hour: u32,
+    /// What may still go today.
+    pub headroom_today: u32,
 }
 
 /// A DNS record a domain publishes.

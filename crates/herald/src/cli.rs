@@ -70,6 +70,36 @@ pub enum Command {
     /// this daily).
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// The response rules: what an SMTP answer means.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// The decision for one answer, and the rule that made it.
+    Test {
+        /// The answer as a server gives it: "451 4.7.650 The mail server ...".
+        answer: String,
+        /// connect, greeting, ehlo, starttls, mail, rcpt, data, end_of_data, dns.
+        #[arg(long)]
+        phase: Option<String>,
+        /// The recipient's domain (its provider is found from it).
+        #[arg(long, default_value = "example.net")]
+        domain: String,
+        /// The sender's domain.
+        #[arg(long)]
+        sender_domain: Option<String>,
+        /// The destination's name, when the domain alone does not tell it
+        /// (a domain hosted by Google: --provider google).
+        #[arg(long)]
+        provider: Option<String>,
+        /// Which attempt this answer was for (the retry ladder's step).
+        #[arg(long, default_value_t = 1)]
+        attempt: u16,
+    },
+    /// Every rule in force, the configured ones first.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -348,6 +378,12 @@ pub enum QueueAction {
     Show { id: String },
     /// Try every pending recipient now.
     Retry { id: String },
+    /// Destinations and their state: normal, backed off until T, suspended
+    /// by rule R.
+    Destinations,
+    /// Warm-up progress of each source address and sending domain, per
+    /// provider: day of the plan, today's caps, counts and headroom.
+    Warmup,
     /// Give up on every pending recipient (soft bounce, with events).
     Bounce { id: String },
     /// Remove the message without notice.
@@ -421,6 +457,13 @@ pub enum AccountCommand {
         /// Alert when the last 24 hours' complaint rate is over this percentage.
         #[arg(long, value_name = "PERCENT")]
         complaint_alert: Option<f64>,
+        /// Recipients a UTC day the account may send (0 removes the quota);
+        /// over it, mail is refused with 452 / 429 until midnight UTC.
+        #[arg(long, value_name = "N")]
+        daily_quota: Option<u32>,
+        /// Recipients a minute the account may send (0 removes the limit).
+        #[arg(long, value_name = "PER_MINUTE")]
+        rate: Option<u32>,
     },
     /// Make a sub-account a master account.
     Promote {

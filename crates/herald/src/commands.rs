@@ -100,6 +100,8 @@ pub async fn account(accounts: &Accounts, cmd: AccountCommand, json: bool) -> an
             reply_url,
             bounce_alert,
             complaint_alert,
+            daily_quota,
+            rate,
         } => {
             let patch = herald_accounts::SettingsPatch {
                 track_opens,
@@ -110,10 +112,12 @@ pub async fn account(accounts: &Accounts, cmd: AccountCommand, json: bool) -> an
                 reply_url,
                 bounce_alert_percent: bounce_alert,
                 complaint_alert_percent: complaint_alert,
+                daily_quota,
+                rate_per_minute: rate,
             };
             if patch == herald_accounts::SettingsPatch::default() {
                 anyhow::bail!(
-                    "nothing to set: give --track-opens, --track-clicks, --hard-bounces, --soft-bounces, --reply-forward, --reply-url, --bounce-alert or --complaint-alert"
+                    "nothing to set: give --track-opens, --track-clicks, --hard-bounces, --soft-bounces, --reply-forward, --reply-url, --bounce-alert, --complaint-alert, --daily-quota or --rate"
                 );
             }
             let caller = operator_on(accounts, &name).await?;

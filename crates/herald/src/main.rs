@@ -15,6 +15,7 @@ mod private_files;
 mod queue_cmd;
 mod queue_control;
 mod retention;
+mod rules_cmd;
 mod secret;
 mod send_cmd;
 mod serve;
@@ -97,6 +98,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Check(CheckCommand::Senders) => commands::check_senders(&open(&config).await?, cli.json).await,
         Command::Check(cmd) => dmarc_cmd::check(&config, &open(&config).await?, cmd, cli.json).await,
+        Command::Rules(cmd) => rules_cmd::run(&config, cmd, cli.json),
     }
 }
 

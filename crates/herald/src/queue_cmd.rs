@@ -1,6 +1,6 @@
 //! `herald queue`: the running server's delivery queue, through its API.
 
-use herald_api_types::{List, QueuedMessage};
+use herald_api_types::{List, QueueDestination, QueuedMessage, WarmupState};
 use reqwest::Method;
 
 use crate::cli::{QueueAction, QueueArgs};
@@ -33,6 +33,8 @@ pub async fn run(config: &Config, args: QueueArgs, json: bool) -> anyhow::Result
         QueueAction::Retry { id } => (Method::POST, format!("/api/v1/queue/{id}/retry")),
         QueueAction::Bounce { id } => (Method::POST, format!("/api/v1/queue/{id}/bounce")),
         QueueAction::Purge { id } => (Method::DELETE, format!("/api/v1/queue/{id}")),
+        QueueAction::Destinations => (Method::GET, "/api/v1/queue/destinations".to_owned()),
+        QueueAction::Warmup => (Method::GET, "/api/v1/warmup".to_owned()),
     };
     let body = client.call(method, &path, &[], None).await?;
     match args.action {
@@ -56,6 +58,62 @@ pub async fn run(config: &Config, args: QueueArgs, json: bool) -> anyhow::Result
         QueueAction::Retry { id } => output::note(&format!("{id}: every pending recipient will be tried now")),
         QueueAction::Bounce { id } => output::note(&format!("{id}: bounced")),
         QueueAction::Purge { id } => output::note(&format!("{id}: purged")),
+        QueueAction::Destinations => {
+            let list: List<QueueDestination> = serde_json::from_str(&body)?;
+            if json {
+                return output::json(&list);
+            }
+            for d in &list.data {
+                let state = match (d.state.as_str(), &d.until, &d.rule) {
+                    ("normal", _, _) => "normal".to_owned(),
+                    (s, Some(t), Some(r)) => format!("{s} until {} by rule {r}", output::time(*t)),
+                    (s, Some(t), None) => format!("{s} until {}", output::time(*t)),
+                    (s, None, Some(r)) => format!("{s} (recovering, rule {r})"),
+                    (s, None, None) => s.to_owned(),
+                };
+                output::line(&format!(
+                    "{:<40} {:<50} rate {:>3.0}%  queued {:<5} conns {}/{}  delivered {} deferred {} bounced {}{}",
+                    d.key,
+                    state,
+                    d.rate_factor * 100.0,
+                    d.queued,
+                    d.connections,
+                    d.max_connections,
+                    d.delivered,
+                    d.deferred,
+                    d.bounced,
+                    if d.tls_failures > 0 {
+                        format!(" tls failures {}", d.tls_failures)
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            output::note(&format!("{} destinations", list.data.len()));
+        }
+        QueueAction::Warmup => {
+            let list: List<WarmupState> = serde_json::from_str(&body)?;
+            if json {
+                return output::json(&list);
+            }
+            for w in &list.data {
+                output::line(&format!(
+                    "{:<32} {:<12} plan {} day {}/{}  {:<16} today {}/{} (headroom {})  this hour {}/{}",
+                    w.key,
+                    w.pool.as_deref().unwrap_or("-"),
+                    w.plan,
+                    w.day,
+                    w.days,
+                    w.provider,
+                    w.sent_today,
+                    w.daily_cap,
+                    w.headroom_today,
+                    w.sent_this_hour,
+                    w.hourly_cap
+                ));
+            }
+            output::note(&format!("{} warming", list.data.len()));
+        }
     }
     Ok(())
 }

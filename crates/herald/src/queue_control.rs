@@ -39,7 +39,51 @@ fn entry(q: Queued) -> QueueEntry {
     }
 }
 
+fn destination(d: herald_mta::DestinationView) -> herald_api_types::QueueDestination {
+    herald_api_types::QueueDestination {
+        key: d.key,
+        provider: d.site,
+        source_ip: d.source.map(|ip| ip.to_string()),
+        state: d.state.to_owned(),
+        rule: d.rule,
+        until: d.until_ms.map(herald_spool::from_ms),
+        rate_factor: d.rate_factor,
+        queued: d.queued as u64,
+        connections: d.connections as u64,
+        max_connections: d.max_connections as u64,
+        messages_per_minute: d.messages_per_minute,
+        delivered: d.delivered,
+        deferred: d.deferred,
+        bounced: d.bounced,
+        tls_failures: d.tls_failures,
+    }
+}
+
+fn warmup(w: herald_mta::WarmupStatus) -> herald_api_types::WarmupState {
+    herald_api_types::WarmupState {
+        headroom_today: w.daily_cap.saturating_sub(w.sent_today),
+        key: w.key,
+        pool: w.pool,
+        plan: w.plan,
+        day: w.day + 1,
+        days: w.days as u64,
+        provider: w.provider,
+        daily_cap: w.daily_cap,
+        hourly_cap: w.hourly_cap,
+        sent_today: w.sent_today,
+        sent_this_hour: w.sent_this_hour,
+    }
+}
+
 impl QueueControl for SpoolQueue {
+    fn warmup(&self) -> Vec<herald_api_types::WarmupState> {
+        self.mta.warmup().into_iter().map(warmup).collect()
+    }
+
+    fn destinations(&self) -> Vec<herald_api_types::QueueDestination> {
+        self.mta.destinations().into_iter().map(destination).collect()
+    }
+
     fn list(&self) -> Vec<QueueEntry> {
         self.spool.list().into_iter().map(entry).collect()
     }

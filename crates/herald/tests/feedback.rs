@@ -35,6 +35,9 @@ async fn setup() -> anyhow::Result<Setup> {
 async fn setup_on(store: TempStore, extra: &str) -> anyhow::Result<Setup> {
     let mut o = Options::new(store)?;
     o.extra = extra.to_owned();
+    // A full mailbox waits (its owner may empty it) and bounces soft as
+    // mailboxfull when the maximum age runs out: a short one here.
+    o.delivery = "max_age = \"3s\"\n".to_owned();
     // The remote server: full@ always answers "mailbox full".
     o.sink_rules = vec![Rule::new(
         Phase::Rcpt,
@@ -283,12 +286,20 @@ async fn close_the_loop(s: Setup) -> anyhow::Result<()> {
         "{master}"
     );
 
-    // The soft-bounce threshold (2 for this account): a mailbox that is
-    // full at delivery twice is suppressed; the third message is dropped.
+    // The soft-bounce threshold (2 for this account): a mailbox still full
+    // when two messages run out of time is suppressed; the third message
+    // is dropped.
     for n in 1..=2 {
         s.send("full@example.test").await?;
-        s.wait_events("bounced", "full@example.test", n).await?;
+        let bounced = s.wait_events("bounced", "full@example.test", n).await?;
+        let b = &bounced[n - 1]["bounce"];
+        ensure!(b["class"] == "soft" && b["reason"] == "mailboxfull", "{bounced:?}");
     }
+    let deferred = s.events("type=deferred&recipient=full@example.test").await?;
+    ensure!(
+        deferred.iter().all(|e| e["reason"] == "mailboxfull"),
+        "retried while the mailbox was full: {deferred:?}"
+    );
     let (status, entry) = wait_for("full@ suppressed", WAIT, || async {
         s.suppression("full@example.test")
             .await

@@ -99,6 +99,14 @@ pub trait QueueControl: Send + Sync {
     fn retry(&self, id: &herald_types::MessageId) -> bool;
     fn bounce(&self, id: &herald_types::MessageId) -> bool;
     fn purge(&self, id: &herald_types::MessageId) -> bool;
+    /// Every destination and its state.
+    fn destinations(&self) -> Vec<herald_api_types::QueueDestination> {
+        Vec::new()
+    }
+    /// Every warming source and sending domain, per provider.
+    fn warmup(&self) -> Vec<herald_api_types::WarmupState> {
+        Vec::new()
+    }
 }
 
 /// Settings of the HTTP layer itself.

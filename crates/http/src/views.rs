@@ -29,6 +29,8 @@ pub fn account(a: &store::Account) -> api::Account {
             reply_url: a.settings.reply_url.clone(),
             bounce_alert_percent: f64::from(a.settings.bounce_alert_bp) / 100.0,
             complaint_alert_percent: f64::from(a.settings.complaint_alert_bp) / 100.0,
+            daily_quota: a.settings.daily_quota,
+            rate_per_minute: a.settings.rate_per_minute,
         },
     }
 }

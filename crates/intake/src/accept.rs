@@ -51,6 +51,7 @@ pub struct Acceptor {
     mta: Arc<dyn Deliver>,
     events: Arc<dyn EventSink>,
     max_message_size: usize,
+    quotas: crate::quota::Quotas,
 }
 
 impl std::fmt::Debug for Acceptor {
@@ -77,6 +78,7 @@ impl Acceptor {
             mta,
             events,
             max_message_size,
+            quotas: crate::quota::Quotas::default(),
         }
     }
 
@@ -315,6 +317,16 @@ impl Acceptor {
         // reach the pipeline from the spool, and a crash replays them.
         let size = body.len();
         let queued = envelope.recipients.len();
+        // The account's rate and daily quota count what would be sent.
+        self.quotas
+            .take(
+                self.policy.accounts().store().as_ref(),
+                &account,
+                &facts.name,
+                &facts.settings,
+                u32::try_from(queued).unwrap_or(u32::MAX),
+            )
+            .await?;
         let stored = if queued == 0 {
             self.spool.journal_events(events).await
         } else {

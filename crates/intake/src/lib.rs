@@ -19,6 +19,7 @@ mod forward;
 mod inbound;
 mod ingress;
 mod prepare;
+mod quota;
 mod senders;
 
 pub use accept::{Acceptor, Deliver};

@@ -207,6 +207,14 @@ impl Prepare for HeraldPreparer {
         }
     }
 
+    /// The account's name, for `[[ip_pools]]` (the same remembered standing).
+    async fn account_name(&self, q: &Queued) -> Option<String> {
+        match self.accounts.standing(&q.envelope.account).await {
+            Ok(Standing::Active(account)) => Some(account.name.to_string()),
+            _ => None,
+        }
+    }
+
     /// Bulk mail is personalised per recipient (VERP, unsubscribe links,
     /// tracking), and so is a message with substitutions: one recipient a
     /// group. Other mail goes to all at once.

@@ -39,6 +39,8 @@ pub struct AccountFacts {
     pub rules: Arc<Vec<SenderRule>>,
     /// Its brand's master account.
     pub brand: AccountId,
+    /// Its settings (the quota and rate among them).
+    pub settings: herald_types::AccountSettings,
 }
 
 /// Remembered values, each with when it was read.
@@ -105,6 +107,7 @@ impl SenderPolicy {
             name: found.name.to_string(),
             rules,
             brand: found.brand().clone(),
+            settings: found.settings.clone(),
         })
     }
 

@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::route::Target;
+use crate::shaping::TlsMode;
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -39,13 +40,11 @@ struct Caps {
     starttls: bool,
 }
 
-/// A failure: the answer to record, and whether the connection survives.
+/// A failure to connect: the answer to record (made up when there was
+/// none: a `550 5.1.2` when the domain has no mail server at all).
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub answer: SmtpAnswer,
-    /// Whether the failure says something about every recipient of this
-    /// host (a refused connection), not just this message.
-    pub permanent: bool,
 }
 
 fn made_up(code: u16, enhanced: &str, text: impl Into<String>, phase: &str) -> SmtpAnswer {
@@ -57,8 +56,26 @@ fn made_up(code: u16, enhanced: &str, text: impl Into<String>, phase: &str) -> S
     }
 }
 
-fn from_response(r: &smtp_proto::Response<String>, phase: &str) -> SmtpAnswer {
-    let enhanced = (r.esc != [0, 0, 0]).then(|| format!("{}.{}.{}", r.esc[0], r.esc[1], r.esc[2]));
+/// The enhanced status code as written on a reply's first line (RFC 3463:
+/// class 2, 4 or 5, subject and detail of one to three digits). smtp-proto
+/// keeps each part in a byte, so 4.7.650 would come back as 4.7.255.
+fn enhanced_in(raw: &[u8]) -> Option<String> {
+    let line = raw.split(|b| *b == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?;
+    let rest = line.get(4..)?.trim_start();
+    let word = rest.split_whitespace().next()?;
+    let parts: Vec<&str> = word.split('.').collect();
+    let ok = parts.len() == 3
+        && matches!(parts[0], "2" | "4" | "5")
+        && parts[1..]
+            .iter()
+            .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    ok.then(|| word.to_owned())
+}
+
+fn from_response(r: &smtp_proto::Response<String>, raw: &[u8], phase: &str) -> SmtpAnswer {
+    let parsed = (r.esc != [0, 0, 0]).then(|| format!("{}.{}.{}", r.esc[0], r.esc[1], r.esc[2]));
+    let enhanced = enhanced_in(raw).or(parsed);
     SmtpAnswer {
         code: r.code,
         enhanced,
@@ -72,13 +89,19 @@ pub struct Connection {
     io: Box<dyn Io>,
     rx: ResponseReceiver,
     buf: Vec<u8>,
+    /// The bytes of the reply being read (for what the parser drops).
+    raw: Vec<u8>,
     caps: Caps,
     timeouts: Timeouts,
     /// The host that answered (for events).
     pub mx: String,
+    /// The port it answered on.
+    pub port: u16,
     /// The address Herald sent from.
     pub local_ip: IpAddr,
     pub tls: bool,
+    /// Why STARTTLS failed, when the connection fell back to plain text.
+    pub tls_fallback: Option<String>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -105,6 +128,14 @@ enum ReadError {
     Garbled,
 }
 
+/// The first bytes of a reply: enough for its first line's codes.
+const RAW_HEAD: usize = 512;
+
+fn keep_head(raw: &mut Vec<u8>, bytes: &[u8]) {
+    let room = RAW_HEAD.saturating_sub(raw.len());
+    raw.extend_from_slice(&bytes[..bytes.len().min(room)]);
+}
+
 impl Connection {
     async fn read_reply(&mut self, wait: Duration) -> Result<smtp_proto::Response<String>, ReadError> {
         loop {
@@ -113,12 +144,16 @@ impl Connection {
                 match self.rx.parse(&mut it) {
                     Ok(reply) => {
                         let used = self.buf.len() - it.len();
+                        keep_head(&mut self.raw, &self.buf[..used]);
                         self.buf.drain(..used);
                         self.rx.reset();
                         return Ok(reply);
                     }
                     // The receiver keeps the partial reply; these bytes are used.
-                    Err(smtp_proto::Error::NeedsMoreData { .. }) => self.buf.clear(),
+                    Err(smtp_proto::Error::NeedsMoreData { .. }) => {
+                        keep_head(&mut self.raw, &self.buf);
+                        self.buf.clear();
+                    }
                     Err(_) => return Err(ReadError::Garbled),
                 }
             }
@@ -132,8 +167,11 @@ impl Connection {
     }
 
     async fn reply(&mut self, phase: &str, wait: Duration) -> Result<SmtpAnswer, SmtpAnswer> {
-        match self.read_reply(wait).await {
-            Ok(r) => Ok(from_response(&r, phase)),
+        self.raw.clear();
+        let read = self.read_reply(wait).await;
+        let raw = std::mem::take(&mut self.raw);
+        match read {
+            Ok(r) => Ok(from_response(&r, &raw, phase)),
             Err(ReadError::Timeout) => Err(made_up(
                 451,
                 "4.4.2",
@@ -239,15 +277,41 @@ pub struct Dialer {
     pub timeouts: Timeouts,
     /// `None`: never STARTTLS.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// MX hosts tried per attempt, in preference order.
+    pub max_mx_hosts: usize,
+    /// Addresses tried per attempt, across all hosts.
+    pub max_addresses: usize,
+}
+
+/// What STARTTLS did on a connection being opened.
+enum Tls {
+    /// Not offered, or not wanted: plain text.
+    Plain,
+    Encrypted,
+    /// Offered but failed, with why.
+    Failed(String),
 }
 
 impl Dialer {
     /// Connects to the first host of `target` that answers with a 2xx
-    /// greeting, trying each of its addresses; the MX hosts in order.
-    pub async fn connect(&self, target: &Target, resolver: &dyn Resolver) -> Result<Connection, Failure> {
+    /// greeting, trying each of its addresses; the MX hosts in order, at
+    /// most `max_mx_hosts` of them and `max_addresses` addresses in all.
+    /// With `tls` opportunistic, a failed STARTTLS handshake is followed by
+    /// a plain-text connection to the same address (recorded on the
+    /// connection); with `tls` required, a host that cannot encrypt is
+    /// skipped.
+    pub async fn connect(
+        &self,
+        target: &Target,
+        tls: TlsMode,
+        source: Option<&(IpAddr, String)>,
+        resolver: &dyn Resolver,
+    ) -> Result<Connection, Failure> {
         let mut last = made_up(451, "4.4.1", "no host could be reached", "connect");
         let mut hosts_without_address = 0;
-        for host in &target.hosts {
+        let mut addresses_tried = 0usize;
+        let hosts = &target.hosts[..target.hosts.len().min(self.max_mx_hosts.max(1))];
+        'hosts: for host in hosts {
             let ips = match host.parse::<IpAddr>() {
                 Ok(ip) => vec![ip],
                 Err(_) => match resolver.addresses(host).await {
@@ -263,15 +327,53 @@ impl Dialer {
                 },
             };
             for ip in ips {
-                match self.open(host, SocketAddr::new(ip, target.port)).await {
-                    Ok(conn) => return Ok(conn),
+                // A source address speaks only its own family.
+                if source.is_some_and(|(s, _)| s.is_ipv4() != ip.is_ipv4()) {
+                    continue;
+                }
+                if addresses_tried >= self.max_addresses.max(1) {
+                    break 'hosts;
+                }
+                addresses_tried += 1;
+                let addr = SocketAddr::new(ip, target.port);
+                let want_tls = tls != TlsMode::Disabled;
+                match self.open(host, addr, source, want_tls).await {
+                    Ok((conn, Tls::Encrypted)) => return Ok(conn),
+                    Ok((conn, Tls::Plain)) if tls != TlsMode::Required => return Ok(conn),
+                    Ok((conn, Tls::Plain)) => {
+                        conn.quit().await;
+                        last = made_up(
+                            451,
+                            "4.7.5",
+                            format!("{host} does not offer STARTTLS and TLS is required"),
+                            "starttls",
+                        );
+                    }
+                    Ok((_, Tls::Failed(why))) if tls == TlsMode::Required => {
+                        last = made_up(
+                            451,
+                            "4.7.5",
+                            format!("TLS handshake with {host} failed: {why}"),
+                            "starttls",
+                        );
+                    }
+                    Ok((_, Tls::Failed(why))) => {
+                        // Opportunistic (RFC 7435): plain text beats no mail.
+                        tracing::warn!(host = %host, addr = %addr, reason = %why, "STARTTLS failed; delivering in plain text");
+                        match self.open(host, addr, source, false).await {
+                            Ok((mut conn, _)) => {
+                                conn.tls_fallback = Some(why);
+                                return Ok(conn);
+                            }
+                            Err(answer) => last = answer,
+                        }
+                    }
                     Err(answer) => last = answer,
                 }
             }
         }
         // A domain without MX whose own name has no address cannot get mail.
-        let permanent = target.implicit && hosts_without_address == target.hosts.len();
-        if permanent {
+        if target.implicit && hosts_without_address == target.hosts.len() {
             last = made_up(
                 550,
                 "5.1.2",
@@ -279,14 +381,35 @@ impl Dialer {
                 "dns",
             );
         }
-        Err(Failure {
-            answer: last,
-            permanent,
-        })
+        Err(Failure { answer: last })
     }
 
-    async fn open(&self, host: &str, addr: SocketAddr) -> Result<Connection, SmtpAnswer> {
-        let tcp = match tokio::time::timeout(self.timeouts.connect, TcpStream::connect(addr)).await {
+    /// Opens a greeted connection; with `starttls`, encrypts it when the
+    /// server offers STARTTLS. A failed handshake leaves the connection
+    /// unusable: the caller opens another.
+    async fn open(
+        &self,
+        host: &str,
+        addr: SocketAddr,
+        source: Option<&(IpAddr, String)>,
+        starttls: bool,
+    ) -> Result<(Connection, Tls), SmtpAnswer> {
+        let ehlo_name = source.map_or(self.ehlo_name.as_str(), |(_, name)| name.as_str());
+        let dial = async {
+            match source {
+                None => TcpStream::connect(addr).await,
+                Some((ip, _)) => {
+                    let socket = if ip.is_ipv4() {
+                        tokio::net::TcpSocket::new_v4()?
+                    } else {
+                        tokio::net::TcpSocket::new_v6()?
+                    };
+                    socket.bind(SocketAddr::new(*ip, 0))?;
+                    socket.connect(addr).await
+                }
+            }
+        };
+        let tcp = match tokio::time::timeout(self.timeouts.connect, dial).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(made_up(451, "4.4.1", format!("connect to {addr}: {e}"), "connect")),
             Err(_) => return Err(made_up(451, "4.4.2", format!("connect to {addr} timed out"), "connect")),
@@ -297,54 +420,59 @@ impl Dialer {
             io: Box::new(tcp),
             rx: ResponseReceiver::default(),
             buf: Vec::new(),
+            raw: Vec::new(),
             caps: Caps::default(),
             timeouts: self.timeouts,
             mx: host.to_owned(),
+            port: addr.port(),
             local_ip,
             tls: false,
+            tls_fallback: None,
         };
         let greeting = conn.reply("greeting", self.timeouts.command).await?;
         if greeting.code / 100 != 2 {
             return Err(greeting);
         }
-        let caps = self.ehlo(&mut conn).await?;
+        let caps = Self::ehlo(&mut conn, ehlo_name).await?;
         conn.caps = caps;
-        if caps.starttls
-            && let Some(tls) = &self.tls
-        {
-            conn.write(b"STARTTLS\r\n", "starttls").await?;
-            let ready = conn.reply("starttls", self.timeouts.command).await?;
-            if ready.code == 220 {
-                let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-                    .unwrap_or_else(|_| rustls::pki_types::ServerName::IpAddress(addr.ip().into()));
-                let connector = tokio_rustls::TlsConnector::from(tls.clone());
-                let plain = std::mem::replace(&mut conn.io, Box::new(tokio::io::duplex(1).0));
-                let encrypted = tokio::time::timeout(self.timeouts.command, connector.connect(name, plain)).await;
-                match encrypted {
-                    Ok(Ok(stream)) => {
-                        conn.io = Box::new(stream);
-                        conn.tls = true;
-                        conn.rx = ResponseReceiver::default();
-                        conn.buf.clear();
-                        conn.caps = self.ehlo(&mut conn).await?;
-                    }
-                    _ => return Err(made_up(451, "4.7.5", "TLS handshake failed", "starttls")),
-                }
-            }
+        let Some(tls) = self.tls.as_ref().filter(|_| starttls && caps.starttls) else {
+            return Ok((conn, Tls::Plain));
+        };
+        conn.write(b"STARTTLS\r\n", "starttls").await?;
+        let ready = conn.reply("starttls", self.timeouts.command).await?;
+        if ready.code != 220 {
+            return Ok((
+                conn,
+                Tls::Failed(format!("STARTTLS refused: {} {}", ready.code, ready.text)),
+            ));
         }
-        Ok(conn)
+        let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+            .unwrap_or_else(|_| rustls::pki_types::ServerName::IpAddress(addr.ip().into()));
+        let connector = tokio_rustls::TlsConnector::from(tls.clone());
+        let plain = std::mem::replace(&mut conn.io, Box::new(tokio::io::duplex(1).0));
+        let encrypted = tokio::time::timeout(self.timeouts.command, connector.connect(name, plain)).await;
+        match encrypted {
+            Ok(Ok(stream)) => {
+                conn.io = Box::new(stream);
+                conn.tls = true;
+                conn.rx = ResponseReceiver::default();
+                conn.buf.clear();
+                conn.caps = Self::ehlo(&mut conn, ehlo_name).await?;
+                Ok((conn, Tls::Encrypted))
+            }
+            Ok(Err(e)) => Ok((conn, Tls::Failed(format!("handshake: {e}")))),
+            Err(_) => Ok((conn, Tls::Failed("handshake timed out".to_owned()))),
+        }
     }
 
-    async fn ehlo(&self, conn: &mut Connection) -> Result<Caps, SmtpAnswer> {
-        conn.write(format!("EHLO {}\r\n", self.ehlo_name).as_bytes(), "ehlo")
-            .await?;
-        let r = conn.read_reply(self.timeouts.command).await;
+    async fn ehlo(conn: &mut Connection, name: &str) -> Result<Caps, SmtpAnswer> {
+        conn.write(format!("EHLO {name}\r\n").as_bytes(), "ehlo").await?;
+        let r = conn.read_reply(conn.timeouts.command).await;
         match r {
             Ok(reply) if reply.code == 250 => Ok(caps_of(&reply.message)),
             Ok(_) => {
-                conn.write(format!("HELO {}\r\n", self.ehlo_name).as_bytes(), "helo")
-                    .await?;
-                let helo = conn.reply("helo", self.timeouts.command).await?;
+                conn.write(format!("HELO {name}\r\n").as_bytes(), "helo").await?;
+                let helo = conn.reply("helo", conn.timeouts.command).await?;
                 if helo.code == 250 {
                     Ok(Caps::default())
                 } else {
@@ -461,6 +589,10 @@ impl Connection {
             Ok(a) => a,
             Err(a) => return all(a, false),
         };
+        // 421: the server is closing the channel; nothing more will be read.
+        if mail_reply.code == 421 {
+            return all(mail_reply, false);
+        }
         let mail_ok = mail_reply.code / 100 == 2;
         let mut answers = Vec::with_capacity(rcpts.len());
         for line in &rcpt_lines {
@@ -471,6 +603,14 @@ impl Connection {
             match self.step(unless(line).as_deref(), "rcpt").await {
                 // After a refused MAIL, the RCPT replies are only read to
                 // stay in step; the MAIL reply is the answer.
+                Ok(a) if a.code == 421 => {
+                    // Closing: this and every later recipient get the 421.
+                    answers.resize(rcpts.len(), a);
+                    return Sent {
+                        answers,
+                        reusable: false,
+                    };
+                }
                 Ok(a) => answers.push(if mail_ok { a } else { mail_reply.clone() }),
                 Err(a) => return all(a, false),
             }
@@ -491,7 +631,7 @@ impl Connection {
                 }
                 // The content went out; no answer means the message may or
                 // may not have been taken: deferred, and perhaps sent twice.
-                match self.reply("data", self.timeouts.command * 2).await {
+                match self.reply("end_of_data", self.timeouts.command * 2).await {
                     Ok(a) => Some(a),
                     Err(a) => return all(a, false),
                 }
@@ -500,7 +640,7 @@ impl Connection {
                 // Every recipient was refused, yet the server wants content:
                 // end it empty and let it be refused.
                 if self.write(b".\r\n", "data").await.is_err()
-                    || self.reply("data", self.timeouts.command).await.is_err()
+                    || self.reply("end_of_data", self.timeouts.command).await.is_err()
                 {
                     return Sent {
                         answers,
@@ -546,6 +686,19 @@ mod tests {
         );
         assert_eq!(dot_stuff(b".x\nbare lf\n"), b"..x\r\nbare lf\r\n.\r\n".to_vec());
         assert_eq!(dot_stuff(b""), b"\r\n.\r\n".to_vec());
+    }
+
+    #[test]
+    fn enhanced_codes_keep_three_digit_details() {
+        assert_eq!(enhanced_in(b"451 4.7.650 The mail server").as_deref(), Some("4.7.650"));
+        assert_eq!(
+            enhanced_in(b"550-5.7.708 Access denied\r\n550 5.7.708 x").as_deref(),
+            Some("5.7.708")
+        );
+        assert_eq!(enhanced_in(b"250 ok"), None);
+        assert_eq!(enhanced_in(b"421 4.7.0000 x"), None);
+        assert_eq!(enhanced_in(b"421 9.1.1 x"), None);
+        assert_eq!(enhanced_in(b"42"), None);
     }
 
     #[test]

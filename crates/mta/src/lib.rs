@@ -16,12 +16,14 @@
 //! message's content; retry a recipient after a 5xx; keep retrying past the
 //! maximum age.
 
-mod classify;
 mod client;
+mod destination;
+pub mod pools;
 mod prepare;
 mod queue;
 mod route;
 mod schedule;
+pub mod shaping;
 pub mod simulator;
 
 use std::sync::Arc;
@@ -31,11 +33,14 @@ use herald_dns::Resolver;
 use herald_spool::Spool;
 use herald_types::{EventSink, MessageId};
 
-pub use classify::{Verdict, classify, reason_of};
 pub use client::dot_stuff;
+pub use destination::DestinationView;
+pub use herald_rules::{RetryPolicy, RuleSet};
+pub use pools::{Pool, PoolConfig, Source, WarmupDomain, WarmupPlan, WarmupStatus};
 pub use prepare::{Passthrough, Prepare, Prepared};
 pub use route::{Refusal, Target, route};
 pub use schedule::{default_schedule, next_attempt, retry_delay};
+pub use shaping::{Limits, Site, TlsMode};
 pub use simulator::SIMULATOR_DOMAIN;
 
 /// Mail for `domain` ("*" for any) goes to `host:port`.
@@ -56,8 +61,23 @@ pub struct DeliveryConfig {
     pub routes: Vec<SmarthostRoute>,
     /// A recipient not delivered by then expires.
     pub max_age: Duration,
-    /// Waits between attempts; the last one repeats.
+    /// Waits between attempts; the last one repeats. Used where no rule
+    /// sets a wait and the reason has no ladder of its own in `rules`.
     pub retry_schedule: Vec<Duration>,
+    /// What each answer means: the operator's rules, the defaults, the
+    /// classifier; with the retry ladders per reason.
+    pub rules: Arc<RuleSet>,
+    /// Named destinations (`[[destinations]]`), over the built-in presets.
+    pub destinations: Vec<Site>,
+    /// Rate limits of destinations that set none (`None`: unlimited).
+    pub messages_per_minute: Option<u32>,
+    pub messages_per_hour: Option<u32>,
+    /// Recipients per transaction.
+    pub recipients_per_message: usize,
+    /// MX hosts tried per attempt.
+    pub max_mx_hosts: usize,
+    /// Addresses tried per attempt, across the hosts.
+    pub max_addresses: usize,
     pub connect_timeout: Duration,
     /// For each reply.
     pub command_timeout: Duration,
@@ -69,6 +89,26 @@ pub struct DeliveryConfig {
     pub idle_timeout: Duration,
     /// Use STARTTLS when the destination offers it.
     pub starttls: bool,
+    /// Source addresses by account and stream, and their warm-up.
+    pub pools: PoolConfig,
+}
+
+impl DeliveryConfig {
+    /// The limits of a destination no `[[destinations]]` entry names.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections_per_destination.max(1),
+            messages_per_connection: self.max_messages_per_connection.max(1),
+            messages_per_minute: self.messages_per_minute,
+            messages_per_hour: self.messages_per_hour,
+            recipients_per_message: self.recipients_per_message.max(1),
+            tls: if self.starttls {
+                TlsMode::Opportunistic
+            } else {
+                TlsMode::Disabled
+            },
+        }
+    }
 }
 
 impl Default for DeliveryConfig {
@@ -79,6 +119,14 @@ impl Default for DeliveryConfig {
             routes: Vec::new(),
             max_age: Duration::from_secs(72 * 3600),
             retry_schedule: default_schedule(),
+            rules: Arc::new(RuleSet::defaults().expect("the default rules compile (a test checks)")),
+            destinations: Vec::new(),
+            messages_per_minute: None,
+            messages_per_hour: None,
+            recipients_per_message: 100,
+            max_mx_hosts: 5,
+            max_addresses: 10,
+            pools: PoolConfig::default(),
             connect_timeout: Duration::from_secs(30),
             command_timeout: Duration::from_secs(300),
             max_connections_per_destination: 20,
@@ -156,5 +204,17 @@ impl Mta {
     /// Messages waiting in memory for their next attempt (for metrics).
     pub fn scheduled(&self) -> usize {
         self.inner.scheduled()
+    }
+
+    /// Every destination seen since the start: its state (normal, backed
+    /// off, suspended, and by which rule), queue and counts.
+    pub fn destinations(&self) -> Vec<DestinationView> {
+        self.inner.destinations()
+    }
+
+    /// Each warming source address and sending domain: its plan, day, and
+    /// today's and this hour's caps and counts per provider.
+    pub fn warmup(&self) -> Vec<WarmupStatus> {
+        self.inner.warmup()
     }
 }

@@ -43,6 +43,12 @@ pub trait Prepare: Send + Sync {
     async fn hold(&self, _message: &Queued) -> bool {
         false
     }
+
+    /// The name of the message's account, which `[[ip_pools]]` map to
+    /// pools; `None` when unknown.
+    async fn account_name(&self, _message: &Queued) -> Option<String> {
+        None
+    }
 }
 
 /// Sends the message as it was accepted, in one transaction.

@@ -1,8 +1,8 @@
 //! The scheduler, the destination queues and their workers.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,11 +12,14 @@ use herald_types::{BounceClass, BounceInfo, Event, EventKind, EventSink, Message
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
+use herald_rules::{Decision, Effect, Outcome};
+
 use crate::Prepare;
-use crate::classify::{Verdict, classify};
 use crate::client::{Connection, Dialer, Timeouts, opportunistic_tls};
+use crate::destination::{Destination, DestinationView};
+use crate::pools::{Choice, Pools};
 use crate::route::{Target, route};
-use crate::schedule::next_attempt;
+use crate::shaping::Shaping;
 use crate::simulator;
 use crate::{DeliveryConfig, QueueError};
 
@@ -33,16 +36,12 @@ type Timers = BinaryHeap<Reverse<(i64, [u8; 16])>>;
 
 /// Some recipients of one message, bound for one destination.
 #[derive(Debug)]
-struct Job {
-    id: MessageId,
-    recipients: Vec<usize>,
-}
-
-struct Destination {
-    target: Target,
-    jobs: Mutex<VecDeque<Job>>,
-    workers: AtomicUsize,
-    wake: Notify,
+pub(crate) struct Job {
+    pub id: MessageId,
+    pub recipients: Vec<usize>,
+    /// The hosts this job's domain routes to (a destination rolled up from
+    /// several domains holds jobs for different host sets).
+    pub target: Target,
 }
 
 pub struct Inner {
@@ -52,6 +51,8 @@ pub struct Inner {
     events: Arc<dyn EventSink>,
     prepare: Arc<dyn Prepare>,
     dialer: Dialer,
+    shaping: Shaping,
+    pools: Pools,
     /// The next attempt of each message.
     timers: Mutex<Timers>,
     wake: Notify,
@@ -67,6 +68,14 @@ impl std::fmt::Debug for Inner {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
+}
+
+/// A recipient's outcome, as written to the spool.
+enum Final {
+    Delivered,
+    Bounced(BounceInfo),
+    Expired(BounceInfo),
+    Pending { next_ms: i64, reason: &'static str },
 }
 
 impl Inner {
@@ -95,7 +104,11 @@ impl Inner {
                 command: config.command_timeout,
             },
             tls,
+            max_mx_hosts: config.max_mx_hosts,
+            max_addresses: config.max_addresses,
         };
+        let shaping = Shaping::new(config.destinations.clone(), config.limits());
+        let pools = Pools::new(config.pools.clone());
         Arc::new(Self {
             config,
             spool,
@@ -103,6 +116,8 @@ impl Inner {
             events,
             prepare,
             dialer,
+            shaping,
+            pools,
             timers: Mutex::new(BinaryHeap::new()),
             wake: Notify::new(),
             destinations: Mutex::new(HashMap::new()),
@@ -122,6 +137,18 @@ impl Inner {
 
     pub fn scheduled(&self) -> usize {
         lock(&self.timers).len()
+    }
+
+    /// Every destination seen since the start, with its state.
+    pub fn destinations(&self) -> Vec<DestinationView> {
+        let now = now_ms();
+        let mut all: Vec<DestinationView> = lock(&self.destinations).values().map(|d| d.view(now)).collect();
+        all.sort_by(|a, b| a.key.cmp(&b.key));
+        all
+    }
+
+    pub fn warmup(&self) -> Vec<crate::pools::WarmupStatus> {
+        self.pools.status(time::OffsetDateTime::now_utc())
     }
 
     fn expires_ms(&self, q: &Queued) -> i64 {
@@ -175,46 +202,129 @@ impl Inner {
                     },
                 );
             } else {
-                let verdict = Verdict::Bounced {
+                let outcome = Outcome::Bounced {
                     class: BounceClass::Soft,
-                    reason: "onhold",
+                    reason: herald_rules::Reason::OnHold,
                 };
-                self.record(&q, i, &verdict, Some(answer.clone()), None);
+                self.record(&q, i, &outcome, Some(answer.clone()), None);
             }
         }
         Ok(())
     }
 
-    /// Writes one recipient's outcome to the spool and emits its event.
+    /// What an answer means for a recipient of `q` at `domain`, sent to
+    /// the destination `site`.
+    fn decide(&self, q: &Queued, domain: &str, site: Option<&str>, answer: &SmtpAnswer, attempts: u16) -> Decision {
+        let sender_domain = match &q.envelope.sender {
+            herald_types::ReversePath::Address(a) => Some(a.domain().as_str()),
+            herald_types::ReversePath::Null => None,
+        };
+        let a = herald_rules::Answer {
+            code: answer.code,
+            enhanced: answer.enhanced.as_deref(),
+            text: &answer.text,
+            phase: herald_rules::Phase::parse(&answer.phase),
+        };
+        let ctx = herald_rules::Context {
+            sender_domain,
+            recipient_domain: domain,
+            provider: site,
+        };
+        self.config.rules.decide(&a, &ctx, attempts)
+    }
+
+    /// The decision for recipient `index` of `q`, made, logged and written.
+    fn decide_and_record(
+        &self,
+        q: &Queued,
+        index: usize,
+        dest: Option<&Destination>,
+        answer: SmtpAnswer,
+        conn: Option<(&str, std::net::IpAddr)>,
+    ) -> Decision {
+        let attempts = q.states.get(index).map_or(1, |s| s.attempts.saturating_add(1));
+        let domain = q
+            .envelope
+            .recipients
+            .get(index)
+            .map(|r| r.domain().as_str().to_owned())
+            .unwrap_or_default();
+        let decision = self.decide(q, &domain, dest.and_then(|d| d.site.as_deref()), &answer, attempts);
+        if decision.origin != herald_rules::Origin::Classifier {
+            tracing::debug!(message = %q.id, rule = %decision.rule, decision = %decision.describe(), "response rule");
+        }
+        let written = self.record(q, index, &decision.outcome, Some(answer), conn);
+        if let Some(dest) = dest {
+            let delivered = matches!(written, Some(Final::Delivered));
+            let bounced = matches!(written, Some(Final::Bounced(_) | Final::Expired(_)));
+            dest.observe(delivered, bounced, decision.effect, &decision.rule, now_ms());
+        }
+        decision
+    }
+
+    /// Writes one recipient's outcome to the spool and emits its event. A
+    /// deferral that can wait no longer (past the rule's give-up age, or
+    /// its next attempt past the maximum age) ends now: bounced with the
+    /// rule's class, or expired.
     fn record(
         &self,
         q: &Queued,
         index: usize,
-        verdict: &Verdict,
+        outcome: &Outcome,
         answer: Option<SmtpAnswer>,
         conn: Option<(&str, std::net::IpAddr)>,
-    ) {
-        let Some(state) = q.states.get(index).copied() else {
-            return;
-        };
+    ) -> Option<Final> {
+        let state = q.states.get(index).copied()?;
         let attempts = state.attempts.saturating_add(1);
         let now = now_ms();
-        let (status, kind, next, bounce) = match verdict {
-            Verdict::Delivered => (RcptStatus::Delivered, EventKind::Delivered, 0, None),
-            Verdict::Bounced { class, reason } => (
-                RcptStatus::Bounced,
-                EventKind::Bounced,
-                0,
-                Some(BounceInfo {
-                    class: *class,
-                    reason: (*reason).to_owned(),
-                }),
-            ),
-            Verdict::Deferred => {
-                let expires = self.expires_ms(q);
-                let next = next_attempt(now, expires, &self.config.retry_schedule, attempts);
-                (RcptStatus::Pending, EventKind::Deferred, next, None)
+        let fin = match outcome {
+            Outcome::Delivered => Final::Delivered,
+            Outcome::Bounced { class, reason } => Final::Bounced(BounceInfo {
+                class: *class,
+                reason: reason.as_str().to_owned(),
+            }),
+            Outcome::Deferred {
+                retry_after,
+                reason,
+                give_up_after,
+                then,
+            } => {
+                let age = now.saturating_sub(herald_spool::to_ms(q.envelope.received_at));
+                let too_old = give_up_after.is_some_and(|g| age >= i64::try_from(g.as_millis()).unwrap_or(i64::MAX));
+                let next = now.saturating_add(i64::try_from(retry_after.as_millis()).unwrap_or(i64::MAX));
+                let bounce = |class: BounceClass| BounceInfo {
+                    class,
+                    reason: reason.as_str().to_owned(),
+                };
+                if too_old {
+                    Final::Bounced(bounce(then.unwrap_or(BounceClass::Hard)))
+                } else if next >= self.expires_ms(q) {
+                    match then {
+                        Some(class) => Final::Bounced(bounce(*class)),
+                        None => Final::Expired(BounceInfo {
+                            class: BounceClass::Soft,
+                            reason: "expired".to_owned(),
+                        }),
+                    }
+                } else {
+                    Final::Pending {
+                        next_ms: next,
+                        reason: reason.as_str(),
+                    }
+                }
             }
+        };
+        let (status, kind, next, bounce, reason) = match &fin {
+            Final::Delivered => (RcptStatus::Delivered, EventKind::Delivered, 0, None, None),
+            Final::Bounced(b) => (RcptStatus::Bounced, EventKind::Bounced, 0, Some(b.clone()), None),
+            Final::Expired(b) => (RcptStatus::Expired, EventKind::Expired, 0, Some(b.clone()), None),
+            Final::Pending { next_ms, reason } => (
+                RcptStatus::Pending,
+                EventKind::Deferred,
+                *next_ms,
+                None,
+                Some((*reason).to_owned()),
+            ),
         };
         let new = RcptState {
             status,
@@ -226,6 +336,7 @@ impl Inner {
         event.sender = Some(q.envelope.sender.to_string());
         event.smtp = answer;
         event.bounce = bounce;
+        event.reason = reason;
         if let Some((mx, ip)) = conn {
             event.mx = Some(mx.to_owned());
             event.source_ip = Some(ip);
@@ -234,6 +345,27 @@ impl Inner {
         // keeps both or neither (then the attempt is made again).
         // Gone meanwhile (purged, or finished by another path): no event.
         let _ = self.spool.update_with_event(&q.id, index, new, event);
+        Some(fin)
+    }
+
+    /// Moves recipients' next attempt to `until` without counting an
+    /// attempt (their destination is paused).
+    fn postpone(&self, id: &MessageId, recipients: &[usize], until: i64) {
+        let Some(q) = self.spool.get(id) else { return };
+        for &i in recipients {
+            if let Some(s) = q.states.get(i).copied()
+                && s.status == RcptStatus::Pending
+            {
+                let _ = self.spool.update(
+                    id,
+                    i,
+                    RcptState {
+                        next_attempt_ms: until.max(s.next_attempt_ms),
+                        ..s
+                    },
+                );
+            }
+        }
     }
 
     /// Plays the mailbox simulator's answers for recipients at its domain.
@@ -243,15 +375,21 @@ impl Inner {
                 continue;
             };
             let (answer, then) = simulator::simulate(rcpt.local_part(), u32::from(state.attempts));
-            let verdict = classify(&answer);
-            self.record(
+            let decision = self.decide(
+                q,
+                simulator::SIMULATOR_DOMAIN,
+                None,
+                &answer,
+                state.attempts.saturating_add(1),
+            );
+            let written = self.record(
                 q,
                 i,
-                &verdict,
+                &decision.outcome,
                 Some(answer),
                 Some((simulator::SIMULATOR_DOMAIN, std::net::Ipv4Addr::LOCALHOST.into())),
             );
-            if verdict == Verdict::Deferred {
+            if matches!(written, Some(Final::Pending { .. })) {
                 // Retried soon, so a test of the deferrals does not wait
                 // for the retry schedule.
                 let _ = self.spool.update(
@@ -329,6 +467,48 @@ impl Inner {
             }
         }
     }
+
+    /// Where mail for `domain`, routed to `target`, belongs: its site (a
+    /// smarthost is its own destination, whatever the domain).
+    fn placement(&self, domain: &str, target: &Target) -> crate::shaping::Placement {
+        if target.smarthost {
+            crate::shaping::Placement {
+                site: None,
+                limits: *self.shaping.defaults(),
+            }
+        } else {
+            self.shaping.place(domain, &target.hosts)
+        }
+    }
+
+    /// The destination for `target` from `source` (`None`: the system's
+    /// address), made on first use.
+    fn destination(
+        &self,
+        placement: crate::shaping::Placement,
+        target: &Target,
+        source: Option<&crate::pools::Source>,
+    ) -> Arc<Destination> {
+        let site_key = match &placement.site {
+            Some(name) => format!("{name}:{}", target.port),
+            None => target.key(),
+        };
+        let key = match source {
+            Some(s) => format!("{}>{site_key}", s.ip),
+            None => site_key,
+        };
+        lock(&self.destinations)
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(Destination::new(
+                    key,
+                    placement.site,
+                    source.map(|s| (s.ip, s.ehlo.clone())),
+                    placement.limits,
+                ))
+            })
+            .clone()
+    }
 }
 
 /// The longest a held message waits before it is looked at again.
@@ -391,22 +571,56 @@ async fn dispatch(inner: Arc<Inner>, id: MessageId) {
         )
         .await
         {
-            Ok(target) => enqueue(
-                &inner,
-                target,
-                Job {
-                    id: id.clone(),
-                    recipients,
-                },
-            ),
-            Err(refusal) => {
-                let verdict = if refusal.permanent {
-                    classify(&refusal.answer)
-                } else {
-                    Verdict::Deferred
+            Ok(target) => {
+                let placement = inner.placement(&domain, &target);
+                let provider = placement.site.clone().unwrap_or_else(|| target.key());
+                let sender_domain = match &q.envelope.sender {
+                    herald_types::ReversePath::Address(a) => Some(a.domain().as_str().to_owned()),
+                    herald_types::ReversePath::Null => None,
                 };
+                let choice = if inner.config.pools.pools.is_empty() && inner.config.pools.domains.is_empty() {
+                    Choice::System
+                } else {
+                    let account = inner.prepare.account_name(&q).await;
+                    inner.pools.choose(
+                        account.as_deref(),
+                        &q.envelope.stream,
+                        sender_domain.as_deref(),
+                        &provider,
+                        u32::try_from(recipients.len()).unwrap_or(u32::MAX),
+                        time::OffsetDateTime::now_utc(),
+                    )
+                };
+                let source = match choice {
+                    Choice::System => None,
+                    Choice::Source { source, .. } => Some(source),
+                    Choice::Wait(until) => {
+                        // Over its warm-up cap: waits, untried.
+                        inner.postpone(&id, &recipients, until);
+                        inner.job_done(&id);
+                        continue;
+                    }
+                };
+                let dest = inner.destination(placement, &target, source.as_ref());
+                if let Some(until) = dest.paused_until(now_ms()) {
+                    // Backed off or suspended: wait without an attempt.
+                    inner.postpone(&id, &recipients, until);
+                    inner.job_done(&id);
+                    continue;
+                }
+                enqueue(
+                    &inner,
+                    &dest,
+                    Job {
+                        id: id.clone(),
+                        recipients,
+                        target,
+                    },
+                );
+            }
+            Err(refusal) => {
                 for i in recipients {
-                    inner.record(&q, i, &verdict, Some(refusal.answer.clone()), None);
+                    inner.decide_and_record(&q, i, None, refusal.answer.clone(), None);
                 }
                 inner.job_done(&id);
             }
@@ -414,32 +628,19 @@ async fn dispatch(inner: Arc<Inner>, id: MessageId) {
     }
 }
 
-fn enqueue(inner: &Arc<Inner>, target: Target, job: Job) {
-    let dest = {
-        let mut all = lock(&inner.destinations);
-        all.entry(target.key())
-            .or_insert_with(|| {
-                Arc::new(Destination {
-                    target,
-                    jobs: Mutex::new(VecDeque::new()),
-                    workers: AtomicUsize::new(0),
-                    wake: Notify::new(),
-                })
-            })
-            .clone()
-    };
+fn enqueue(inner: &Arc<Inner>, dest: &Arc<Destination>, job: Job) {
     lock(&dest.jobs).push_back(job);
     dest.wake.notify_one();
     // One more worker while the limit allows; at the limit, a running
     // worker takes the job when it is free (the notify above wakes an idle one).
-    if claim_worker(&dest, inner.config.max_connections_per_destination) {
-        lock(&inner.tasks).spawn(worker(inner.clone(), dest));
+    if claim_worker(dest) {
+        lock(&inner.tasks).spawn(worker(inner.clone(), dest.clone()));
     }
 }
 
-/// Takes a worker place if one is free under `limit`.
-fn claim_worker(dest: &Destination, limit: usize) -> bool {
-    let limit = limit.max(1);
+/// Takes a worker place if one is free under the destination's limit.
+fn claim_worker(dest: &Destination) -> bool {
+    let limit = dest.connection_limit();
     dest.workers
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < limit).then_some(n + 1))
         .is_ok()
@@ -449,12 +650,35 @@ fn pop(dest: &Destination) -> Option<Job> {
     lock(&dest.jobs).pop_front()
 }
 
+/// Every job waiting for `dest` moves to `until`, without an attempt.
+fn postpone_waiting(inner: &Inner, dest: &Destination, until: i64) {
+    let waiting: Vec<Job> = lock(&dest.jobs).drain(..).collect();
+    for job in waiting {
+        inner.postpone(&job.id, &job.recipients, until);
+        inner.job_done(&job.id);
+    }
+}
+
+/// Whether a connection to `mx` on `port` can carry mail for `target`.
+fn serves(conn: &Connection, target: &Target) -> bool {
+    conn.port == target.port && target.hosts.iter().any(|h| h.eq_ignore_ascii_case(&conn.mx))
+}
+
 /// Delivers jobs of one destination over one connection at a time, until
 /// there has been nothing to do for the idle time-out.
 async fn worker(inner: Arc<Inner>, dest: Arc<Destination>) {
     let mut conn: Option<Connection> = None;
     let mut sent = 0usize;
     loop {
+        // A back-off lowers the connection limit: extra workers leave
+        // (closing their connection before giving up the place).
+        if dest.workers.load(Ordering::SeqCst) > dest.connection_limit() {
+            if let Some(c) = conn.take() {
+                c.quit().await;
+            }
+            dest.workers.fetch_sub(1, Ordering::SeqCst);
+            break;
+        }
         let job = match pop(&dest) {
             Some(job) => job,
             None => {
@@ -462,15 +686,25 @@ async fn worker(inner: Arc<Inner>, dest: Arc<Destination>) {
                 if woken.is_ok() {
                     continue;
                 }
-                // Idle: leave, unless a job slipped in between the time-out
-                // and giving up the place.
+                // Idle: close the connection, then leave, unless a job
+                // slipped in between the time-out and giving up the place.
+                if let Some(c) = conn.take() {
+                    c.quit().await;
+                    sent = 0;
+                }
                 dest.workers.fetch_sub(1, Ordering::SeqCst);
-                if !lock(&dest.jobs).is_empty() && claim_worker(&dest, inner.config.max_connections_per_destination) {
+                if !lock(&dest.jobs).is_empty() && claim_worker(&dest) {
                     continue;
                 }
                 break;
             }
         };
+        if let Some(until) = dest.paused_until(now_ms()) {
+            inner.postpone(&job.id, &job.recipients, until);
+            inner.job_done(&job.id);
+            postpone_waiting(&inner, &dest, until);
+            continue;
+        }
         let Some(q) = inner.spool.get(&job.id) else {
             inner.job_done(&job.id);
             continue;
@@ -492,19 +726,28 @@ async fn worker(inner: Arc<Inner>, dest: Arc<Destination>) {
                     text: "message content lost in the spool".into(),
                     phase: "queue".into(),
                 };
-                let verdict = Verdict::Bounced {
+                let outcome = Outcome::Bounced {
                     class: BounceClass::Soft,
-                    reason: "systemerror",
+                    reason: herald_rules::Reason::SystemError,
                 };
                 for &i in &job.recipients {
-                    inner.record(&q, i, &verdict, Some(answer.clone()), None);
+                    inner.record(&q, i, &outcome, Some(answer.clone()), None);
                 }
                 inner.job_done(&job.id);
                 continue;
             }
         };
+        if conn.as_ref().is_some_and(|c| !serves(c, &job.target)) {
+            // Rolled-up domains route to different hosts: this job's hosts
+            // need their own connection.
+            if let Some(c) = conn.take() {
+                c.quit().await;
+            }
+            sent = 0;
+        }
         let mut handled: Vec<usize> = Vec::with_capacity(job.recipients.len());
         let mut unreachable = None;
+        let mut paused = None;
         // One group prepared at a time, just before it is sent: a large
         // message personalised for many recipients is in memory once for
         // the spool's copy and once for the copy on its way.
@@ -519,68 +762,133 @@ async fn worker(inner: Arc<Inner>, dest: Arc<Destination>) {
                         text: "the message could not be prepared for this recipient".into(),
                         phase: "queue".into(),
                     };
-                    let verdict = Verdict::Bounced {
+                    let outcome = Outcome::Bounced {
                         class: BounceClass::Soft,
-                        reason: "systemerror",
+                        reason: herald_rules::Reason::SystemError,
                     };
                     for &i in &tx.recipients {
-                        inner.record(&q, i, &verdict, Some(answer.clone()), None);
+                        inner.record(&q, i, &outcome, Some(answer.clone()), None);
                         handled.push(i);
                     }
                     continue;
                 }
-                if conn.is_some() && sent >= inner.config.max_messages_per_connection {
-                    if let Some(c) = conn.take() {
-                        c.quit().await;
+                for chunk in tx.recipients.chunks(dest.limits.recipients_per_message) {
+                    // A pause decided meanwhile (by this or another
+                    // connection) stops sending at once.
+                    if let Some(until) = dest.paused_until(now_ms()) {
+                        paused = Some(until);
+                        break 'groups;
                     }
-                    sent = 0;
-                }
-                if conn.is_none() {
-                    match inner.dialer.connect(&dest.target, inner.resolver.as_ref()).await {
-                        Ok(c) => conn = Some(c),
-                        Err(failure) => {
-                            unreachable = Some(failure);
+                    loop {
+                        let wait = dest.take_send(now_ms());
+                        if wait.is_zero() {
+                            break;
+                        }
+                        tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
+                    }
+                    let mut retried = false;
+                    loop {
+                        if conn.is_some() && sent >= dest.per_connection(now_ms()) {
+                            if let Some(c) = conn.take() {
+                                c.quit().await;
+                            }
+                            sent = 0;
+                        }
+                        if conn.is_none() {
+                            match inner
+                                .dialer
+                                .connect(
+                                    &job.target,
+                                    dest.limits.tls,
+                                    dest.source.as_ref(),
+                                    inner.resolver.as_ref(),
+                                )
+                                .await
+                            {
+                                Ok(c) => {
+                                    if c.tls_fallback.is_some() {
+                                        dest.tls_failed();
+                                    }
+                                    conn = Some(c);
+                                }
+                                Err(failure) => {
+                                    unreachable = Some(failure);
+                                    break 'groups;
+                                }
+                            }
+                        }
+                        let Some(c) = conn.as_mut() else { break 'groups };
+                        let rcpts: Vec<_> = chunk.iter().map(|&i| q.envelope.recipients[i].clone()).collect();
+                        let result = c.send(&tx.sender, &rcpts, &tx.content).await;
+                        let peer = (c.mx.clone(), c.local_ip);
+                        // A server that closes a reused connection with a
+                        // 421 is counting messages per connection: learn
+                        // its limit and send this one again at once on a
+                        // new connection.
+                        let closed_early =
+                            !retried && sent > 0 && !result.reusable && result.answers.iter().all(|a| a.code == 421);
+                        sent += 1;
+                        if !result.reusable {
+                            conn = None;
+                        }
+                        if closed_early {
+                            dest.learn_per_connection(sent - 1, now_ms());
+                            sent = 0;
+                            retried = true;
+                            continue;
+                        }
+                        if conn.is_none() {
+                            sent = 0;
+                        }
+                        let mut effect_seen = false;
+                        for (&i, answer) in chunk.iter().zip(result.answers) {
+                            let d =
+                                inner.decide_and_record(&q, i, Some(&dest), answer, Some((peer.0.as_str(), peer.1)));
+                            effect_seen |= d.effect != Effect::None;
+                            handled.push(i);
+                        }
+                        if effect_seen && let Some(until) = dest.paused_until(now_ms()) {
+                            paused = Some(until);
                             break 'groups;
                         }
+                        break;
                     }
-                }
-                let Some(c) = conn.as_mut() else { break 'groups };
-                let rcpts: Vec<_> = tx
-                    .recipients
-                    .iter()
-                    .map(|&i| q.envelope.recipients[i].clone())
-                    .collect();
-                let result = c.send(&tx.sender, &rcpts, &tx.content).await;
-                sent += 1;
-                let peer = (c.mx.clone(), c.local_ip);
-                for (&i, answer) in tx.recipients.iter().zip(result.answers) {
-                    let verdict = classify(&answer);
-                    inner.record(&q, i, &verdict, Some(answer), Some((peer.0.as_str(), peer.1)));
-                    handled.push(i);
-                }
-                if !result.reusable {
-                    conn = None;
-                    sent = 0;
                 }
             }
         }
         drop(body);
+        if let Some(until) = paused {
+            let rest: Vec<usize> = job
+                .recipients
+                .iter()
+                .copied()
+                .filter(|i| !handled.contains(i))
+                .collect();
+            inner.postpone(&job.id, &rest, until);
+            postpone_waiting(&inner, &dest, until);
+            if let Some(c) = conn.take() {
+                c.quit().await;
+            }
+            sent = 0;
+        }
         if let Some(failure) = unreachable {
             // The destination cannot be reached: the rest of this job, and
-            // every job waiting for it, would fail the same way now.
-            let verdict = if failure.permanent {
-                classify(&failure.answer)
-            } else {
-                Verdict::Deferred
-            };
+            // every job waiting for the same hosts, would fail the same way
+            // now.
             for &i in job.recipients.iter().filter(|i| !handled.contains(i)) {
-                inner.record(&q, i, &verdict, Some(failure.answer.clone()), None);
+                inner.decide_and_record(&q, i, Some(&dest), failure.answer.clone(), None);
             }
-            let waiting: Vec<Job> = lock(&dest.jobs).drain(..).collect();
+            let waiting: Vec<Job> = {
+                let mut jobs = lock(&dest.jobs);
+                let (same, other): (Vec<Job>, Vec<Job>) =
+                    jobs.drain(..).partition(|j| j.target.key() == job.target.key());
+                jobs.extend(other);
+                same
+            };
             for other in waiting {
                 if let Some(oq) = inner.spool.get(&other.id) {
                     for &i in &other.recipients {
-                        inner.record(&oq, i, &verdict, Some(failure.answer.clone()), None);
+                        inner.decide_and_record(&oq, i, Some(&dest), failure.answer.clone(), None);
                     }
                 }
                 inner.job_done(&other.id);
@@ -606,6 +914,18 @@ pub async fn run(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>, grace: 
             inner.schedule_at(next, &q.id);
         }
     }
+    let saver = {
+        let inner = inner.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(5)) => inner.pools.save(),
+                    _ = shutdown.changed() => break,
+                }
+            }
+        })
+    };
     loop {
         let now = now_ms();
         let mut due = Vec::new();
@@ -640,4 +960,6 @@ pub async fn run(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>, grace: 
     if tokio::time::timeout(grace, drain).await.is_err() {
         tracing::warn!("deliveries still running after the shutdown grace period were cut off; they will be retried");
     }
+    saver.abort();
+    inner.pools.save();
 }

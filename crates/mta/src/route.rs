@@ -15,6 +15,8 @@ pub struct Target {
     /// The domain has no MX: a host without addresses means the domain
     /// cannot receive mail (permanent), not a passing failure.
     pub implicit: bool,
+    /// A smarthost route, not the domain's own MX.
+    pub smarthost: bool,
 }
 
 impl Target {
@@ -60,6 +62,7 @@ pub async fn route(
             hosts: vec![r.host.clone()],
             port: r.port,
             implicit: false,
+            smarthost: true,
         });
     }
     match resolver.mail_route(domain).await {
@@ -67,11 +70,13 @@ pub async fn route(
             hosts: mx.into_iter().map(|m| m.exchange).collect(),
             port,
             implicit: false,
+            smarthost: false,
         }),
         Ok(MailRoute::Implicit) => Ok(Target {
             hosts: vec![domain.to_owned()],
             port,
             implicit: true,
+            smarthost: false,
         }),
         Ok(MailRoute::NullMx) => Err(refusal(
             556,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use herald_dns::{HickoryResolver, Resolver, Settings};
-use herald_mta::{DeliveryConfig, Mta, SmarthostRoute};
+use herald_mta::{DeliveryConfig, Mta, RetryPolicy, RuleSet, SmarthostRoute};
 use herald_spool::{Spool, SpoolOptions};
 use herald_testkit::{Behaviour, DnsServer, Phase, Rule, SmtpSink, Zones, wait_for};
 use herald_types::{
@@ -45,11 +45,17 @@ struct World {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// The default rules, with every reason retried after `wait`.
+fn retrying_after(wait: Duration) -> Arc<RuleSet> {
+    Arc::new(RuleSet::new(&[], RetryPolicy::uniform(vec![wait])).unwrap())
+}
+
 fn config(port: u16) -> DeliveryConfig {
     DeliveryConfig {
         ehlo_name: "herald.test".into(),
         port,
         retry_schedule: vec![Duration::from_millis(300)],
+        rules: retrying_after(Duration::from_millis(300)),
         connect_timeout: Duration::from_secs(2),
         command_timeout: Duration::from_secs(2),
         idle_timeout: Duration::from_millis(300),
@@ -206,7 +212,9 @@ async fn answers_decide_per_recipient() {
         Rule::new(Phase::Rcpt, "later@*", Behaviour::Reply("451 4.3.0 try again".into())).times(1),
     ];
     let sink = SmtpSink::start("127.0.0.1:0", rules).await.unwrap();
-    let w = world(via(&sink), Arc::new(herald_dns::StaticResolver::new())).await;
+    let mut c = via(&sink);
+    c.max_age = Duration::from_secs(3);
+    let w = world(c, Arc::new(herald_dns::StaticResolver::new())).await;
     let id = w
         .send(&[
             "nobody@example.test",
@@ -215,7 +223,8 @@ async fn answers_decide_per_recipient() {
             "fine@example.test",
         ])
         .await;
-    let bounced = w.until(EventKind::Bounced, 2).await;
+    // The unknown address bounces at once.
+    let bounced = w.until(EventKind::Bounced, 1).await;
     let hard = bounced
         .iter()
         .find(|e| e.recipient.as_deref() == Some("nobody@example.test"))
@@ -224,6 +233,15 @@ async fn answers_decide_per_recipient() {
     assert_eq!(hard.bounce.as_ref().unwrap().reason, "userunknown");
     assert_eq!(hard.smtp.as_ref().unwrap().enhanced.as_deref(), Some("5.1.1"));
     assert_eq!(hard.smtp.as_ref().unwrap().phase, "rcpt");
+    // The full mailbox waits (its owner may empty it), and bounces as
+    // mailboxfull only once the maximum age runs out.
+    let full = w.until(EventKind::Deferred, 2).await;
+    assert!(
+        full.iter()
+            .any(|e| e.recipient.as_deref() == Some("full@example.test") && e.reason.as_deref() == Some("mailboxfull")),
+        "{full:?}"
+    );
+    let bounced = w.until(EventKind::Bounced, 2).await;
     let soft = bounced
         .iter()
         .find(|e| e.recipient.as_deref() == Some("full@example.test"))
@@ -232,7 +250,11 @@ async fn answers_decide_per_recipient() {
     assert_eq!(soft.bounce.as_ref().unwrap().reason, "mailboxfull");
     // 451 once, then accepted on the retry.
     let deferred = w.until(EventKind::Deferred, 1).await;
-    assert_eq!(deferred[0].recipient.as_deref(), Some("later@example.test"));
+    assert!(
+        deferred
+            .iter()
+            .any(|e| e.recipient.as_deref() == Some("later@example.test"))
+    );
     let delivered = w.until(EventKind::Delivered, 2).await;
     let who: Vec<_> = delivered.iter().filter_map(|e| e.recipient.clone()).collect();
     assert!(who.contains(&"later@example.test".to_owned()) && who.contains(&"fine@example.test".to_owned()));
@@ -309,7 +331,7 @@ async fn a_connection_dropped_after_the_content_is_retried() {
     let deferred = w.until(EventKind::Deferred, 1).await;
     assert_eq!(
         deferred[0].smtp.as_ref().unwrap().phase,
-        "data",
+        "end_of_data",
         "no answer to the content: try again"
     );
     w.until(EventKind::Delivered, 1).await;
@@ -343,12 +365,28 @@ async fn null_mx_and_missing_domains_bounce_without_a_connection() {
         .null_mx("nomail.test")
         .ip("ok.nomail.test", "127.0.0.2".parse().unwrap());
     let dns = DnsServer::start(&zones).await.unwrap();
-    let w = world(config(sink.addr().port()), resolver(&dns)).await;
+    let mut c = config(sink.addr().port());
+    c.max_age = Duration::from_secs(2);
+    let w = world(c, resolver(&dns)).await;
     w.send(&["a@nomail.test", "b@nowhere.test"]).await;
+    // A null MX is the domain's own word: a hard bounce at once. A domain
+    // that does not exist may be about to (a DNS outage, a new domain):
+    // retried (for a day by default; here until the maximum age), then a
+    // hard bounce as hostunknown.
+    let first = w.until(EventKind::Bounced, 1).await;
+    assert_eq!(first[0].recipient.as_deref(), Some("a@nomail.test"));
+    let deferred = w.until(EventKind::Deferred, 1).await;
+    assert_eq!(deferred[0].recipient.as_deref(), Some("b@nowhere.test"));
+    assert_eq!(deferred[0].reason.as_deref(), Some("hostunknown"));
     let bounced = w.until(EventKind::Bounced, 2).await;
     for e in &bounced {
         assert_eq!(e.bounce.as_ref().unwrap().class, BounceClass::Hard, "{e:?}");
     }
+    let nowhere = bounced
+        .iter()
+        .find(|e| e.recipient.as_deref() == Some("b@nowhere.test"))
+        .unwrap();
+    assert_eq!(nowhere.bounce.as_ref().unwrap().reason, "hostunknown");
     let codes: Vec<_> = bounced
         .iter()
         .map(|e| e.smtp.as_ref().unwrap().enhanced.clone().unwrap())
@@ -427,6 +465,7 @@ async fn a_restart_resumes_pending_deliveries() {
     .unwrap();
     let mut c = via(&sink);
     c.retry_schedule = vec![Duration::from_secs(1)];
+    c.rules = retrying_after(Duration::from_secs(1));
     let id = {
         let events = Arc::new(Collect::default());
         let spool =

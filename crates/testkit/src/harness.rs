@@ -26,6 +26,8 @@ pub struct Options {
     pub smtp: String,
     /// More sections, as TOML.
     pub extra: String,
+    /// More keys of `[delivery]`.
+    pub delivery: String,
 }
 
 impl Options {
@@ -36,6 +38,7 @@ impl Options {
             zones: Harness::zones()?,
             smtp: "submission = []\nsubmission_tls = []\ninbound = []\n".to_owned(),
             extra: String::new(),
+            delivery: String::new(),
         })
     }
 }
@@ -89,6 +92,7 @@ nameservers = ["{dns}"]
 [delivery]
 port = {port}
 retry_schedule = ["1s"]
+{delivery}
 
 {extra}"#,
             data = dir.path().join("data").display(),
@@ -97,6 +101,7 @@ retry_schedule = ["1s"]
             dns = dns.addr(),
             port = sink.addr().port(),
             extra = o.extra,
+            delivery = o.delivery,
         );
         let mut server = HeraldProcess::start(bin, dir.path(), &config, &[])?;
         let http = server.listening("http").await?;

@@ -25,5 +25,5 @@ pub use dns_server::{DnsServer, Zones};
 pub use harness::{Harness, Options, WAIT};
 pub use process::{HeraldProcess, wait_for};
 pub use receiver::{Mode, Post, Receiver};
-pub use smtp_sink::{Behaviour, Phase, Rule, SinkMessage, SmtpSink};
+pub use smtp_sink::{Behaviour, Phase, Rule, SinkMessage, SinkOptions, SmtpSink};
 pub use temp_store::{DEFAULT_POSTGRES_URL, POSTGRES_ENV, TempStore, postgres_url};

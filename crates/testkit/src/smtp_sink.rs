@@ -82,9 +82,28 @@ impl Rule {
     }
 }
 
+/// How the sink behaves beyond its per-recipient rules.
+#[derive(Debug, Clone, Default)]
+pub struct SinkOptions {
+    /// Offer STARTTLS with a self-signed certificate.
+    pub starttls: bool,
+    /// Offer STARTTLS, say yes, then break the handshake (close the
+    /// connection instead of speaking TLS).
+    pub broken_tls: bool,
+    /// After this many messages on one connection, answer the next MAIL
+    /// with this line and close the connection (a provider counting
+    /// messages per connection).
+    pub per_connection: Option<(usize, String)>,
+}
+
 /// A message the sink accepted.
 #[derive(Debug, Clone)]
 pub struct SinkMessage {
+    /// The name the client gave in EHLO/HELO.
+    pub helo: String,
+    /// The address the sink was reached on (which of several loopback
+    /// addresses a test's MX pointed at).
+    pub local: SocketAddr,
     pub mail_from: String,
     pub rcpt_to: Vec<String>,
     /// The content, unstuffed, without the final `.` line.
@@ -98,7 +117,10 @@ struct Shared {
     rules: Mutex<Vec<Rule>>,
     received: Mutex<Vec<SinkMessage>>,
     connections: Mutex<usize>,
+    /// Connections open now, and the most open at once.
+    open: Mutex<(usize, usize)>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    options: SinkOptions,
 }
 
 /// A running sink; it stops when dropped.
@@ -144,16 +166,35 @@ impl SmtpSink {
 
     /// The same, offering STARTTLS with a self-signed certificate.
     pub async fn start_with(addr: &str, rules: Vec<Rule>, starttls: bool) -> anyhow::Result<Self> {
+        Self::start_opts(
+            addr,
+            rules,
+            SinkOptions {
+                starttls,
+                ..SinkOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// The same, with every option.
+    pub async fn start_opts(addr: &str, rules: Vec<Rule>, options: SinkOptions) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("sink bind {addr}"))?;
         let addr = listener.local_addr()?;
-        let tls = if starttls { Some(acceptor()?) } else { None };
+        let tls = if options.starttls || options.broken_tls {
+            Some(acceptor()?)
+        } else {
+            None
+        };
         let shared = Arc::new(Shared {
             rules: Mutex::new(rules),
             received: Mutex::new(Vec::new()),
             connections: Mutex::new(0),
+            open: Mutex::new((0, 0)),
             tls,
+            options,
         });
         let accept_shared = shared.clone();
         let task = tokio::spawn(async move {
@@ -163,7 +204,13 @@ impl SmtpSink {
                     *n += 1;
                 }
                 tokio::spawn(async move {
-                    let _ = session(stream, peer, shared).await;
+                    if let Ok(mut o) = shared.open.lock() {
+                        o.0 += 1;
+                        o.1 = o.1.max(o.0);
+                    }
+                    let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let _ = session(stream, peer, shared.clone(), closed.clone()).await;
+                    close_once(&shared, &closed);
                 });
             }
         });
@@ -189,6 +236,11 @@ impl SmtpSink {
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.shared.connections.lock().map(|n| *n).unwrap_or(0)
+    }
+
+    /// The most connections that were open at once.
+    pub fn peak_connections(&self) -> usize {
+        self.shared.open.lock().map(|o| o.1).unwrap_or(0)
     }
 
     /// Waits until at least `n` messages have arrived.
@@ -219,7 +271,22 @@ enum Step {
     StartTls,
 }
 
-async fn session(stream: tokio::net::TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> anyhow::Result<()> {
+/// Counts a connection as closed, once: at QUIT (before the reply, so a
+/// client that reconnects after `221` is never counted twice) or at its end.
+fn close_once(shared: &Shared, closed: &std::sync::atomic::AtomicBool) {
+    if !closed.swap(true, std::sync::atomic::Ordering::SeqCst)
+        && let Ok(mut o) = shared.open.lock()
+    {
+        o.0 -= 1;
+    }
+}
+
+async fn session(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    closed: Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<()> {
     match take_rule(&shared, Phase::Connect, "") {
         Behaviour::Accept => {}
         Behaviour::Reply(line) => {
@@ -230,16 +297,33 @@ async fn session(stream: tokio::net::TcpStream, peer: SocketAddr, shared: Arc<Sh
         Behaviour::Disconnect => return Ok(()),
         Behaviour::Hang => return hang(stream).await,
     }
+    let local = stream.local_addr()?;
     let mut reader = BufReader::new(stream);
     reader.get_mut().write_all(b"220 sink.test ESMTP test sink\r\n").await?;
-    match dialogue(&mut reader, peer, &shared, false).await? {
+    let mut conn = Conn {
+        peer,
+        local,
+        helo: String::new(),
+        tls: false,
+        messages: 0,
+        closed,
+    };
+    match dialogue(&mut reader, &mut conn, &shared).await? {
+        Step::StartTls if shared.options.broken_tls => {
+            // Garbage where the server's TLS hello belongs, then goodbye.
+            let mut stream = reader.into_inner();
+            let _ = stream.write_all(b"this is not TLS\r\n").await;
+            Ok(())
+        }
         Step::StartTls => {
             let Some(acceptor) = shared.tls.clone() else {
                 return Ok(());
             };
             let tls = acceptor.accept(reader.into_inner()).await?;
             let mut reader = BufReader::new(tls);
-            dialogue(&mut reader, peer, &shared, true).await?;
+            conn.tls = true;
+            conn.helo.clear();
+            dialogue(&mut reader, &mut conn, &shared).await?;
             Ok(())
         }
         _ => Ok(()),
@@ -263,10 +347,22 @@ fn address_of(arg: &str) -> String {
     arg[start..end].to_owned()
 }
 
-async fn dialogue<S>(reader: &mut BufReader<S>, peer: SocketAddr, shared: &Shared, tls: bool) -> anyhow::Result<Step>
+/// One connection's state.
+struct Conn {
+    peer: SocketAddr,
+    local: SocketAddr,
+    helo: String,
+    tls: bool,
+    /// Messages accepted on this connection.
+    messages: usize,
+    closed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn dialogue<S>(reader: &mut BufReader<S>, conn: &mut Conn, shared: &Shared) -> anyhow::Result<Step>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let tls = conn.tls;
     let mut mail_from: Option<String> = None;
     let mut rcpts: Vec<String> = Vec::new();
     let mut line = String::new();
@@ -278,6 +374,9 @@ where
         let cmd = line.trim_end();
         let upper = cmd.to_ascii_uppercase();
         let w = reader.get_mut();
+        if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            conn.helo = cmd.get(5..).unwrap_or("").trim().to_owned();
+        }
         if upper.starts_with("EHLO") {
             let starttls = if shared.tls.is_some() && !tls {
                 "250-STARTTLS\r\n"
@@ -294,6 +393,13 @@ where
             reply(w, "220 2.0.0 go ahead").await?;
             return Ok(Step::StartTls);
         } else if upper.starts_with("MAIL FROM:") {
+            if let Some((limit, line)) = &shared.options.per_connection
+                && conn.messages >= *limit
+            {
+                reply(w, line).await?;
+                w.flush().await?;
+                return Ok(Step::Close);
+            }
             let from = address_of(&cmd[10..]);
             match take_rule(shared, Phase::Mail, &from) {
                 Behaviour::Accept => {
@@ -334,13 +440,16 @@ where
                 Behaviour::Accept => {
                     if let Ok(mut got) = shared.received.lock() {
                         got.push(SinkMessage {
+                            helo: conn.helo.clone(),
+                            local: conn.local,
                             mail_from: mail_from.take().unwrap_or_default(),
                             rcpt_to: std::mem::take(&mut rcpts),
                             data,
-                            client: peer,
+                            client: conn.peer,
                             tls,
                         });
                     }
+                    conn.messages += 1;
                     reply(w, "250 2.0.0 queued").await?;
                 }
                 Behaviour::Reply(r) => {
@@ -358,6 +467,7 @@ where
         } else if upper == "NOOP" {
             reply(w, "250 2.0.0 ok").await?;
         } else if upper == "QUIT" {
+            close_once(shared, &conn.closed);
             reply(w, "221 2.0.0 bye").await?;
             return Ok(Step::Close);
         } else {

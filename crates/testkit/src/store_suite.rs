@@ -157,6 +157,8 @@ async fn status_changes_persist(s: Arc<dyn Store>) -> anyhow::Result<()> {
         reply_url: Some("https://hooks.acme.test/replies".to_owned()),
         bounce_alert_bp: 500,
         complaint_alert_bp: 10,
+        daily_quota: Some(10_000),
+        rate_per_minute: Some(600),
     };
     s.set_account_settings(&a.id, &tracking).await?;
     ensure!(s.account_by_id(&a.id).await?.context("exists")?.settings == tracking);

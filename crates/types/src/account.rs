@@ -84,6 +84,13 @@ pub struct AccountSettings {
     /// An `alert` event when the complaint rate of the last 24 hours is
     /// over this, in basis points (5 = 0.05%).
     pub complaint_alert_bp: u32,
+    /// Recipients a UTC day the account may send; `None`: no quota. Set by
+    /// the operator or the account's master, never the account itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub daily_quota: Option<u32>,
+    /// Recipients a minute; `None`: no limit. Set like the quota.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_per_minute: Option<u32>,
 }
 
 impl AccountSettings {
@@ -109,6 +116,8 @@ impl Default for AccountSettings {
             reply_url: None,
             bounce_alert_bp: Self::DEFAULT_BOUNCE_ALERT_BP,
             complaint_alert_bp: Self::DEFAULT_COMPLAINT_ALERT_BP,
+            daily_quota: None,
+            rate_per_minute: None,
         }
     }
 }

@@ -62,6 +62,12 @@ pub enum SubmitError {
     TooLarge(usize),
     #[error("the message could not be stored; try again")]
     Unavailable,
+    /// Over the account's daily quota or rate: try again after the wait.
+    #[error("{message}")]
+    OverLimit {
+        message: String,
+        retry_after: std::time::Duration,
+    },
 }
 
 impl SubmitError {
@@ -77,6 +83,8 @@ impl SubmitError {
             Self::BadHeaders(_) => (550, [5, 6, 0]),
             Self::TooLarge(_) => (552, [5, 3, 4]),
             Self::Unavailable => (451, [4, 3, 0]),
+            // RFC 3463 X.4.5: mail system congestion (of this account's share).
+            Self::OverLimit { .. } => (452, [4, 4, 5]),
         }
     }
 }

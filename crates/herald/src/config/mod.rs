@@ -57,7 +57,15 @@ mod tests {
         let defaults = toml::Value::try_from(RawConfig::default()).expect("serialises");
         let template: toml::Value = toml::from_str(TEMPLATE).expect("parses");
         for (section, keys) in defaults.as_table().expect("table") {
-            for key in keys.as_table().expect("section").keys() {
+            let Some(keys) = keys.as_table() else {
+                // A top-level list ([[response_rules]], [[destinations]]).
+                assert!(
+                    template.get(section).is_some(),
+                    "{section} is missing from herald.example.toml"
+                );
+                continue;
+            };
+            for key in keys.keys() {
                 assert!(
                     template.get(section).and_then(|s| s.get(key)).is_some(),
                     "[{section}] {key} is missing from herald.example.toml"

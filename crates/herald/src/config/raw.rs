@@ -7,6 +7,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawConfig {
+    /// Answer rules, first match wins, before Herald's defaults.
+    pub response_rules: Vec<herald_rules::RuleSpec>,
+    /// Shaping per destination, over the built-in presets.
+    pub destinations: Vec<RawDestination>,
+    /// Source addresses (with EHLO names) by account and stream.
+    pub ip_pools: Vec<RawPool>,
+    /// Warm-up plans (a built-in `default` exists).
+    pub warmup_plans: Vec<RawWarmupPlan>,
+    /// Sending domains that warm up.
+    pub warmup_domains: Vec<RawWarmupDomain>,
     pub server: RawServer,
     pub storage: RawStorage,
     pub http: RawHttp,
@@ -152,7 +162,19 @@ pub struct RawRoute {
 pub struct RawDelivery {
     pub port: u16,
     pub max_age: String,
-    pub retry_schedule: Vec<String>,
+    /// Unset: Herald's ladders per reason (15 min to 30 h). Set: this
+    /// ladder for every reason `retry` does not name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_schedule: Option<Vec<String>>,
+    /// A ladder per reason (`mailboxfull = ["1h", "4h", "12h"]`).
+    pub retry: std::collections::BTreeMap<String, Vec<String>>,
+    /// Limits of destinations no `[[destinations]]` entry names (0: none).
+    pub messages_per_minute: u32,
+    pub messages_per_hour: u32,
+    pub recipients_per_message: u32,
+    /// MX hosts, and addresses across them, tried per attempt.
+    pub max_mx_hosts: u32,
+    pub max_addresses: u32,
     pub connect_timeout: String,
     pub command_timeout: String,
     pub max_connections_per_destination: u32,
@@ -167,7 +189,13 @@ impl Default for RawDelivery {
         Self {
             port: 25,
             max_age: s("72h"),
-            retry_schedule: ["5m", "10m", "20m", "40m", "1h"].map(s).to_vec(),
+            retry_schedule: None,
+            retry: std::collections::BTreeMap::new(),
+            messages_per_minute: 0,
+            messages_per_hour: 0,
+            recipients_per_message: 100,
+            max_mx_hosts: 5,
+            max_addresses: 10,
             connect_timeout: s("30s"),
             command_timeout: s("5m"),
             max_connections_per_destination: 20,
@@ -177,6 +205,79 @@ impl Default for RawDelivery {
             routes: Vec::new(),
         }
     }
+}
+
+/// A `[[destinations]]` entry: a named site, its domains or MX patterns,
+/// its limits (unset: the preset's of the same name, or `[delivery]`'s).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDestination {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<herald_rules::OneOrMany>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mx: Option<herald_rules::OneOrMany>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_per_connection: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_per_minute: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_per_hour: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipients_per_message: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPool {
+    pub name: String,
+    #[serde(default)]
+    pub dedicated: bool,
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    #[serde(default)]
+    pub streams: Vec<String>,
+    pub sources: Vec<RawSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    pub ip: String,
+    pub ehlo: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_start: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWarmupPlan {
+    pub name: String,
+    pub daily: Vec<u32>,
+    #[serde(default)]
+    pub hourly: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWarmupDomain {
+    pub domain: String,
+    #[serde(default = "default_plan")]
+    pub plan: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+}
+
+fn default_plan() -> String {
+    s("default")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

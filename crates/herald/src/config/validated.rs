@@ -7,13 +7,16 @@ use std::time::Duration;
 use std::net::IpAddr;
 
 use herald_auth::RecordPlan;
-use herald_mta::{DeliveryConfig, SmarthostRoute};
+use herald_mta::{
+    DeliveryConfig, Pool, PoolConfig, RetryPolicy, RuleSet, Site, SmarthostRoute, Source, TlsMode, WarmupDomain,
+    WarmupPlan,
+};
 use herald_tracking::MachineRules;
 use herald_types::{AccountName, DomainName, EmailAddress, parse_duration};
 use ipnet::IpNet;
 use serde::Serialize;
 
-use super::raw::{RawConfig, RawDelivery, RawDns, RawDomains, RawSmtp, RawTracking, RawWebhooks};
+use super::raw::{RawConfig, RawDelivery, RawDestination, RawDns, RawDomains, RawSmtp, RawTracking, RawWebhooks};
 
 /// A value that failed its check: the key, the value as written, and what
 /// would have been accepted.
@@ -211,19 +214,230 @@ fn host_port(key: String, value: &str) -> Result<(String, u16), ConfigError> {
     Ok((host.to_owned(), port))
 }
 
-fn delivery_settings(raw: &RawDelivery, ehlo_name: &str) -> Result<DeliveryConfig, ConfigError> {
+fn ladder(key: &str, list: &[String]) -> Result<Vec<Duration>, ConfigError> {
+    if list.is_empty() {
+        return Err(bad(key, "[]", "at least one duration"));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, d)| duration(&format!("{key}[{i}]"), d))
+        .collect()
+}
+
+/// The retry ladders: Herald's per reason unless `retry_schedule` is set,
+/// with `[delivery.retry]`'s over either.
+fn retry_policy(raw: &RawDelivery) -> Result<(RetryPolicy, Vec<Duration>), ConfigError> {
+    let mut policy = match &raw.retry_schedule {
+        None => RetryPolicy::builtin(),
+        Some(list) => RetryPolicy::uniform(ladder("delivery.retry_schedule", list)?),
+    };
+    for (reason, list) in &raw.retry {
+        let key = format!("delivery.retry.{reason}");
+        let named = herald_rules::Reason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == reason.as_str())
+            .ok_or_else(|| {
+                bad(
+                    &key,
+                    reason,
+                    "a reason such as mailboxfull, speeding, blocked or hostunknown",
+                )
+            })?;
+        policy.by_reason.insert(named, ladder(&key, list)?);
+    }
+    let default = policy.default.clone();
+    Ok((policy, default))
+}
+
+fn destination_sites(raw: &[RawDestination]) -> Result<Vec<Site>, ConfigError> {
+    let mut names = std::collections::HashSet::new();
+    raw.iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let key = |field: &str| format!("destinations[{i}].{field}");
+            let name = d.name.trim().to_ascii_lowercase();
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(bad(key("name"), &d.name, "a name of letters, digits, - and _"));
+            }
+            if !names.insert(name.clone()) {
+                return Err(bad(key("name"), &d.name, "a name no other destination has"));
+            }
+            let patterns = |field: &str, list: &Option<herald_rules::OneOrMany>| -> Result<Vec<String>, ConfigError> {
+                list.as_ref().map_or(Ok(Vec::new()), |l| {
+                    l.items()
+                        .into_iter()
+                        .map(|p| {
+                            let p = p.trim().trim_end_matches('.').to_ascii_lowercase();
+                            let bare = p.strip_prefix("*.").unwrap_or(&p);
+                            DomainName::parse(bare)
+                                .map(|_| p.clone())
+                                .map_err(|_| bad(key(field), &p, "a domain, or *. and a domain"))
+                        })
+                        .collect()
+                })
+            };
+            let count = |field: &str, v: Option<u32>| -> Result<Option<u32>, ConfigError> {
+                match v {
+                    Some(0) => Err(bad(key(field), "0", "a number above 0")),
+                    other => Ok(other),
+                }
+            };
+            let tls = match &d.tls {
+                None => None,
+                Some(t) => {
+                    Some(TlsMode::parse(t).ok_or_else(|| bad(key("tls"), t, "opportunistic, required or disabled"))?)
+                }
+            };
+            Ok(Site {
+                name,
+                domains: patterns("domain", &d.domain)?,
+                mx: patterns("mx", &d.mx)?,
+                max_connections: count("max_connections", d.max_connections)?.map(|n| n as usize),
+                messages_per_connection: count("messages_per_connection", d.messages_per_connection)?
+                    .map(|n| n as usize),
+                messages_per_minute: count("messages_per_minute", d.messages_per_minute)?,
+                messages_per_hour: count("messages_per_hour", d.messages_per_hour)?,
+                recipients_per_message: count("recipients_per_message", d.recipients_per_message)?.map(|n| n as usize),
+                tls,
+            })
+        })
+        .collect()
+}
+
+fn day(key: &str, value: &str) -> Result<time::Date, ConfigError> {
+    let f = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(value, &f).map_err(|_| bad(key, value, "a date such as 2026-12-01"))
+}
+
+fn pool_config(raw: &RawConfig, data_dir: &std::path::Path) -> Result<PoolConfig, ConfigError> {
+    let mut plans = Vec::new();
+    for (i, p) in raw.warmup_plans.iter().enumerate() {
+        let key = |f: &str| format!("warmup_plans[{i}].{f}");
+        if p.name.trim().is_empty() || plans.iter().any(|q: &WarmupPlan| q.name == p.name) {
+            return Err(bad(key("name"), &p.name, "a name no other plan has"));
+        }
+        if p.daily.is_empty() || p.daily.contains(&0) {
+            return Err(bad(
+                key("daily"),
+                &format!("{:?}", p.daily),
+                "daily volumes above 0, day by day",
+            ));
+        }
+        if p.hourly.contains(&0) || p.hourly.len() > p.daily.len() {
+            return Err(bad(
+                key("hourly"),
+                &format!("{:?}", p.hourly),
+                "hourly caps above 0, at most one per day",
+            ));
+        }
+        plans.push(WarmupPlan {
+            name: p.name.clone(),
+            daily: p.daily.clone(),
+            hourly: p.hourly.clone(),
+        });
+    }
+    if !plans.iter().any(|p| p.name == "default") {
+        plans.push(WarmupPlan::default_plan());
+    }
+    let plan = |key: String, name: &str| -> Result<String, ConfigError> {
+        if plans.iter().any(|p| p.name == name) {
+            Ok(name.to_owned())
+        } else {
+            Err(bad(key, name, "the name of a [[warmup_plans]] entry, or default"))
+        }
+    };
+    let mut pools: Vec<Pool> = Vec::new();
+    for (i, p) in raw.ip_pools.iter().enumerate() {
+        let key = |f: &str| format!("ip_pools[{i}].{f}");
+        if p.name.trim().is_empty() || pools.iter().any(|q| q.name == p.name) {
+            return Err(bad(key("name"), &p.name, "a name no other pool has"));
+        }
+        for a in &p.accounts {
+            AccountName::parse(a).map_err(|e| bad(key("accounts"), a, e.expected))?;
+        }
+        if p.dedicated && p.accounts.is_empty() {
+            return Err(bad(key("accounts"), "[]", "the accounts a dedicated pool is for"));
+        }
+        let mut sources = Vec::new();
+        for (j, src) in p.sources.iter().enumerate() {
+            let skey = |f: &str| format!("ip_pools[{i}].sources[{j}].{f}");
+            let ip: IpAddr = src
+                .ip
+                .parse()
+                .map_err(|_| bad(skey("ip"), &src.ip, "an IP address of this machine"))?;
+            let ehlo = DomainName::parse(&src.ehlo)
+                .map_err(|e| bad(skey("ehlo"), &src.ehlo, e.expected))?
+                .to_string();
+            let warmup = src.warmup.as_ref().map(|w| plan(skey("warmup"), w)).transpose()?;
+            let warmup_start = src
+                .warmup_start
+                .as_ref()
+                .map(|d| day(&skey("warmup_start"), d))
+                .transpose()?;
+            sources.push(Source {
+                ip,
+                ehlo,
+                warmup,
+                warmup_start,
+            });
+        }
+        pools.push(Pool {
+            name: p.name.clone(),
+            dedicated: p.dedicated,
+            accounts: p.accounts.clone(),
+            streams: p.streams.clone(),
+            sources,
+            overflow: p.overflow.clone(),
+        });
+    }
+    for (i, p) in pools.iter().enumerate() {
+        if let Some(o) = &p.overflow
+            && (o == &p.name || !pools.iter().any(|q| &q.name == o))
+        {
+            return Err(bad(format!("ip_pools[{i}].overflow"), o, "the name of another pool"));
+        }
+    }
+    let mut domains = Vec::new();
+    for (i, d) in raw.warmup_domains.iter().enumerate() {
+        let key = |f: &str| format!("warmup_domains[{i}].{f}");
+        let domain = DomainName::parse(&d.domain)
+            .map_err(|e| bad(key("domain"), &d.domain, e.expected))?
+            .to_string();
+        domains.push(WarmupDomain {
+            domain,
+            plan: plan(key("plan"), &d.plan)?,
+            start: d.start.as_ref().map(|s| day(&key("start"), s)).transpose()?,
+        });
+    }
+    Ok(PoolConfig {
+        pools,
+        plans,
+        domains,
+        state_file: Some(data_dir.join("warmup.json")),
+    })
+}
+
+fn delivery_settings(
+    raw: &RawConfig,
+    ehlo_name: &str,
+    data_dir: &std::path::Path,
+) -> Result<DeliveryConfig, ConfigError> {
+    let rules_raw = &raw.response_rules;
+    let destinations = destination_sites(&raw.destinations)?;
+    let pools = pool_config(raw, data_dir)?;
+    let raw = &raw.delivery;
     if raw.port == 0 {
         return Err(bad("delivery.port", "0", "a port above 0"));
     }
-    if raw.retry_schedule.is_empty() {
-        return Err(bad("delivery.retry_schedule", "[]", "at least one duration"));
-    }
-    let retry_schedule = raw
-        .retry_schedule
-        .iter()
-        .enumerate()
-        .map(|(i, d)| duration(&format!("delivery.retry_schedule[{i}]"), d))
-        .collect::<Result<_, _>>()?;
+    let (policy, retry_schedule) = retry_policy(raw)?;
+    let rules = RuleSet::new(rules_raw, policy).map_err(|e| {
+        let index = rules_raw.iter().position(|r| r.name.trim() == e.rule).unwrap_or(0);
+        bad(format!("response_rules[{index}].{}", e.field), &e.rule, e.message)
+    })?;
     let routes = raw
         .routes
         .iter()
@@ -258,6 +472,14 @@ fn delivery_settings(raw: &RawDelivery, ehlo_name: &str) -> Result<DeliveryConfi
         port: raw.port,
         max_age: duration("delivery.max_age", &raw.max_age)?,
         retry_schedule,
+        rules: std::sync::Arc::new(rules),
+        destinations,
+        messages_per_minute: (raw.messages_per_minute > 0).then_some(raw.messages_per_minute),
+        messages_per_hour: (raw.messages_per_hour > 0).then_some(raw.messages_per_hour),
+        recipients_per_message: count("recipients_per_message", raw.recipients_per_message)?,
+        max_mx_hosts: count("max_mx_hosts", raw.max_mx_hosts)?,
+        max_addresses: count("max_addresses", raw.max_addresses)?,
+        pools,
         connect_timeout: duration("delivery.connect_timeout", &raw.connect_timeout)?,
         command_timeout: duration("delivery.command_timeout", &raw.command_timeout)?,
         max_connections_per_destination: count("max_connections_per_destination", raw.max_connections_per_destination)?,
@@ -482,7 +704,7 @@ impl Config {
         }
         let smtp = smtp_settings(&raw.smtp)?;
         let dns_servers = name_servers(&raw.dns)?;
-        let delivery = delivery_settings(&raw.delivery, &hostname)?;
+        let delivery = delivery_settings(&raw, &hostname, &data_dir)?;
         let domains = domains_plan(&raw.domains, &hostname, &public_url)?;
         let secret_file = if raw.server.secret_file.is_empty() {
             data_dir.join("secret.key")

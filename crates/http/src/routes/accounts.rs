@@ -118,6 +118,7 @@ pub async fn reactivate(
 #[utoipa::path(patch, path = "/api/v1/accounts/{name}/settings", tag = "accounts",
     params(("name" = herald_api_types::patterns::AccountName, Path, description = "account name")), request_body = UpdateAccountSettings,
     responses((status = 200, body = Account), (status = 404, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "`daily_quota` or `rate_per_minute` from the account's own key: only its master or an admin sets them"),
         (status = 422, body = ErrorBody, description = "a value is invalid, or `reply_url`'s host is not (or does not resolve to) a public address: what a name resolves to is found by resolving it, which a schema cannot say")),
     security(("bearer" = [])))]
 pub async fn update_settings(
@@ -140,6 +141,8 @@ pub async fn update_settings(
                 reply_url: req.reply_url,
                 bounce_alert_percent: req.bounce_alert_percent,
                 complaint_alert_percent: req.complaint_alert_percent,
+                daily_quota: req.daily_quota,
+                rate_per_minute: req.rate_per_minute,
             },
         )
         .await?;

@@ -45,6 +45,10 @@ fn submit_error(e: &SubmitError) -> ApiError {
         SubmitError::NullSender => ApiError::field("from", message),
         SubmitError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
         SubmitError::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
+        SubmitError::OverLimit { retry_after, .. } => ApiError {
+            retry_after: Some(retry_after.as_secs().max(1)),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "over_limit", message)
+        },
     }
 }
 
@@ -134,6 +138,7 @@ async fn submit_all(
         (status = 403, body = herald_api_types::ErrorBody, description = "the sender is not approved for the account"),
         (status = 409, body = herald_api_types::ErrorBody, description = "a request with this Idempotency-Key is still being handled"),
         (status = 413, body = herald_api_types::ErrorBody, description = "the message is too large"),
+        (status = 429, body = herald_api_types::ErrorBody, description = "(`over_limit`) the account's daily quota or rate is reached; `Retry-After` says when to try again"),
         (status = 422, body = herald_api_types::ErrorBody, description = "a field is invalid (`field` names it); or (`foreign_domain`) the sender or an author is in a domain another brand verified; or (`idempotency_key_reused`) the Idempotency-Key was used for a different request within 24 hours")),
     security(("bearer" = [])))]
 pub async fn send(

@@ -147,6 +147,8 @@ pub fn api(send_body_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::enable))
         .routes(routes!(messages::show))
         .routes(routes!(queue::list))
+        .routes(routes!(queue::destinations))
+        .routes(routes!(queue::warmup))
         .routes(routes!(queue::show, queue::purge))
         .routes(routes!(queue::retry))
         .routes(routes!(queue::bounce))

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use herald_accounts::Caller;
-use herald_api_types::{ErrorBody, List, QueuedMessage};
+use herald_api_types::{ErrorBody, List, QueueDestination, QueuedMessage, WarmupState};
 use herald_types::MessageId;
 
 use super::ApiPath;
@@ -54,6 +54,38 @@ pub async fn list(State(s): State<AppState>, Authed(caller): Authed) -> ApiResul
         .collect();
     data.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Json(List { data }))
+}
+
+/// Delivery destinations and their state (normal, backed off or suspended,
+/// and by which rule). The platform's view: an admin key only (404 for
+/// any other, as for everything a caller may not see).
+#[utoipa::path(get, path = "/api/v1/queue/destinations", tag = "queue",
+    responses((status = 200, body = List<QueueDestination>), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn destinations(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+) -> ApiResult<Json<List<QueueDestination>>> {
+    if !caller.admin {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "not found"));
+    }
+    Ok(Json(List {
+        data: queue(&s)?.destinations(),
+    }))
+}
+
+/// Warm-up progress: each warming source address and sending domain, per
+/// provider, with today's caps, counts and headroom. An admin key only.
+#[utoipa::path(get, path = "/api/v1/warmup", tag = "queue",
+    responses((status = 200, body = List<WarmupState>), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn warmup(State(s): State<AppState>, Authed(caller): Authed) -> ApiResult<Json<List<WarmupState>>> {
+    if !caller.admin {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "not found"));
+    }
+    Ok(Json(List {
+        data: queue(&s)?.warmup(),
+    }))
 }
 
 /// Show a queued message and each recipient's state.
