@@ -425,6 +425,17 @@ pub struct WarmupState {
     pub headroom_today: u32,
 }
 
+/// A day's TLS-RPT counts (RFC 8460): per recipient domain with an
+/// MTA-STS policy, the policy, sessions that succeeded and failed, and the
+/// failures by result type and MX host — the `policies` of a report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TlsReportDay {
+    #[schema(example = "2026-12-07")]
+    pub day: String,
+    #[schema(value_type = Vec<Object>)]
+    pub policies: Vec<serde_json::Value>,
+}
+
 /// A DNS record a domain publishes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DnsRecord {

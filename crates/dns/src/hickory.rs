@@ -38,6 +38,9 @@ impl Default for Settings {
 #[derive(Debug, Clone)]
 pub struct HickoryResolver {
     inner: TokioResolver,
+    /// The name servers, for the questions asked with AD and DO set.
+    servers: Vec<SocketAddr>,
+    timeout: Duration,
 }
 
 fn options(settings: Settings) -> ResolverOpts {
@@ -59,10 +62,24 @@ impl HickoryResolver {
         let mut builder =
             TokioResolver::builder_tokio().map_err(|e| DnsError::Temporary("system resolver".into(), e.to_string()))?;
         *builder.options_mut() = options(settings);
+        // The same /etc/resolv.conf, read again for the servers' addresses.
+        let servers = hickory_resolver::system_conf::read_system_conf()
+            .map(|(config, _)| {
+                config
+                    .name_servers()
+                    .iter()
+                    .map(|ns| SocketAddr::new(ns.ip, 53))
+                    .collect()
+            })
+            .unwrap_or_default();
         let inner = builder
             .build()
             .map_err(|e| DnsError::Temporary("system resolver".into(), e.to_string()))?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            servers,
+            timeout: settings.timeout,
+        })
     }
 
     /// Exactly these name servers (UDP, then TCP for long answers).
@@ -85,7 +102,11 @@ impl HickoryResolver {
         let inner = builder
             .build()
             .map_err(|e| DnsError::Temporary("resolver".into(), e.to_string()))?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            servers: servers.to_vec(),
+            timeout: settings.timeout,
+        })
     }
 }
 
@@ -233,6 +254,14 @@ impl Resolver for HickoryResolver {
         .await
     }
 
+    async fn tlsa(&self, name: &str) -> Result<crate::Secured<Vec<crate::Tlsa>>, DnsError> {
+        self.secure_tlsa(name).await
+    }
+
+    async fn mx_secure(&self, domain: &str) -> Result<bool, DnsError> {
+        self.secure_mx(domain).await
+    }
+
     async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
         let lookup = self
             .inner
@@ -247,5 +276,17 @@ impl Resolver for HickoryResolver {
                 _ => None,
             })
             .collect())
+    }
+}
+
+impl HickoryResolver {
+    /// TLSA records asked with AD and DO set ([`crate::secure`]).
+    pub async fn secure_tlsa(&self, name: &str) -> Result<crate::Secured<Vec<crate::Tlsa>>, DnsError> {
+        crate::secure::tlsa(&self.servers, name, self.timeout).await
+    }
+
+    /// Whether the MX RRset of `domain` comes back authenticated.
+    pub async fn secure_mx(&self, domain: &str) -> Result<bool, DnsError> {
+        crate::secure::mx_secure(&self.servers, domain, self.timeout).await
     }
 }

@@ -12,6 +12,7 @@
 //! tests. End-to-end tests use the real resolver against testkit's DNS server.
 
 mod hickory;
+mod secure;
 mod table;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -19,6 +20,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use async_trait::async_trait;
 
 pub use hickory::{HickoryResolver, Settings};
+pub use secure::Secured;
+
+/// One TLSA record (RFC 6698): certificate usage, selector, matching type
+/// and association data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tlsa {
+    pub usage: u8,
+    pub selector: u8,
+    pub matching: u8,
+    pub data: Vec<u8>,
+}
 pub use table::StaticResolver;
 
 /// One MX record.
@@ -74,6 +86,21 @@ pub trait Resolver: Send + Sync + std::fmt::Debug {
 
     /// The TXT records at `name`, each with its strings joined.
     async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError>;
+
+    /// The TLSA records at `name` (`_25._tcp.mx.example.com`), and whether
+    /// the answer was authenticated by DNSSEC. The default knows none.
+    async fn tlsa(&self, _name: &str) -> Result<Secured<Vec<Tlsa>>, DnsError> {
+        Ok(Secured {
+            value: Vec::new(),
+            secure: false,
+        })
+    }
+
+    /// Whether `domain`'s MX records were authenticated by DNSSEC (DANE
+    /// applies to MX hosts only then). The default: not.
+    async fn mx_secure(&self, _domain: &str) -> Result<bool, DnsError> {
+        Ok(false)
+    }
 
     /// The target of the CNAME at `name`, lower-case, without the final dot.
     async fn cname(&self, name: &str) -> Result<String, DnsError>;

@@ -373,7 +373,12 @@ pub struct QueueArgs {
 #[derive(Debug, Subcommand)]
 pub enum QueueAction {
     /// Messages waiting for delivery.
-    List,
+    List {
+        /// Only messages with a recipient bound for this destination (a
+        /// provider's name such as google, or a key from `queue destinations`).
+        #[arg(long)]
+        destination: Option<String>,
+    },
     /// One message and each recipient's state.
     Show { id: String },
     /// Try every pending recipient now.

@@ -25,10 +25,23 @@ fn show(m: &QueuedMessage) {
     }
 }
 
+/// Percent-encodes a query value (RFC 3986 unreserved characters kept).
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 pub async fn run(config: &Config, args: QueueArgs, json: bool) -> anyhow::Result<()> {
     let client = ApiClient::new(config, args.server, args.api_key)?;
     let (method, path) = match &args.action {
-        QueueAction::List => (Method::GET, "/api/v1/queue".to_owned()),
+        QueueAction::List { destination } => match destination {
+            Some(d) => (Method::GET, format!("/api/v1/queue?destination={}", url_encode(d))),
+            None => (Method::GET, "/api/v1/queue".to_owned()),
+        },
         QueueAction::Show { id } => (Method::GET, format!("/api/v1/queue/{id}")),
         QueueAction::Retry { id } => (Method::POST, format!("/api/v1/queue/{id}/retry")),
         QueueAction::Bounce { id } => (Method::POST, format!("/api/v1/queue/{id}/bounce")),
@@ -38,7 +51,7 @@ pub async fn run(config: &Config, args: QueueArgs, json: bool) -> anyhow::Result
     };
     let body = client.call(method, &path, &[], None).await?;
     match args.action {
-        QueueAction::List => {
+        QueueAction::List { .. } => {
             let list: List<QueuedMessage> = serde_json::from_str(&body)?;
             if json {
                 return output::json(&list);

@@ -76,6 +76,16 @@ fn warmup(w: herald_mta::WarmupStatus) -> herald_api_types::WarmupState {
 }
 
 impl QueueControl for SpoolQueue {
+    fn goes_to(&self, domain: &str, destination: &str) -> bool {
+        self.mta
+            .destination_of(domain)
+            .is_some_and(|d| d.eq_ignore_ascii_case(destination))
+    }
+
+    fn tls_report(&self, day: &str) -> Vec<serde_json::Value> {
+        self.mta.tls_report(day)
+    }
+
     fn warmup(&self) -> Vec<herald_api_types::WarmupState> {
         self.mta.warmup().into_iter().map(warmup).collect()
     }

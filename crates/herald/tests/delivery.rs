@@ -160,6 +160,31 @@ async fn rules_and_destinations_from_the_config_decide_and_show() -> anyhow::Res
         shown.contains("acme-mx") && shown.contains("backoff until") && shown.contains("by rule acme-throttle"),
         "{shown}"
     );
+    // The queue listing filters by destination.
+    let bound: Value = serde_json::from_str(&server.run(&["--json", "queue", "list", "--destination", "acme-mx"])?)?;
+    ensure!(bound["data"].as_array().is_some_and(|d| d.len() == 1), "{bound}");
+    let elsewhere: Value =
+        serde_json::from_str(&server.run(&["--json", "queue", "list", "--destination", "google"])?)?;
+    ensure!(elsewhere["data"] == json!([]), "{elsewhere}");
+    // And the metrics say the same, per destination and pool.
+    let metrics = wait_for("the destination's gauges", Duration::from_secs(30), || {
+        let call = api.call("GET", "/metrics").send();
+        async move {
+            let text = call.await.ok()?.body.as_str()?.to_owned();
+            text.contains(r#"herald_destination_backoff{destination="acme-mx",pool="system"} 1"#)
+                .then_some(text)
+        }
+    })
+    .await?;
+    for family in [
+        r#"herald_delivery_recipients_total{destination="acme-mx",pool="system",outcome="deferred"} 1"#,
+        r#"herald_delivery_deferred_total{destination="acme-mx",reason="speeding"} 1"#,
+        r#"herald_destination_rate_factor{destination="acme-mx",pool="system"} 0.5"#,
+        "herald_smtp_transaction_seconds_count",
+        "herald_queue_scheduled",
+    ] {
+        ensure!(metrics.contains(family), "{family} missing from:\n{metrics}");
+    }
     Ok(())
 }
 
@@ -184,6 +209,22 @@ fn a_wrong_rule_or_destination_is_refused_with_its_key() -> anyhow::Result<()> {
             "destinations[0].tls",
         ),
         ("[delivery]\nretry = { sad = [\"1h\"] }\n", "delivery.retry.sad"),
+        (
+            "[delivery]\ntls_ca_file = \"/nonexistent/ca.pem\"\n",
+            "delivery.tls_ca_file",
+        ),
+        (
+            "[[ip_pools]]\nname = \"p\"\nsources = [{ ip = \"not-an-ip\", ehlo = \"a.test\" }]\n",
+            "ip_pools[0].sources[0].ip",
+        ),
+        (
+            "[[ip_pools]]\nname = \"p\"\noverflow = \"nowhere\"\nsources = []\n",
+            "ip_pools[0].overflow",
+        ),
+        (
+            "[[ip_pools]]\nname = \"p\"\nsources = [{ ip = \"127.0.0.5\", ehlo = \"a.test\", warmup = \"none\" }]\n",
+            "ip_pools[0].sources[0].warmup",
+        ),
     ] {
         let path = dir.path().join("herald.toml");
         std::fs::write(&path, snippet)?;
@@ -428,5 +469,121 @@ async fn accounts_send_from_their_pool_within_warm_up_and_quota() -> anyhow::Res
         "{out} {}",
         String::from_utf8_lossy(&py.stderr)
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mta_sts_from_the_config_and_its_tls_report() -> anyhow::Result<()> {
+    use base64::Engine;
+    use herald_testkit::{HttpsServer, SinkOptions, TestCa};
+    let ca = TestCa::new()?;
+    let https = HttpsServer::start("127.0.0.40:0", &ca.issue(&["mta-sts.good.test"])?).await?;
+    https.set(
+        "mta-sts.good.test",
+        "/.well-known/mta-sts.txt",
+        (
+            200,
+            "text/plain".into(),
+            "version: STSv1\nmode: enforce\nmx: mx.good.test\nmax_age: 86400\n".into(),
+        ),
+    );
+    let sink = SmtpSink::start_opts(
+        "127.0.0.41:0",
+        vec![],
+        SinkOptions {
+            starttls: true,
+            identity: Some(ca.issue(&["mx.good.test"])?),
+            ..SinkOptions::default()
+        },
+    )
+    .await?;
+    let dns = DnsServer::start(
+        &Zones::new()
+            .mx("good.test", 10, "mx.good.test")
+            .ip("mx.good.test", "127.0.0.41".parse()?)
+            .ip("mta-sts.good.test", "127.0.0.40".parse()?)
+            .txt("_mta-sts.good.test", "v=STSv1; id=1"),
+    )
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64::engine::general_purpose::STANDARD.encode(ca.cert())
+    );
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, pem)?;
+    let data = dir.path().join("data");
+    let config = format!(
+        r#"[server]
+hostname = "mta.test"
+data_dir = "{data}"
+shutdown_timeout = "5s"
+
+[http]
+listen = "127.0.0.1:0"
+outbound_allow = ["127.0.0.0/8"]
+
+[smtp]
+submission = []
+submission_tls = []
+inbound = []
+
+[dns]
+nameservers = ["{dns}"]
+
+[delivery]
+port = {port}
+retry_schedule = ["1s"]
+mta_sts_port = {sts}
+tls_ca_file = "{ca}"
+"#,
+        data = data.display(),
+        dns = dns.addr(),
+        port = sink.addr().port(),
+        sts = https.addr().port(),
+        ca = ca_file.display(),
+    );
+    let mut server = HeraldProcess::start(Path::new(BIN), dir.path(), &config, &[])?;
+    let api = Api::http(server.listening("http").await?)?;
+    server.run(&["account", "create", "acme"])?;
+    let key = server
+        .run(&["api-key", "create", "--account", "acme"])?
+        .trim()
+        .to_owned();
+    server.run(&["sender", "add", "--account", "acme", "news@acme.test", "--override"])?;
+    let sent = api
+        .call("POST", "/api/v1/messages")
+        .key(&key)
+        .json(json!({"from": "news@acme.test", "to": ["x@good.test"], "subject": "hi", "text": "hello"}))
+        .send()
+        .await?;
+    ensure!(sent.status == 202, "{}", sent.body);
+    let got = sink.wait_for_messages(1, Duration::from_secs(30)).await?;
+    ensure!(got[0].tls, "over TLS");
+    ensure!(https.hits("mta-sts.good.test") == 1, "the policy was fetched");
+    let admin = std::fs::read_to_string(data.join("bootstrap-admin-key"))?
+        .trim()
+        .to_owned();
+    let report = api.call("GET", "/api/v1/tls-reports").key(&admin).send().await?;
+    let policy = report.body["policies"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["policy"]["policy-domain"] == "good.test").cloned())
+        .with_context(|| format!("good.test in {}", report.body))?;
+    ensure!(
+        policy["policy"]["policy-type"] == "sts"
+            && policy["summary"]["total-successful-session-count"] == 1
+            && policy["policy"]["mx-host"] == json!(["mx.good.test"]),
+        "{policy}"
+    );
+    let tenant = api.call("GET", "/api/v1/tls-reports").key(&key).send().await?;
+    ensure!(tenant.status == 404, "a tenant's key: {}", tenant.status);
+    let bad_day = api
+        .call("GET", "/api/v1/tls-reports?day=yesterday")
+        .key(&admin)
+        .send()
+        .await?;
+    ensure!(bad_day.status == 422, "{}", bad_day.body);
+    // The cache survives in the data folder.
+    ensure!(data.join("mta-sts.json").exists());
     Ok(())
 }

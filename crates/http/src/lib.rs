@@ -99,12 +99,21 @@ pub trait QueueControl: Send + Sync {
     fn retry(&self, id: &herald_types::MessageId) -> bool;
     fn bounce(&self, id: &herald_types::MessageId) -> bool;
     fn purge(&self, id: &herald_types::MessageId) -> bool;
+    /// Whether a recipient domain's mail goes to `destination` (a
+    /// provider's name or a destination's key).
+    fn goes_to(&self, _domain: &str, _destination: &str) -> bool {
+        false
+    }
     /// Every destination and its state.
     fn destinations(&self) -> Vec<herald_api_types::QueueDestination> {
         Vec::new()
     }
     /// Every warming source and sending domain, per provider.
     fn warmup(&self) -> Vec<herald_api_types::WarmupState> {
+        Vec::new()
+    }
+    /// A day's TLS-RPT `policies` (`YYYY-MM-DD`).
+    fn tls_report(&self, _day: &str) -> Vec<serde_json::Value> {
         Vec::new()
     }
 }

@@ -17,6 +17,8 @@ use tokio::net::TcpStream;
 
 use crate::route::Target;
 use crate::shaping::TlsMode;
+use crate::tls_check::{CertStatus, Verifier};
+use herald_dns::Tlsa;
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -45,6 +47,9 @@ struct Caps {
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub answer: SmtpAnswer,
+    /// Hosts refused for want of valid TLS: the host, TLS-RPT's result
+    /// type, and the policy (`sts` or `tlsa`).
+    pub tls_problems: Vec<(String, &'static str, &'static str)>,
 }
 
 fn made_up(code: u16, enhanced: &str, text: impl Into<String>, phase: &str) -> SmtpAnswer {
@@ -102,6 +107,15 @@ pub struct Connection {
     pub tls: bool,
     /// Why STARTTLS failed, when the connection fell back to plain text.
     pub tls_fallback: Option<String>,
+    /// Whether the certificate is valid for `mx` (Web PKI).
+    pub cert: CertStatus,
+    /// Whether the certificate matched the host's TLSA records (DANE).
+    pub dane: bool,
+    /// The chain the server presented.
+    peer_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// Hosts skipped before this one for want of valid TLS: the host,
+    /// TLS-RPT's result type, and the policy (`sts` or `tlsa`).
+    pub tls_problems: Vec<(String, &'static str, &'static str)>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -281,6 +295,43 @@ pub struct Dialer {
     pub max_mx_hosts: usize,
     /// Addresses tried per attempt, across all hosts.
     pub max_addresses: usize,
+    /// Checks certificates after the handshake (`None`: never checked).
+    pub verifier: Option<Verifier>,
+    /// Apply DANE where MX and TLSA records are authenticated.
+    pub dane: bool,
+    /// TLSA answers of recent hosts (five minutes).
+    pub tlsa_cache: TlsaCache,
+}
+
+/// TLSA answers by name, with when they were asked.
+pub type TlsaCache = Arc<std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Option<Vec<Tlsa>>)>>>;
+
+/// How long a TLSA answer is remembered.
+const TLSA_CACHE: Duration = Duration::from_secs(300);
+
+impl Dialer {
+    /// The host's usable-or-not TLSA records when DANE applies to it
+    /// (authenticated and not empty); `None` when it does not.
+    async fn tlsa(&self, resolver: &dyn Resolver, host: &str, port: u16) -> Result<Option<Vec<Tlsa>>, String> {
+        let name = format!("_{port}._tcp.{}", host.trim_end_matches('.'));
+        let cached = self.tlsa_cache.lock().ok().and_then(|c| {
+            c.get(&name)
+                .filter(|(at, _)| at.elapsed() < TLSA_CACHE)
+                .map(|(_, r)| r.clone())
+        });
+        if let Some(r) = cached {
+            return Ok(r);
+        }
+        let found = resolver.tlsa(&name).await.map_err(|e| e.to_string())?;
+        let records = (found.secure && !found.value.is_empty()).then_some(found.value);
+        if let Ok(mut c) = self.tlsa_cache.lock() {
+            if c.len() > 10_000 {
+                c.clear();
+            }
+            c.insert(name, (std::time::Instant::now(), records.clone()));
+        }
+        Ok(records)
+    }
 }
 
 /// What STARTTLS did on a connection being opened.
@@ -300,13 +351,18 @@ impl Dialer {
     /// a plain-text connection to the same address (recorded on the
     /// connection); with `tls` required, a host that cannot encrypt is
     /// skipped.
+    /// With `verified` (an MTA-STS policy in force), a host whose TLS is
+    /// missing or whose certificate is not valid for its name is skipped.
     pub async fn connect(
         &self,
         target: &Target,
         tls: TlsMode,
+        verified: bool,
         source: Option<&(IpAddr, String)>,
         resolver: &dyn Resolver,
     ) -> Result<Connection, Failure> {
+        let tls = if verified { TlsMode::Required } else { tls };
+        let mut problems: Vec<(String, &'static str, &'static str)> = Vec::new();
         let mut last = made_up(451, "4.4.1", "no host could be reached", "connect");
         let mut hosts_without_address = 0;
         let mut addresses_tried = 0usize;
@@ -326,6 +382,26 @@ impl Dialer {
                     }
                 },
             };
+            // DANE (RFC 7672): when the MX records and this host's TLSA
+            // records are authenticated, TLS is required and the
+            // certificate must match them; it takes precedence over MTA-STS.
+            let dane = if self.dane && target.dnssec && host.parse::<IpAddr>().is_err() {
+                match self.tlsa(resolver, host, target.port).await {
+                    Ok(records) => records,
+                    Err(e) => {
+                        // A failed (or bogus) TLSA answer makes the host
+                        // unusable (§2.2.2), not a host without TLSA.
+                        problems.push((host.clone(), "dnssec-invalid", "tlsa"));
+                        last = made_up(451, "4.7.5", format!("TLSA lookup for {host} failed: {e}"), "dns");
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let policy_type = if dane.is_some() { "tlsa" } else { "sts" };
+            let tls = if dane.is_some() { TlsMode::Required } else { tls };
+            let verified = verified && dane.is_none();
             for ip in ips {
                 // A source address speaks only its own family.
                 if source.is_some_and(|(s, _)| s.is_ipv4() != ip.is_ipv4()) {
@@ -338,10 +414,55 @@ impl Dialer {
                 let addr = SocketAddr::new(ip, target.port);
                 let want_tls = tls != TlsMode::Disabled;
                 match self.open(host, addr, source, want_tls).await {
-                    Ok((conn, Tls::Encrypted)) => return Ok(conn),
-                    Ok((conn, Tls::Plain)) if tls != TlsMode::Required => return Ok(conn),
+                    Ok((mut conn, Tls::Encrypted))
+                        if dane.as_ref().is_some_and(|r| r.iter().any(crate::dane::usable)) =>
+                    {
+                        let records = dane.as_deref().unwrap_or_default();
+                        match crate::dane::check(&conn.peer_chain, records, host) {
+                            Ok(()) => {
+                                conn.dane = true;
+                                conn.tls_problems = problems;
+                                return Ok(conn);
+                            }
+                            Err(result) => {
+                                conn.quit().await;
+                                problems.push((host.clone(), result, "tlsa"));
+                                last = made_up(
+                                    451,
+                                    "4.7.5",
+                                    format!("{host}'s certificate does not match its TLSA records ({result})"),
+                                    "starttls",
+                                );
+                            }
+                        }
+                    }
+                    Ok((conn, Tls::Encrypted)) if verified && conn.cert != CertStatus::Valid => {
+                        let result = match conn.cert {
+                            CertStatus::Invalid(r) => r,
+                            _ => "validation-failure",
+                        };
+                        conn.quit().await;
+                        problems.push((host.clone(), result, "sts"));
+                        last = made_up(
+                            451,
+                            "4.7.5",
+                            format!(
+                                "{host}'s certificate is not valid for it ({result}) and the domain's MTA-STS policy requires it"
+                            ),
+                            "starttls",
+                        );
+                    }
+                    Ok((mut conn, Tls::Encrypted)) => {
+                        conn.tls_problems = problems;
+                        return Ok(conn);
+                    }
+                    Ok((mut conn, Tls::Plain)) if tls != TlsMode::Required => {
+                        conn.tls_problems = problems;
+                        return Ok(conn);
+                    }
                     Ok((conn, Tls::Plain)) => {
                         conn.quit().await;
+                        problems.push((host.clone(), "starttls-not-supported", policy_type));
                         last = made_up(
                             451,
                             "4.7.5",
@@ -350,6 +471,7 @@ impl Dialer {
                         );
                     }
                     Ok((_, Tls::Failed(why))) if tls == TlsMode::Required => {
+                        problems.push((host.clone(), "validation-failure", policy_type));
                         last = made_up(
                             451,
                             "4.7.5",
@@ -363,6 +485,7 @@ impl Dialer {
                         match self.open(host, addr, source, false).await {
                             Ok((mut conn, _)) => {
                                 conn.tls_fallback = Some(why);
+                                conn.tls_problems = problems;
                                 return Ok(conn);
                             }
                             Err(answer) => last = answer,
@@ -381,7 +504,10 @@ impl Dialer {
                 "dns",
             );
         }
-        Err(Failure { answer: last })
+        Err(Failure {
+            answer: last,
+            tls_problems: problems,
+        })
     }
 
     /// Opens a greeted connection; with `starttls`, encrypts it when the
@@ -428,6 +554,10 @@ impl Dialer {
             local_ip,
             tls: false,
             tls_fallback: None,
+            cert: CertStatus::Unchecked,
+            dane: false,
+            peer_chain: Vec::new(),
+            tls_problems: Vec::new(),
         };
         let greeting = conn.reply("greeting", self.timeouts.command).await?;
         if greeting.code / 100 != 2 {
@@ -453,6 +583,17 @@ impl Dialer {
         let encrypted = tokio::time::timeout(self.timeouts.command, connector.connect(name, plain)).await;
         match encrypted {
             Ok(Ok(stream)) => {
+                conn.peer_chain = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+                    .unwrap_or_default();
+                conn.cert = match (&self.verifier, stream.get_ref().1.peer_certificates()) {
+                    (Some(v), Some(chain)) => v.check(chain, host),
+                    (Some(_), None) => CertStatus::Invalid("validation-failure"),
+                    (None, _) => CertStatus::Unchecked,
+                };
                 conn.io = Box::new(stream);
                 conn.tls = true;
                 conn.rx = ResponseReceiver::default();

@@ -17,7 +17,9 @@
 //! maximum age.
 
 mod client;
+pub mod dane;
 mod destination;
+pub mod mta_sts;
 pub mod pools;
 mod prepare;
 mod queue;
@@ -25,6 +27,8 @@ mod route;
 mod schedule;
 pub mod shaping;
 pub mod simulator;
+pub mod tls_check;
+pub mod tls_report;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,6 +95,21 @@ pub struct DeliveryConfig {
     pub starttls: bool,
     /// Source addresses by account and stream, and their warm-up.
     pub pools: PoolConfig,
+    /// Apply recipient domains' MTA-STS policies.
+    pub mta_sts: bool,
+    /// Apply DANE (RFC 7672) where the resolver authenticates MX and TLSA
+    /// records (it must validate DNSSEC; Herald trusts its AD bit).
+    pub dane: bool,
+    /// The port policy hosts are fetched from (443; tests change it).
+    pub mta_sts_port: u16,
+    /// Trust anchors beside Mozilla's, for certificate checks (MTA-STS
+    /// policy hosts and MX hosts): private PKIs, tests.
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// Networks MTA-STS policy hosts may be reached at besides public ones.
+    pub fetch_allow: Vec<ipnet::IpNet>,
+    /// Where the policy cache and TLS report counts are kept (`None`: in
+    /// memory only).
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl DeliveryConfig {
@@ -127,6 +146,12 @@ impl Default for DeliveryConfig {
             max_mx_hosts: 5,
             max_addresses: 10,
             pools: PoolConfig::default(),
+            mta_sts: true,
+            dane: true,
+            mta_sts_port: 443,
+            extra_roots: Vec::new(),
+            fetch_allow: Vec::new(),
+            state_dir: None,
             connect_timeout: Duration::from_secs(30),
             command_timeout: Duration::from_secs(300),
             max_connections_per_destination: 20,
@@ -216,5 +241,18 @@ impl Mta {
     /// today's and this hour's caps and counts per provider.
     pub fn warmup(&self) -> Vec<WarmupStatus> {
         self.inner.warmup()
+    }
+
+    /// A day's (`YYYY-MM-DD`) TLS-RPT `policies` array (RFC 8460 §4.4):
+    /// per recipient domain with an MTA-STS policy, sessions that succeeded
+    /// and failed, by result type and MX host.
+    pub fn tls_report(&self, day: &str) -> Vec<serde_json::Value> {
+        self.inner.tls_report(day)
+    }
+
+    /// The destination (a provider's name, or a host set's key) mail for
+    /// `domain` went to last, if any since the start.
+    pub fn destination_of(&self, domain: &str) -> Option<String> {
+        self.inner.destination_of(domain)
     }
 }

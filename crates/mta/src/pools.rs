@@ -211,6 +211,15 @@ impl Pools {
         &self.config
     }
 
+    /// The pool a source address belongs to.
+    pub fn pool_of(&self, ip: &IpAddr) -> Option<String> {
+        self.config
+            .pools
+            .iter()
+            .find(|p| p.sources.iter().any(|s| &s.ip == ip))
+            .map(|p| p.name.clone())
+    }
+
     fn plan(&self, name: &str) -> Option<&WarmupPlan> {
         self.config.plans.iter().find(|p| p.name == name)
     }

@@ -17,10 +17,13 @@ use herald_rules::{Decision, Effect, Outcome};
 use crate::Prepare;
 use crate::client::{Connection, Dialer, Timeouts, opportunistic_tls};
 use crate::destination::{Destination, DestinationView};
+use crate::mta_sts::{Lookup, Mode, Policy, Sts};
 use crate::pools::{Choice, Pools};
 use crate::route::{Target, route};
 use crate::shaping::Shaping;
 use crate::simulator;
+use crate::tls_check::CertStatus;
+use crate::tls_report::{Applied, TlsReports};
 use crate::{DeliveryConfig, QueueError};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -42,6 +45,48 @@ pub(crate) struct Job {
     /// The hosts this job's domain routes to (a destination rolled up from
     /// several domains holds jobs for different host sets).
     pub target: Target,
+    /// The recipients' domain.
+    pub domain: String,
+    /// The domain's MTA-STS policy, when it has one.
+    pub sts: Option<Policy>,
+}
+
+impl Job {
+    /// Whether the domain's policy requires a valid certificate.
+    fn enforced(&self) -> bool {
+        self.sts.as_ref().is_some_and(|p| p.mode == Mode::Enforce)
+    }
+
+    /// The policy as TLS-RPT names it.
+    fn applied(&self) -> Option<Applied> {
+        self.sts.as_ref().map(|p| sts_applied(&self.domain, p))
+    }
+}
+
+fn dane_applied(domain: &str, host: &str) -> Applied {
+    Applied {
+        domain: domain.to_owned(),
+        policy_type: "tlsa",
+        policy_string: Vec::new(),
+        mx_host: vec![host.to_owned()],
+    }
+}
+
+fn sts_applied(domain: &str, p: &Policy) -> Applied {
+    let mode = match p.mode {
+        Mode::Enforce => "enforce",
+        Mode::Testing => "testing",
+        Mode::None => "none",
+    };
+    let mut lines = vec!["version: STSv1".to_owned(), format!("mode: {mode}")];
+    lines.extend(p.mx.iter().map(|m| format!("mx: {m}")));
+    lines.push(format!("max_age: {}", p.max_age));
+    Applied {
+        domain: domain.to_owned(),
+        policy_type: "sts",
+        policy_string: lines,
+        mx_host: p.mx.clone(),
+    }
 }
 
 pub struct Inner {
@@ -53,12 +98,19 @@ pub struct Inner {
     dialer: Dialer,
     shaping: Shaping,
     pools: Pools,
+    sts: Option<Sts>,
+    tls_reports: TlsReports,
     /// The next attempt of each message.
     timers: Mutex<Timers>,
     wake: Notify,
     destinations: Mutex<HashMap<String, Arc<Destination>>>,
     /// Messages being delivered, with their jobs still open.
     in_flight: Mutex<HashMap<[u8; 16], usize>>,
+    /// The destination each recipient domain went to last (for the queue
+    /// listing's filter); at most `DOMAIN_MEMORY` domains.
+    domain_destinations: Mutex<HashMap<String, String>>,
+    /// Whether domains' MX records are authenticated, for DANE.
+    mx_secure: Mutex<HashMap<String, (std::time::Instant, bool)>>,
     tasks: Mutex<JoinSet<()>>,
 }
 
@@ -106,9 +158,33 @@ impl Inner {
             tls,
             max_mx_hosts: config.max_mx_hosts,
             max_addresses: config.max_addresses,
+            dane: config.dane,
+            tlsa_cache: Arc::default(),
+            verifier: match crate::tls_check::Verifier::new(&config.extra_roots) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::warn!(error = %e, "certificates cannot be checked; MTA-STS is not applied");
+                    None
+                }
+            },
         };
         let shaping = Shaping::new(config.destinations.clone(), config.limits());
         let pools = Pools::new(config.pools.clone());
+        let state = |name: &str| config.state_dir.as_ref().map(|d| d.join(name));
+        let sts = if config.mta_sts && dialer.verifier.is_some() {
+            let outbound = Arc::new(herald_outbound::Policy::new(config.fetch_allow.clone()));
+            match crate::mta_sts::HttpsFetch::new(resolver.clone(), outbound, &config.extra_roots, config.mta_sts_port)
+            {
+                Ok(fetch) => Some(Sts::new(resolver.clone(), Arc::new(fetch), state("mta-sts.json"))),
+                Err(e) => {
+                    tracing::warn!(error = %e, "MTA-STS policies cannot be fetched; not applied");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let tls_reports = TlsReports::new(state("tls-rpt.json"));
         Arc::new(Self {
             config,
             spool,
@@ -118,10 +194,14 @@ impl Inner {
             dialer,
             shaping,
             pools,
+            sts,
+            tls_reports,
             timers: Mutex::new(BinaryHeap::new()),
             wake: Notify::new(),
             destinations: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
+            domain_destinations: Mutex::new(HashMap::new()),
+            mx_secure: Mutex::new(HashMap::new()),
             tasks: Mutex::new(JoinSet::new()),
         })
     }
@@ -145,6 +225,107 @@ impl Inner {
         let mut all: Vec<DestinationView> = lock(&self.destinations).values().map(|d| d.view(now)).collect();
         all.sort_by(|a, b| a.key.cmp(&b.key));
         all
+    }
+
+    /// The destination (its provider's name, or its key) mail for `domain`
+    /// went to last.
+    pub fn destination_of(&self, domain: &str) -> Option<String> {
+        lock(&self.domain_destinations)
+            .get(&domain.to_ascii_lowercase())
+            .cloned()
+    }
+
+    fn remember_destination(&self, domain: &str, dest: &Destination) {
+        let name = dest.site.clone().unwrap_or_else(|| dest.key.clone());
+        let mut known = lock(&self.domain_destinations);
+        if known.len() >= DOMAIN_MEMORY && !known.contains_key(domain) {
+            known.clear();
+        }
+        known.insert(domain.to_ascii_lowercase(), name);
+    }
+
+    /// The metrics' gauges per destination and pool, from every
+    /// destination's state. Labels are bounded: a provider's name or
+    /// `other`, a pool's name or `system`.
+    fn publish_gauges(&self) {
+        #[derive(Default)]
+        struct Sum {
+            queued: usize,
+            connections: usize,
+            factor: f64,
+            backoff: bool,
+            suspended: bool,
+            per_minute: Option<f64>,
+        }
+        let now = now_ms();
+        let mut sums: HashMap<(String, String), Sum> = HashMap::new();
+        for d in lock(&self.destinations).values() {
+            let v = d.view(now);
+            let pool = d
+                .source
+                .as_ref()
+                .and_then(|(ip, _)| self.pools.pool_of(ip))
+                .unwrap_or_else(|| "system".to_owned());
+            let sum = sums
+                .entry((v.site.clone().unwrap_or_else(|| "other".to_owned()), pool))
+                .or_insert_with(|| Sum {
+                    factor: 1.0,
+                    ..Sum::default()
+                });
+            sum.queued += v.queued;
+            sum.connections += v.connections;
+            sum.factor = sum.factor.min(v.rate_factor);
+            sum.backoff |= v.state == "backoff";
+            sum.suspended |= v.state == "suspended";
+            if let Some(m) = v.messages_per_minute {
+                *sum.per_minute.get_or_insert(0.0) += f64::from(m) * v.rate_factor;
+            }
+        }
+        for ((destination, pool), s) in sums {
+            let labels = [("destination", destination), ("pool", pool)];
+            metrics::gauge!("herald_destination_queued", &labels).set(s.queued as f64);
+            metrics::gauge!("herald_destination_connections", &labels).set(s.connections as f64);
+            metrics::gauge!("herald_destination_rate_factor", &labels).set(s.factor);
+            metrics::gauge!("herald_destination_backoff", &labels).set(if s.backoff { 1.0 } else { 0.0 });
+            metrics::gauge!("herald_destination_suspended", &labels).set(if s.suspended { 1.0 } else { 0.0 });
+            if let Some(m) = s.per_minute {
+                metrics::gauge!("herald_destination_rate_limit_per_minute", &labels).set(m);
+            }
+        }
+        metrics::gauge!("herald_queue_scheduled").set(self.scheduled() as f64);
+    }
+
+    /// A TLS failure for TLS-RPT under the policy that required TLS.
+    fn report_failure(&self, job: &Job, policy: &str, result: &'static str, host: &str) {
+        if policy == "tlsa" {
+            self.tls_reports.failure(&dane_applied(&job.domain, host), result, host);
+        } else if let Some(applied) = job.applied() {
+            self.tls_reports.failure(&applied, result, host);
+        }
+    }
+
+    /// Whether `domain`'s MX records are authenticated (remembered five
+    /// minutes).
+    async fn mx_secure(&self, domain: &str) -> bool {
+        let cached = lock(&self.mx_secure)
+            .get(domain)
+            .filter(|(at, _)| at.elapsed() < Duration::from_secs(300))
+            .map(|(_, s)| *s);
+        if let Some(s) = cached {
+            return s;
+        }
+        let secure = self.resolver.mx_secure(domain).await.unwrap_or(false);
+        let mut known = lock(&self.mx_secure);
+        if known.len() >= DOMAIN_MEMORY {
+            known.clear();
+        }
+        known.insert(domain.to_owned(), (std::time::Instant::now(), secure));
+        secure
+    }
+
+    /// A day's TLS-RPT `policies` (RFC 8460), `YYYY-MM-DD`.
+    pub fn tls_report(&self, day: &str) -> Vec<serde_json::Value> {
+        self.tls_reports.policies(day)
     }
 
     pub fn warmup(&self) -> Vec<crate::pools::WarmupStatus> {
@@ -254,6 +435,37 @@ impl Inner {
             tracing::debug!(message = %q.id, rule = %decision.rule, decision = %decision.describe(), "response rule");
         }
         let written = self.record(q, index, &decision.outcome, Some(answer), conn);
+        let label = dest.map_or_else(
+            || "none".to_owned(),
+            |d| d.site.clone().unwrap_or_else(|| "other".to_owned()),
+        );
+        let pool = dest
+            .and_then(|d| d.source.as_ref())
+            .and_then(|(ip, _)| self.pools.pool_of(ip))
+            .unwrap_or_else(|| "system".to_owned());
+        let outcome = match &written {
+            Some(Final::Delivered) => "delivered",
+            Some(Final::Bounced(_)) => "bounced",
+            Some(Final::Expired(_)) => "expired",
+            Some(Final::Pending { .. }) => "deferred",
+            None => "gone",
+        };
+        metrics::counter!("herald_delivery_recipients_total", "destination" => label.clone(), "pool" => pool, "outcome" => outcome)
+            .increment(1);
+        match &written {
+            Some(Final::Pending { reason, .. }) => {
+                metrics::counter!("herald_delivery_deferred_total", "destination" => label, "reason" => *reason)
+                    .increment(1);
+            }
+            Some(Final::Delivered) => {
+                let age = now_ms()
+                    .saturating_sub(herald_spool::to_ms(q.envelope.received_at))
+                    .max(0);
+                metrics::histogram!("herald_delivery_latency_seconds", "destination" => label)
+                    .record(age as f64 / 1000.0);
+            }
+            _ => {}
+        }
         if let Some(dest) = dest {
             let delivered = matches!(written, Some(Final::Delivered));
             let bounced = matches!(written, Some(Final::Bounced(_) | Final::Expired(_)));
@@ -511,6 +723,9 @@ impl Inner {
     }
 }
 
+/// Recipient domains whose destination is remembered for the queue filter.
+const DOMAIN_MEMORY: usize = 100_000;
+
 /// The longest a held message waits before it is looked at again.
 const HOLD_RECHECK: Duration = Duration::from_secs(60);
 
@@ -571,7 +786,51 @@ async fn dispatch(inner: Arc<Inner>, id: MessageId) {
         )
         .await
         {
-            Ok(target) => {
+            Ok(mut target) => {
+                if inner.config.dane && !target.smarthost && !target.implicit {
+                    target.dnssec = inner.mx_secure(&domain).await;
+                }
+                let sts = match &inner.sts {
+                    Some(sts) if !target.smarthost => match sts.lookup(&domain).await {
+                        Lookup::Policy(p) => Some(p),
+                        Lookup::None => None,
+                        Lookup::FetchFailed(_) => {
+                            let applied = Applied {
+                                domain: domain.clone(),
+                                policy_type: "sts",
+                                policy_string: Vec::new(),
+                                mx_host: Vec::new(),
+                            };
+                            inner.tls_reports.failure(&applied, "sts-policy-fetch-error", "");
+                            None
+                        }
+                    },
+                    _ => None,
+                };
+                if let Some(p) = sts.as_ref().filter(|p| p.mode == Mode::Enforce) {
+                    // Only the hosts the policy names (RFC 8461 §4.1).
+                    let (allowed, refused): (Vec<String>, Vec<String>) =
+                        target.hosts.iter().cloned().partition(|h| p.allows(h));
+                    for host in &refused {
+                        inner
+                            .tls_reports
+                            .failure(&sts_applied(&domain, p), "validation-failure", host);
+                    }
+                    if allowed.is_empty() {
+                        let answer = SmtpAnswer {
+                            code: 451,
+                            enhanced: Some("4.7.5".to_owned()),
+                            text: format!("no MX host of {domain} is in its MTA-STS policy"),
+                            phase: "dns".to_owned(),
+                        };
+                        for i in recipients {
+                            inner.decide_and_record(&q, i, None, answer.clone(), None);
+                        }
+                        inner.job_done(&id);
+                        continue;
+                    }
+                    target.hosts = allowed;
+                }
                 let placement = inner.placement(&domain, &target);
                 let provider = placement.site.clone().unwrap_or_else(|| target.key());
                 let sender_domain = match &q.envelope.sender {
@@ -602,6 +861,7 @@ async fn dispatch(inner: Arc<Inner>, id: MessageId) {
                     }
                 };
                 let dest = inner.destination(placement, &target, source.as_ref());
+                inner.remember_destination(&domain, &dest);
                 if let Some(until) = dest.paused_until(now_ms()) {
                     // Backed off or suspended: wait without an attempt.
                     inner.postpone(&id, &recipients, until);
@@ -615,6 +875,8 @@ async fn dispatch(inner: Arc<Inner>, id: MessageId) {
                         id: id.clone(),
                         recipients,
                         target,
+                        domain,
+                        sts,
                     },
                 );
             }
@@ -659,9 +921,12 @@ fn postpone_waiting(inner: &Inner, dest: &Destination, until: i64) {
     }
 }
 
-/// Whether a connection to `mx` on `port` can carry mail for `target`.
-fn serves(conn: &Connection, target: &Target) -> bool {
-    conn.port == target.port && target.hosts.iter().any(|h| h.eq_ignore_ascii_case(&conn.mx))
+/// Whether a connection can carry `job`'s mail: one of its hosts, and a
+/// valid certificate when its domain's policy requires one.
+fn serves(conn: &Connection, job: &Job) -> bool {
+    conn.port == job.target.port
+        && job.target.hosts.iter().any(|h| h.eq_ignore_ascii_case(&conn.mx))
+        && (!job.enforced() || (conn.tls && conn.cert == CertStatus::Valid))
 }
 
 /// Delivers jobs of one destination over one connection at a time, until
@@ -737,7 +1002,7 @@ async fn worker(inner: Arc<Inner>, dest: Arc<Destination>) {
                 continue;
             }
         };
-        if conn.as_ref().is_some_and(|c| !serves(c, &job.target)) {
+        if conn.as_ref().is_some_and(|c| !serves(c, &job)) {
             // Rolled-up domains route to different hosts: this job's hosts
             // need their own connection.
             if let Some(c) = conn.take() {
@@ -800,18 +1065,31 @@ async fn worker(inner: Arc<Inner>, dest: Arc<Destination>) {
                                 .connect(
                                     &job.target,
                                     dest.limits.tls,
+                                    job.enforced(),
                                     dest.source.as_ref(),
                                     inner.resolver.as_ref(),
                                 )
                                 .await
                             {
                                 Ok(c) => {
+                                    for (host, result, policy) in &c.tls_problems {
+                                        inner.report_failure(&job, policy, result, host);
+                                    }
                                     if c.tls_fallback.is_some() {
                                         dest.tls_failed();
+                                        metrics::counter!(
+                                            "herald_tls_failures_total",
+                                            "destination" => dest.site.clone().unwrap_or_else(|| "other".to_owned()),
+                                            "result" => "starttls-failed"
+                                        )
+                                        .increment(1);
                                     }
                                     conn = Some(c);
                                 }
                                 Err(failure) => {
+                                    for (host, result, policy) in &failure.tls_problems {
+                                        inner.report_failure(&job, policy, result, host);
+                                    }
                                     unreachable = Some(failure);
                                     break 'groups;
                                 }
@@ -819,7 +1097,32 @@ async fn worker(inner: Arc<Inner>, dest: Arc<Destination>) {
                         }
                         let Some(c) = conn.as_mut() else { break 'groups };
                         let rcpts: Vec<_> = chunk.iter().map(|&i| q.envelope.recipients[i].clone()).collect();
+                        // TLS-RPT: a session under the domain's policy, and
+                        // in testing mode what enforcing would have refused.
+                        if c.dane {
+                            inner.tls_reports.success(&dane_applied(&job.domain, &c.mx));
+                        } else if let (Some(applied), Some(policy)) = (job.applied(), job.sts.as_ref()) {
+                            let problem = if !c.tls {
+                                Some("starttls-not-supported")
+                            } else if let CertStatus::Invalid(r) = c.cert {
+                                Some(r)
+                            } else if !policy.allows(&c.mx) {
+                                Some("validation-failure")
+                            } else {
+                                None
+                            };
+                            match problem {
+                                Some(r) => inner.tls_reports.failure(&applied, r, &c.mx),
+                                None => inner.tls_reports.success(&applied),
+                            }
+                        }
+                        let started = std::time::Instant::now();
                         let result = c.send(&tx.sender, &rcpts, &tx.content).await;
+                        metrics::histogram!(
+                            "herald_smtp_transaction_seconds",
+                            "destination" => dest.site.clone().unwrap_or_else(|| "other".to_owned())
+                        )
+                        .record(started.elapsed().as_secs_f64());
                         let peer = (c.mx.clone(), c.local_ip);
                         // A server that closes a reused connection with a
                         // 421 is counting messages per connection: learn
@@ -920,7 +1223,11 @@ pub async fn run(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>, grace: 
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(5)) => inner.pools.save(),
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {
+                        inner.pools.save();
+                        inner.tls_reports.save();
+                        inner.publish_gauges();
+                    }
                     _ = shutdown.changed() => break,
                 }
             }
@@ -962,4 +1269,5 @@ pub async fn run(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>, grace: 
     }
     saver.abort();
     inner.pools.save();
+    inner.tls_reports.save();
 }

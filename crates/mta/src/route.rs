@@ -17,6 +17,8 @@ pub struct Target {
     pub implicit: bool,
     /// A smarthost route, not the domain's own MX.
     pub smarthost: bool,
+    /// The MX records were authenticated by DNSSEC (DANE may apply).
+    pub dnssec: bool,
 }
 
 impl Target {
@@ -63,6 +65,7 @@ pub async fn route(
             port: r.port,
             implicit: false,
             smarthost: true,
+            dnssec: false,
         });
     }
     match resolver.mail_route(domain).await {
@@ -71,12 +74,14 @@ pub async fn route(
             port,
             implicit: false,
             smarthost: false,
+            dnssec: false,
         }),
         Ok(MailRoute::Implicit) => Ok(Target {
             hosts: vec![domain.to_owned()],
             port,
             implicit: true,
             smarthost: false,
+            dnssec: false,
         }),
         Ok(MailRoute::NullMx) => Err(refusal(
             556,

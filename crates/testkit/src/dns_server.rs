@@ -14,7 +14,9 @@ use anyhow::Context;
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, PTR, SOA, TXT};
 use hickory_proto::rr::{LowerName, Name, RData, Record};
 use hickory_server::Server;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::MessageResponse;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 use tokio::net::{TcpListener, UdpSocket};
 
@@ -27,6 +29,8 @@ const TTL: u32 = 60;
 #[derive(Debug, Clone, Default)]
 pub struct Zones {
     records: Vec<(String, RData)>,
+    /// Names (and everything below them) answered as DNSSEC-validated.
+    signed: Vec<String>,
 }
 
 fn name(s: &str) -> anyhow::Result<Name> {
@@ -94,6 +98,27 @@ impl Zones {
         })
     }
 
+    /// A TLSA record (RFC 6698) at `owner` (`_25._tcp.mx.example.test`).
+    pub fn tlsa(self, owner: &str, usage: u8, selector: u8, matching: u8, data: &[u8]) -> Self {
+        use hickory_proto::rr::rdata::TLSA;
+        use hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
+        let record = TLSA::new(
+            CertUsage::from(usage),
+            Selector::from(selector),
+            Matching::from(matching),
+            data.to_vec(),
+        );
+        self.add(owner, RData::TLSA(record))
+    }
+
+    /// Answers for `name` and the names below it come with the AD bit set,
+    /// as a validating resolver answers for a signed zone (the server does
+    /// not sign: it stands in for the validating resolver Herald trusts).
+    pub fn signed(mut self, name: &str) -> Self {
+        self.signed.push(name.trim_end_matches('.').to_ascii_lowercase());
+        self
+    }
+
     pub fn txt(self, owner: &str, value: &str) -> Self {
         let chunks = value
             .as_bytes()
@@ -101,6 +126,13 @@ impl Zones {
             .map(|c| String::from_utf8_lossy(c).into_owned())
             .collect();
         self.add(owner, RData::TXT(TXT::new(chunks)))
+    }
+
+    fn handler(&self) -> anyhow::Result<Answering> {
+        Ok(Answering {
+            catalog: self.catalog()?,
+            signed: self.signed.clone(),
+        })
     }
 
     fn catalog(&self) -> anyhow::Result<Catalog> {
@@ -142,10 +174,69 @@ impl Zones {
     }
 }
 
+/// The catalog, answering with AD set for names under a signed zone.
+struct Answering {
+    catalog: Catalog,
+    signed: Vec<String>,
+}
+
+#[derive(Clone)]
+struct SetAd<R> {
+    inner: R,
+    ad: bool,
+}
+
+#[async_trait::async_trait]
+impl<R: ResponseHandler> ResponseHandler for SetAd<R> {
+    async fn send_response<'a>(
+        &mut self,
+        mut response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, hickory_server::net::NetError> {
+        if self.ad {
+            response.metadata_mut().authentic_data = true;
+        }
+        self.inner.send_response(response).await
+    }
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Answering {
+    async fn handle_request<R: ResponseHandler, T: hickory_server::net::runtime::Time>(
+        &self,
+        request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        let asked = request
+            .request_info()
+            .map(|i| i.query.name().to_string().trim_end_matches('.').to_ascii_lowercase())
+            .unwrap_or_default();
+        let ad = self
+            .signed
+            .iter()
+            .any(|z| asked == *z || asked.ends_with(&format!(".{z}")));
+        self.catalog
+            .handle_request::<_, T>(
+                request,
+                SetAd {
+                    inner: response_handle,
+                    ad,
+                },
+            )
+            .await
+    }
+}
+
 /// A running DNS server; it stops when dropped.
 pub struct DnsServer {
     addr: SocketAddr,
-    _server: Server<Catalog>,
+    _server: Server<Answering>,
 }
 
 impl std::fmt::Debug for DnsServer {
@@ -166,7 +257,7 @@ impl DnsServer {
             let Ok(tcp) = TcpListener::bind(addr).await else {
                 continue;
             };
-            let mut server = Server::new(zones.catalog()?);
+            let mut server = Server::new(zones.handler()?);
             server.register_socket(udp);
             server.register_listener(tcp, Duration::from_secs(5), 65_535);
             return Ok(Self { addr, _server: server });
@@ -182,7 +273,13 @@ impl DnsServer {
     /// Serves `zones` instead, on the same address (as when a user
     /// publishes records): the old server stops, a new one binds the port.
     pub async fn replace(&mut self, zones: &Zones) -> anyhow::Result<()> {
-        let mut old = std::mem::replace(&mut self._server, Server::new(Catalog::new()));
+        let mut old = std::mem::replace(
+            &mut self._server,
+            Server::new(Answering {
+                catalog: Catalog::new(),
+                signed: Vec::new(),
+            }),
+        );
         old.shutdown_gracefully().await.ok();
         drop(old);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -195,7 +292,7 @@ impl DnsServer {
             .await;
             match bound {
                 Ok((udp, tcp)) => {
-                    let mut server = Server::new(zones.catalog()?);
+                    let mut server = Server::new(zones.handler()?);
                     server.register_socket(udp);
                     server.register_listener(tcp, Duration::from_secs(5), 65_535);
                     self._server = server;

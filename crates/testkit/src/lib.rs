@@ -14,6 +14,7 @@
 mod api;
 mod dns_server;
 mod harness;
+mod pki;
 mod process;
 mod receiver;
 mod smtp_sink;
@@ -23,6 +24,7 @@ mod temp_store;
 pub use api::{Answer, Api, Call};
 pub use dns_server::{DnsServer, Zones};
 pub use harness::{Harness, Options, WAIT};
+pub use pki::{HttpsServer, Identity, Page, TestCa};
 pub use process::{HeraldProcess, wait_for};
 pub use receiver::{Mode, Post, Receiver};
 pub use smtp_sink::{Behaviour, Phase, Rule, SinkMessage, SinkOptions, SmtpSink};

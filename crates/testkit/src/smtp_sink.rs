@@ -94,6 +94,9 @@ pub struct SinkOptions {
     /// with this line and close the connection (a provider counting
     /// messages per connection).
     pub per_connection: Option<(usize, String)>,
+    /// The certificate STARTTLS presents (default: self-signed for
+    /// sink.test).
+    pub identity: Option<crate::pki::Identity>,
 }
 
 /// A message the sink accepted.
@@ -183,10 +186,10 @@ impl SmtpSink {
             .await
             .with_context(|| format!("sink bind {addr}"))?;
         let addr = listener.local_addr()?;
-        let tls = if options.starttls || options.broken_tls {
-            Some(acceptor()?)
-        } else {
-            None
+        let tls = match (&options.identity, options.starttls || options.broken_tls) {
+            (Some(id), _) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(id.server_config()?))),
+            (None, true) => Some(acceptor()?),
+            (None, false) => None,
         };
         let shared = Arc::new(Shared {
             rules: Mutex::new(rules),

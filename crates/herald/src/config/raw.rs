@@ -181,6 +181,15 @@ pub struct RawDelivery {
     pub max_messages_per_connection: u32,
     pub idle_timeout: String,
     pub starttls: bool,
+    /// Apply recipient domains' MTA-STS policies.
+    pub mta_sts: bool,
+    /// Apply DANE where the resolver authenticates MX and TLSA records.
+    pub dane: bool,
+    /// The port MTA-STS policy hosts answer on (443; tests change it).
+    pub mta_sts_port: u16,
+    /// PEM certificates trusted beside Mozilla's for MTA-STS (policy and
+    /// MX hosts): a private PKI; empty: none.
+    pub tls_ca_file: String,
     pub routes: Vec<RawRoute>,
 }
 
@@ -202,6 +211,10 @@ impl Default for RawDelivery {
             max_messages_per_connection: 100,
             idle_timeout: s("5s"),
             starttls: true,
+            mta_sts: true,
+            dane: true,
+            mta_sts_port: 443,
+            tls_ca_file: String::new(),
             routes: Vec::new(),
         }
     }

@@ -421,11 +421,26 @@ fn pool_config(raw: &RawConfig, data_dir: &std::path::Path) -> Result<PoolConfig
     })
 }
 
+fn ca_file(key: &str, path: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ConfigError> {
+    use rustls::pki_types::pem::PemObject;
+    if path.is_empty() {
+        return Ok(Vec::new());
+    }
+    let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|_| bad(key, path, "a readable PEM file of CA certificates"))?;
+    if certs.is_empty() {
+        return Err(bad(key, path, "a PEM file with at least one certificate"));
+    }
+    Ok(certs)
+}
+
 fn delivery_settings(
     raw: &RawConfig,
     ehlo_name: &str,
     data_dir: &std::path::Path,
 ) -> Result<DeliveryConfig, ConfigError> {
+    let fetch_allow = networks("http.outbound_allow", &raw.http.outbound_allow)?;
     let rules_raw = &raw.response_rules;
     let destinations = destination_sites(&raw.destinations)?;
     let pools = pool_config(raw, data_dir)?;
@@ -480,6 +495,16 @@ fn delivery_settings(
         max_mx_hosts: count("max_mx_hosts", raw.max_mx_hosts)?,
         max_addresses: count("max_addresses", raw.max_addresses)?,
         pools,
+        mta_sts: raw.mta_sts,
+        dane: raw.dane,
+        mta_sts_port: if raw.mta_sts_port == 0 {
+            return Err(bad("delivery.mta_sts_port", "0", "a port above 0"));
+        } else {
+            raw.mta_sts_port
+        },
+        extra_roots: ca_file("delivery.tls_ca_file", &raw.tls_ca_file)?,
+        fetch_allow,
+        state_dir: Some(data_dir.to_owned()),
         connect_timeout: duration("delivery.connect_timeout", &raw.connect_timeout)?,
         command_timeout: duration("delivery.command_timeout", &raw.command_timeout)?,
         max_connections_per_destination: count("max_connections_per_destination", raw.max_connections_per_destination)?,

@@ -149,6 +149,7 @@ pub fn api(send_body_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(queue::list))
         .routes(routes!(queue::destinations))
         .routes(routes!(queue::warmup))
+        .routes(routes!(queue::tls_reports))
         .routes(routes!(queue::show, queue::purge))
         .routes(routes!(queue::retry))
         .routes(routes!(queue::bounce))

@@ -5,10 +5,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use herald_accounts::Caller;
-use herald_api_types::{ErrorBody, List, QueueDestination, QueuedMessage, WarmupState};
+use herald_api_types::{ErrorBody, List, QueueDestination, QueuedMessage, TlsReportDay, WarmupState};
 use herald_types::MessageId;
 
-use super::ApiPath;
+use super::{ApiPath, ApiQuery};
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
 use crate::{AppState, QueueControl, QueueEntry};
@@ -41,16 +41,46 @@ fn find(s: &AppState, caller: &Caller, id: &str) -> ApiResult<(MessageId, QueueE
     Ok((id, entry))
 }
 
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QueueQuery {
+    /// Only messages with a pending recipient whose mail goes to this
+    /// destination: a provider's name (`google`) or a destination's key.
+    #[param(max_length = 300)]
+    pub destination: Option<String>,
+}
+
 /// List queued messages.
 #[utoipa::path(get, path = "/api/v1/queue", tag = "queue",
-    responses((status = 200, body = List<QueuedMessage>), (status = 503, body = ErrorBody)),
+    params(QueueQuery),
+    responses((status = 200, body = List<QueuedMessage>), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn list(State(s): State<AppState>, Authed(caller): Authed) -> ApiResult<Json<List<QueuedMessage>>> {
-    let mut data: Vec<QueuedMessage> = queue(&s)?
+pub async fn list(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiQuery(q): ApiQuery<QueueQuery>,
+) -> ApiResult<Json<List<QueuedMessage>>> {
+    if q.destination.as_ref().is_some_and(|d| d.chars().count() > 300) {
+        return Err(ApiError::field("destination", "at most 300 characters"));
+    }
+    let control = queue(&s)?;
+    let wanted = q.destination.as_deref().map(str::trim).filter(|d| !d.is_empty());
+    let goes = |m: &QueuedMessage| {
+        wanted.is_none_or(|dest| {
+            m.recipients.iter().any(|r| {
+                r.status == "pending"
+                    && r.address
+                        .rsplit_once('@')
+                        .is_some_and(|(_, domain)| control.goes_to(domain, dest))
+            })
+        })
+    };
+    let mut data: Vec<QueuedMessage> = control
         .list()
         .into_iter()
         .filter(|e| visible(&caller, e))
         .map(|e| e.message)
+        .filter(|m| goes(m))
         .collect();
     data.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Json(List { data }))
@@ -86,6 +116,43 @@ pub async fn warmup(State(s): State<AppState>, Authed(caller): Authed) -> ApiRes
     Ok(Json(List {
         data: queue(&s)?.warmup(),
     }))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TlsReportQuery {
+    /// The UTC day, `YYYY-MM-DD` (default: today). The last 8 days are kept.
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub day: Option<String>,
+}
+
+/// A day's TLS-RPT counts (RFC 8460): what a TLS report would say about
+/// each recipient domain with an MTA-STS policy. An admin key only.
+#[utoipa::path(get, path = "/api/v1/tls-reports", tag = "queue",
+    params(TlsReportQuery),
+    responses((status = 200, body = TlsReportDay), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn tls_reports(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiQuery(q): ApiQuery<TlsReportQuery>,
+) -> ApiResult<Json<TlsReportDay>> {
+    if !caller.admin {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "not found"));
+    }
+    let day = match q.day {
+        Some(d) => {
+            let f = time::macros::format_description!("[year]-[month]-[day]");
+            time::Date::parse(&d, &f).map_err(|_| ApiError::field("day", "a day such as 2026-12-07"))?;
+            d
+        }
+        None => {
+            let d = time::OffsetDateTime::now_utc().date();
+            format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+        }
+    };
+    let policies = queue(&s)?.tls_report(&day);
+    Ok(Json(TlsReportDay { day, policies }))
 }
 
 /// Show a queued message and each recipient's state.
