@@ -62,7 +62,13 @@ run_load() {
   local port=$1 start
   start=$(now)
   smtp-source -d -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f news@bench.test -t rcpt@sink.test "127.0.0.1:$port"
-  until [ "$(cat "$WORK/sink.count" 2>/dev/null || echo 0)" -ge "$MESSAGES" ]; do sleep 0.05; done
+  until [ "$(cat "$WORK/sink.count" 2>/dev/null || true)" -ge "$MESSAGES" ] 2>/dev/null; do
+    if [ "$(echo "$(now) - $start > 900" | bc -l)" = 1 ]; then
+      echo "the sink saw only $(cat "$WORK/sink.count") of $MESSAGES in 900 s" >&2
+      exit 1
+    fi
+    sleep 0.05
+  done
   echo "$(now) - $start" | bc -l
 }
 
@@ -80,10 +86,14 @@ Canonicalization relaxed/relaxed
 Socket inet:$MILTER_PORT@127.0.0.1
 UserID opendkim:opendkim
 PidFile $WORK/dkim/opendkim.pid
+# The key lives under /tmp (writable by others), which OpenDKIM refuses
+# by default.
+RequireSafeKeys false
 CONF
 opendkim -f -x "$WORK/dkim/opendkim.conf" &
 DKIM_PID=$!
-sleep 1
+for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$MILTER_PORT) 2>/dev/null && break; sleep 0.1; done
+kill -0 "$DKIM_PID" || { echo "opendkim did not start" >&2; exit 1; }
 
 # --- Postfix, with the milter.
 PF="$WORK/postfix"
@@ -136,7 +146,7 @@ herald_start() {
   mkdir -p "$H"
   cat > "$H/herald.toml" <<CONF
 [server]
-hostname = "bench.test"
+hostname = "mta.herald-bench.test"
 data_dir = "$H/data"
 [http]
 listen = "127.0.0.1:0"
@@ -159,8 +169,14 @@ CONF
   (cd "$H" && exec "$OLDPWD/target/release/herald" --config herald.toml serve > herald.out 2> herald.log) &
   HERALD_PID=$!
   for _ in $(seq 1 100); do [ -f "$H/data/api-url" ] && break; sleep 0.1; done
-  (cd "$H" && "$OLDPWD/target/release/herald" --config herald.toml domain add bench.test --account main >/dev/null)
+  (cd "$H" && "$OLDPWD/target/release/herald" --config herald.toml domain add bench.test --account main >/dev/null) || {
+    cat "$H/herald.log" >&2
+    exit 1
+  }
   (cd "$H" && "$OLDPWD/target/release/herald" --config herald.toml sender add --account main @bench.test --override >/dev/null)
+  # smtp-source sends every message to one address: suppressing it after
+  # its first 550 5.1.1 (as Herald should) would drop the rest of the load.
+  (cd "$H" && "$OLDPWD/target/release/herald" --config herald.toml account set main --hard-bounces 4000000000 --soft-bounces 4000000000 >/dev/null)
 }
 herald_stop() {
   kill "$HERALD_PID" 2>/dev/null || true
