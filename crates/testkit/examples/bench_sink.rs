@@ -18,6 +18,8 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let listener = TcpListener::bind(args.first().expect("ADDR")).await.unwrap();
     let file = args.get(1).expect("COUNT_FILE").clone();
+    // `accept-all`: every recipient accepted (to time the sink itself).
+    let refuse = args.get(2).map(String::as_str) != Some("accept-all");
     let answered = Arc::new(AtomicU64::new(0));
     let seq = Arc::new(AtomicU64::new(0));
     {
@@ -32,6 +34,9 @@ async fn main() {
     while let Ok((stream, _)) = listener.accept().await {
         let (answered, seq) = (answered.clone(), seq.clone());
         tokio::spawn(async move {
+            // Replies are small writes: without this, Nagle's algorithm and
+            // delayed ACKs stall every pipelined exchange.
+            let _ = stream.set_nodelay(true);
             let (r, mut w) = stream.into_split();
             let mut r = BufReader::new(r);
             let _ = w.write_all(b"220 sink.bench ESMTP\r\n").await;
@@ -54,6 +59,10 @@ async fn main() {
                 } else if cmd.starts_with("RCPT") {
                     answered.fetch_add(1, Ordering::Relaxed);
                     match seq.fetch_add(1, Ordering::Relaxed) % 20 {
+                        _ if !refuse => {
+                            accepted += 1;
+                            b"250 2.1.5 ok\r\n"
+                        }
                         0 | 1 => b"451 4.7.1 Greylisted, please try again later\r\n",
                         2 => b"550 5.1.1 The email account that you tried to reach does not exist\r\n",
                         _ => {
