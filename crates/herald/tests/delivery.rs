@@ -146,8 +146,13 @@ async fn rules_and_destinations_from_the_config_decide_and_show() -> anyhow::Res
         state["rule"] == "acme-throttle" && state["until"].is_string() && state["max_connections"] == 2,
         "{state}"
     );
-    let deferred = api.call("GET", "/api/v1/events?type=deferred").key(&key).send().await?;
-    let event = deferred.body["data"].get(0).context("a deferred event")?;
+    // The destination's state is in memory at once; the event is stored by
+    // the pipeline a moment later.
+    let event = wait_for("a deferred event", Duration::from_secs(30), || {
+        let call = api.call("GET", "/api/v1/events?type=deferred").key(&key).send();
+        async move { call.await.ok()?.body["data"].get(0).cloned() }
+    })
+    .await?;
     ensure!(event["reason"] == "speeding", "{event}");
     // The platform's view is the operator's: another tenant, or even the
     // sender, sees nothing.

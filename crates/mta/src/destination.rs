@@ -187,9 +187,12 @@ impl Destination {
                 s.delivered_in_a_row = 0;
                 s.factor = Some((Self::factor(&s) * 0.5).max(MIN_FACTOR));
                 let until = now_ms.saturating_add(ms(d));
+                // A suspension still running keeps its name; one that ended
+                // gives way to the back-off.
+                let suspended = matches!(s.pause, Some(Pause::Suspended { .. })) && s.paused_until_ms > now_ms;
                 if until > s.paused_until_ms {
                     s.paused_until_ms = until;
-                    if !matches!(s.pause, Some(Pause::Suspended { .. })) || s.paused_until_ms <= now_ms {
+                    if !suspended {
                         s.pause = Some(Pause::Backoff { rule: rule.to_owned() });
                     }
                 }
@@ -299,6 +302,15 @@ mod tests {
         let v = d.view(5);
         assert_eq!((v.state, v.until_ms), ("suspended", Some(10_000)));
         assert_eq!(d.view(10_001).state, "normal");
+    }
+
+    #[test]
+    fn a_back_off_after_an_ended_suspension_is_named_as_one() {
+        let d = Destination::new("x".into(), None, None, default_limits());
+        d.observe(false, false, Effect::Suspend(Duration::from_secs(1)), "stop", 0);
+        d.observe(false, false, Effect::Backoff(Duration::from_secs(60)), "slow", 5_000);
+        let v = d.view(5_001);
+        assert_eq!((v.state, v.rule.as_deref()), ("backoff", Some("slow")));
     }
 
     #[test]

@@ -216,11 +216,7 @@ impl HttpsFetch {
         extra_roots: &[rustls::pki_types::CertificateDer<'static>],
         port: u16,
     ) -> Result<Self, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        for c in extra_roots {
-            roots.add(c.clone()).map_err(|e| e.to_string())?;
-        }
+        let roots = crate::tls_check::roots(extra_roots)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

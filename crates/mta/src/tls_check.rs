@@ -33,15 +33,22 @@ pub struct Verifier {
     inner: Arc<WebPkiServerVerifier>,
 }
 
+/// Mozilla's roots plus `extra`: what certificates are checked against
+/// (MX hosts after the handshake, MTA-STS policy hosts).
+pub fn roots(extra: &[CertificateDer<'static>]) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in extra {
+        roots
+            .add(cert.clone())
+            .map_err(|e| format!("a CA certificate is not usable: {e}"))?;
+    }
+    Ok(roots)
+}
+
 impl Verifier {
     pub fn new(extra: &[CertificateDer<'static>]) -> Result<Self, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        for cert in extra {
-            roots
-                .add(cert.clone())
-                .map_err(|e| format!("a CA certificate is not usable: {e}"))?;
-        }
+        let roots = roots(extra)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
             .build()

@@ -24,7 +24,7 @@ use std::time::Duration;
 pub use herald_feedback::Reason;
 use herald_types::BounceClass;
 pub use retry::RetryPolicy;
-pub use spec::{Action, CodeSpec, OneOrMany, Rule, RuleError, RuleSpec};
+pub use spec::{Action, CodeSpec, OneOrMany, Rule, RuleError, RuleSpec, reason_named};
 
 /// Where in the SMTP conversation an answer came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -257,7 +257,8 @@ pub struct Rule {
 /// The largest compiled form of one text pattern.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-pub(crate) fn reason_named(name: &str) -> Option<Reason> {
+/// The reason with this name (`mailboxfull`), in any case.
+pub fn reason_named(name: &str) -> Option<Reason> {
     let name = name.trim().to_ascii_lowercase();
     Reason::ALL.into_iter().find(|r| r.as_str() == name)
 }

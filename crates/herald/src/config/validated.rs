@@ -233,16 +233,13 @@ fn retry_policy(raw: &RawDelivery) -> Result<(RetryPolicy, Vec<Duration>), Confi
     };
     for (reason, list) in &raw.retry {
         let key = format!("delivery.retry.{reason}");
-        let named = herald_rules::Reason::ALL
-            .into_iter()
-            .find(|r| r.as_str() == reason.as_str())
-            .ok_or_else(|| {
-                bad(
-                    &key,
-                    reason,
-                    "a reason such as mailboxfull, speeding, blocked or hostunknown",
-                )
-            })?;
+        let named = herald_rules::reason_named(reason).ok_or_else(|| {
+            bad(
+                &key,
+                reason,
+                "a reason such as mailboxfull, speeding, blocked or hostunknown",
+            )
+        })?;
         policy.by_reason.insert(named, ladder(&key, list)?);
     }
     let default = policy.default.clone();
