@@ -11,10 +11,16 @@
 use herald_store::{
     Account, AccountFilter, ApiKey, ApprovedSender, NewAccount, NewApiKey, NewSmtpCredential, SmtpCredential,
 };
-use herald_types::{AccountName, AccountStatus, ApiKeyId, KeyScope, SenderRule, SmtpCredentialId};
+use std::collections::BTreeMap;
+
+use herald_types::{
+    AccountName, AccountSettings, AccountStatus, ApiKeyId, DomainName, KeyScope, SenderRule, SmtpCredentialId,
+};
 
 use crate::{Accounts, AccountsError, AccountsResult, Caller, SettingsPatch, secret};
 
+/// Streams of one account with a sending domain of their own, at most.
+const MAX_STREAM_DOMAINS: usize = 32;
 /// Tries before giving up when a random prefix or username is already taken.
 const COLLISION_RETRIES: usize = 3;
 
@@ -305,11 +311,61 @@ impl Accounts {
                 }
             }
         }
+        if let Some(streams) = &patch.stream_domains {
+            self.set_stream_domains(&target, &mut settings, streams).await?;
+        }
         self.store.set_account_settings(&target.id, &settings).await?;
         // Quotas and rates count at once, here and in other processes.
         self.standings.announce();
         tracing::info!(account = %target.name, ?settings, "account settings changed");
         self.find(name).await
+    }
+
+    /// Merges streams' sending domains into `settings`. Each domain must be
+    /// one the account's brand registered (its keys sign the stream's
+    /// mail); another brand's domain and an unknown one get the same
+    /// answer, so the check tells nothing about who registered what.
+    async fn set_stream_domains(
+        &self,
+        target: &Account,
+        settings: &mut AccountSettings,
+        streams: &BTreeMap<String, String>,
+    ) -> AccountsResult<()> {
+        for (stream, domain) in streams {
+            if !herald_types::is_stream_name(stream) {
+                return Err(AccountsError::Invalid(herald_types::InvalidValue::new(
+                    "stream_domains",
+                    stream,
+                    "a stream name: 1 to 32 of a-z, 0-9, '-' and '_'",
+                )));
+            }
+            let domain = domain.trim();
+            if domain.is_empty() {
+                settings.stream_domains.remove(stream);
+                continue;
+            }
+            let name = DomainName::parse(domain)?;
+            let registered = match self.store.domain(&name).await? {
+                Some(d) => self
+                    .store
+                    .account_by_id(&d.account)
+                    .await?
+                    .is_some_and(|owner| owner.brand() == target.brand()),
+                None => false,
+            };
+            if !registered {
+                return Err(AccountsError::Unprocessable(format!(
+                    "stream_domains: {name} is not a sending domain of this brand; add it with `herald domain add` first"
+                )));
+            }
+            settings.stream_domains.insert(stream.clone(), name.to_string());
+        }
+        if settings.stream_domains.len() > MAX_STREAM_DOMAINS {
+            return Err(AccountsError::Unprocessable(format!(
+                "stream_domains: at most {MAX_STREAM_DOMAINS} streams have a domain of their own"
+            )));
+        }
+        Ok(())
     }
 
     /// Makes a sub-account a master; its former master no longer sees it.

@@ -33,7 +33,7 @@ const LIMIT: usize = 100_000;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Standing {
     /// It and its brand's master are active.
-    Active(Account),
+    Active(Box<Account>),
     /// It, or its master (named here), is suspended.
     Suspended(String),
     /// No such account (deleted).
@@ -145,5 +145,5 @@ async fn read(store: &dyn Store, id: &AccountId) -> AccountsResult<Standing> {
             None => return Ok(Standing::Suspended(account.name.to_string())),
         }
     }
-    Ok(Standing::Active(account))
+    Ok(Standing::Active(Box::new(account)))
 }

@@ -109,6 +109,10 @@ pub struct AccountSettings {
     /// Recipients a minute (absent: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_per_minute: Option<u32>,
+    /// Streams that send in a domain of their own: stream name to sending
+    /// domain. Their mail is DKIM-signed and bounces in that domain.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub stream_domains: std::collections::BTreeMap<String, String>,
 }
 
 /// A change of settings; fields left out stay as they are.
@@ -152,6 +156,13 @@ pub struct UpdateAccountSettings {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 4294967295_u64, format = Int64)]
     pub rate_per_minute: Option<u32>,
+    /// Streams' own sending domains, merged into the current ones: stream
+    /// name (1–32 of a-z, 0-9, '-', '_') to a domain the brand registered;
+    /// `""` takes a stream's domain away. A stream with a domain writes
+    /// From that domain (or a parent or subdomain), is DKIM-signed and
+    /// bounces in it, and no other stream writes from it. At most 32.
+    #[serde(default)]
+    pub stream_domains: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

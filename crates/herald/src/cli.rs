@@ -469,6 +469,11 @@ pub enum AccountCommand {
         /// Recipients a minute the account may send (0 removes the limit).
         #[arg(long, value_name = "PER_MINUTE")]
         rate: Option<u32>,
+        /// A stream's own sending domain, one the brand registered: its mail
+        /// is DKIM-signed and bounces in it (`newsletter=news.example.com`;
+        /// `newsletter=` takes it away). Repeatable.
+        #[arg(long = "stream-domain", value_name = "STREAM=DOMAIN")]
+        stream_domains: Vec<String>,
     },
     /// Make a sub-account a master account.
     Promote {

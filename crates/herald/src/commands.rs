@@ -1,6 +1,7 @@
 //! The management commands: they work on the configured store directly, with
 //! operator power, whether or not a server runs.
 
+use anyhow::Context as _;
 use herald_accounts::{Accounts, Caller};
 use herald_http::views;
 use herald_store::AccountFilter;
@@ -25,6 +26,7 @@ fn account_rows(all: &[herald_store::Account]) -> Vec<Vec<String>> {
                     .unwrap_or_else(|| "-".to_owned()),
                 a.status.as_str().to_owned(),
                 tracking(&a.settings),
+                stream_domains(&a.settings),
                 output::time(a.created_at),
                 a.id.to_string(),
             ]
@@ -32,7 +34,27 @@ fn account_rows(all: &[herald_store::Account]) -> Vec<Vec<String>> {
         .collect()
 }
 
-const ACCOUNT_HEADER: &[&str] = &["NAME", "KIND", "PARENT", "STATUS", "TRACKING", "CREATED", "ID"];
+const ACCOUNT_HEADER: &[&str] = &[
+    "NAME",
+    "KIND",
+    "PARENT",
+    "STATUS",
+    "TRACKING",
+    "STREAM DOMAINS",
+    "CREATED",
+    "ID",
+];
+
+fn stream_domains(s: &herald_types::AccountSettings) -> String {
+    if s.stream_domains.is_empty() {
+        return "-".to_owned();
+    }
+    s.stream_domains
+        .iter()
+        .map(|(stream, domain)| format!("{stream}={domain}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 fn tracking(s: &herald_types::AccountSettings) -> String {
     match (s.track_opens, s.track_clicks) {
@@ -102,7 +124,20 @@ pub async fn account(accounts: &Accounts, cmd: AccountCommand, json: bool) -> an
             complaint_alert,
             daily_quota,
             rate,
+            stream_domains,
         } => {
+            let stream_domains = if stream_domains.is_empty() {
+                None
+            } else {
+                let mut map = std::collections::BTreeMap::new();
+                for pair in &stream_domains {
+                    let (stream, domain) = pair
+                        .split_once('=')
+                        .with_context(|| format!("--stream-domain {pair:?}: expected STREAM=DOMAIN"))?;
+                    map.insert(stream.trim().to_owned(), domain.trim().to_owned());
+                }
+                Some(map)
+            };
             let patch = herald_accounts::SettingsPatch {
                 track_opens,
                 track_clicks,
@@ -114,10 +149,11 @@ pub async fn account(accounts: &Accounts, cmd: AccountCommand, json: bool) -> an
                 complaint_alert_percent: complaint_alert,
                 daily_quota,
                 rate_per_minute: rate,
+                stream_domains,
             };
             if patch == herald_accounts::SettingsPatch::default() {
                 anyhow::bail!(
-                    "nothing to set: give --track-opens, --track-clicks, --hard-bounces, --soft-bounces, --reply-forward, --reply-url, --bounce-alert, --complaint-alert, --daily-quota or --rate"
+                    "nothing to set: give --track-opens, --track-clicks, --hard-bounces, --soft-bounces, --reply-forward, --reply-url, --bounce-alert, --complaint-alert, --daily-quota, --rate or --stream-domain"
                 );
             }
             let caller = operator_on(accounts, &name).await?;

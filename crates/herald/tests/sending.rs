@@ -50,6 +50,8 @@ struct Setup {
     key: String,
     sink: SmtpSink,
     dns: DnsServer,
+    /// The records `acme.test` published.
+    acme_records: Value,
 }
 
 fn mx_zones() -> anyhow::Result<Zones> {
@@ -61,6 +63,11 @@ fn mx_zones() -> anyhow::Result<Zones> {
 /// A server whose clicks within `click_window` of sending are a scanner's,
 /// and whose requests from 127.0.0.5 are a machine's.
 async fn setup(click_window: &str) -> anyhow::Result<Setup> {
+    setup_with(click_window, "").await
+}
+
+/// [`setup`] with more configuration (tables after the others).
+async fn setup_with(click_window: &str, extra: &str) -> anyhow::Result<Setup> {
     let sink = SmtpSink::start("127.0.0.2:0", vec![]).await?;
     let mut dns = DnsServer::start(&mx_zones()?).await?;
     let dir = tempfile::tempdir()?;
@@ -92,6 +99,7 @@ machine_agents = ["acme-linkcheck"]
 machine_networks = ["127.0.0.5/32"]
 click_window = "{click_window}"
 coalesce_window = "1s"
+{extra}
 "#,
         data = dir.path().join("data").display(),
         dns = dns.addr(),
@@ -114,6 +122,7 @@ coalesce_window = "1s"
     server.run(&["domain", "verify", "acme.test"])?;
     // Verified: the brand approves senders in it without an override.
     server.run(&["sender", "add", "--account", "acme", "@acme.test"])?;
+    let acme_records = added["records"].clone();
     Ok(Setup {
         dir,
         server,
@@ -123,6 +132,7 @@ coalesce_window = "1s"
         key,
         sink,
         dns,
+        acme_records,
     })
 }
 
@@ -954,5 +964,261 @@ async fn bulk_mail_is_tracked_and_unsubscribes_stick() -> anyhow::Result<()> {
     let dropped = s.wait_events(&format!("type=dropped&message_id={message}"), 1).await?;
     ensure!(dropped[0]["recipient"] == "reader@example.test");
     ensure!(s.count_to("reader@example.test") == 1);
+    Ok(())
+}
+
+/// The newsletter stream's own pool (127.0.0.7); everything else 127.0.0.8.
+const STREAM_POOLS: &str = r#"
+[[ip_pools]]
+name = "news"
+streams = ["newsletter"]
+sources = [{ ip = "127.0.0.7", ehlo = "news-mta.herald.test" }]
+
+[[ip_pools]]
+name = "main"
+sources = [{ ip = "127.0.0.8", ehlo = "mta8.herald.test" }]
+"#;
+
+/// The DKIM `d=` tags of a message's signatures (each domain once: a
+/// domain signs with an RSA and an Ed25519 key).
+fn dkim_domains(m: &SinkMessage) -> Vec<String> {
+    let parsed = MessageParser::default().parse(&m.data);
+    let mut out = Vec::new();
+    for h in parsed.iter().flat_map(|p| p.headers()) {
+        if h.name().eq_ignore_ascii_case("DKIM-Signature") {
+            let raw = String::from_utf8_lossy(&m.data[h.offset_start() as usize..h.offset_end() as usize]).into_owned();
+            let flat: String = raw.split_whitespace().collect();
+            if let Some(d) = flat.split(';').find_map(|t| t.strip_prefix("d=")) {
+                out.push(d.to_ascii_lowercase());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Issue 14: a stream with a sending domain of its own is signed and
+/// bounces in that domain and leaves from its own pool, so its reputation
+/// is its own; no other stream writes from its domain, and a stream's
+/// domain must be one its brand registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_sends_in_its_own_domain_from_its_own_pool() -> anyhow::Result<()> {
+    let mut s = setup_with("60s", STREAM_POOLS).await?;
+    // The newsletter's subdomain and a second, unrelated domain of the
+    // brand, published and verified; another brand with its own domain.
+    let mut zones = mx_zones()?.publish(&s.acme_records);
+    for (domain, account) in [
+        ("news.acme.test", "acme"),
+        ("acme-shop.test", "acme"),
+        ("globex.test", "globex"),
+    ] {
+        if account == "globex" {
+            s.server.run(&["account", "create", "globex"])?;
+        }
+        let added: Value =
+            serde_json::from_str(
+                &s.server
+                    .run(&["--json", "domain", "add", domain, "--account", account])?,
+            )?;
+        zones = zones.publish(&added["records"]);
+    }
+    s.dns.replace(&zones).await?;
+    for domain in ["news.acme.test", "acme-shop.test", "globex.test"] {
+        s.server.run(&["domain", "verify", domain])?;
+    }
+    for rule in ["@news.acme.test", "@acme-shop.test"] {
+        s.server.run(&["sender", "add", "--account", "acme", rule])?;
+    }
+
+    // The account's own key sets its stream's domain; a domain it did not
+    // register (unknown, or another brand's) and a bad stream name are
+    // refused, each with the same answer for unknown and foreign.
+    let settings = |body: Value| {
+        s.api
+            .call("PATCH", "/api/v1/accounts/acme/settings")
+            .key(&s.key)
+            .json(body)
+            .send()
+    };
+    for (body, what) in [
+        (
+            json!({"stream_domains": {"newsletter": "globex.test"}}),
+            "another brand's domain",
+        ),
+        (
+            json!({"stream_domains": {"newsletter": "nobody.test"}}),
+            "an unknown domain",
+        ),
+        (
+            json!({"stream_domains": {"News Letter": "news.acme.test"}}),
+            "a bad stream name",
+        ),
+        (
+            json!({"stream_domains": {"newsletter": "not a domain"}}),
+            "a bad domain",
+        ),
+    ] {
+        let refused = settings(body).await?;
+        ensure!(refused.status == 422, "{what}: {} {}", refused.status, refused.body);
+    }
+    let foreign = settings(json!({"stream_domains": {"newsletter": "globex.test"}})).await?;
+    let unknown = settings(json!({"stream_domains": {"newsletter": "nobody.test"}})).await?;
+    ensure!(
+        foreign.body["error"]["message"]
+            .as_str()
+            .map(|m| m.replace("globex.test", "X"))
+            == unknown.body["error"]["message"]
+                .as_str()
+                .map(|m| m.replace("nobody.test", "X")),
+        "another brand's domain is answered as an unknown one: {} / {}",
+        foreign.body,
+        unknown.body
+    );
+    let set = settings(json!({"stream_domains": {"newsletter": "News.Acme.Test"}})).await?;
+    ensure!(set.status == 200, "{}", set.body);
+    ensure!(
+        set.body["settings"]["stream_domains"] == json!({"newsletter": "news.acme.test"}),
+        "{}",
+        set.body
+    );
+
+    // A newsletter written from the brand's main domain: signed by the
+    // stream's domain (aligned with From for DMARC), its return path and
+    // unsubscribe address there, sent from the newsletter pool.
+    let send = |from: &str, to: &str, stream: &str| {
+        s.send(
+            json!({"from": from, "to": [to], "subject": "hello", "stream": stream, "text": "Hello"}),
+            None,
+        )
+    };
+    let news = send("news@acme.test", "reader@example.test", "newsletter").await?;
+    ensure!(news.status == 202, "{}", news.body);
+    let plain = send("hello@acme.test", "buyer@example.test", "transactional").await?;
+    ensure!(plain.status == 202, "{}", plain.body);
+    let n = s.delivered_to("reader@example.test").await?;
+    let t = s.delivered_to("buyer@example.test").await?;
+    ensure!(dkim_domains(&n) == ["news.acme.test"], "{:?}", dkim_domains(&n));
+    ensure!(
+        n.mail_from.ends_with("@bounces.news.acme.test"),
+        "the newsletter bounces in its domain: {}",
+        n.mail_from
+    );
+    let unsubscribe = header(&n, "List-Unsubscribe").context("List-Unsubscribe")?;
+    ensure!(unsubscribe.contains("@bounces.news.acme.test?"), "{unsubscribe}");
+    ensure!(
+        n.client.ip().to_string() == "127.0.0.7" && n.helo == "news-mta.herald.test",
+        "{} {}",
+        n.client,
+        n.helo
+    );
+    // Transactional mail stays in the main domain and pool.
+    ensure!(dkim_domains(&t) == ["acme.test"], "{:?}", dkim_domains(&t));
+    ensure!(t.mail_from.ends_with("@bounces.acme.test"), "{}", t.mail_from);
+    ensure!(
+        t.client.ip().to_string() == "127.0.0.8" && t.helo == "mta8.herald.test",
+        "{} {}",
+        t.client,
+        t.helo
+    );
+    // Both signatures verify for a real verifier, against the DNS records.
+    let verdicts = s.dkimpy(&[&n, &t])?;
+    ensure!(
+        verdicts.iter().all(|v| !v.is_empty() && v.iter().all(|ok| *ok)),
+        "dkimpy: {verdicts:?}"
+    );
+
+    // No other stream writes from the newsletter's domain, and the
+    // newsletter does not write from a domain outside its own tree: both
+    // refused before anything is queued, through the API and SMTP.
+    for (from, stream) in [
+        ("hi@news.acme.test", "transactional"),
+        ("news@acme-shop.test", "newsletter"),
+    ] {
+        let refused = send(from, "nobody@example.test", stream).await?;
+        ensure!(
+            refused.status == 422 && refused.body["error"]["code"] == "stream_domain",
+            "{from} in {stream}: {} {}",
+            refused.status,
+            refused.body
+        );
+    }
+    let cred = s.server.run(&["smtp-credential", "create", "--account", "acme"])?;
+    let field = |name: &str| cred.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned);
+    let (user, password) = (
+        field("username: ").context("username")?,
+        field("password: ").context("password")?,
+    );
+    let out = Command::new("swaks")
+        .args([
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &s.submission.port().to_string(),
+            "--tls",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            &user,
+            "--auth-password",
+            &password,
+            "--from",
+            "hi@news.acme.test",
+            "--to",
+            "nobody@example.test",
+            "--header",
+            "Subject: transactional from the newsletter's domain",
+            "--body",
+            "hello",
+            "--timeout",
+            "30",
+        ])
+        .output()
+        .context("swaks")?;
+    let transcript = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        !out.status.success() && transcript.contains("550 5.7.1") && transcript.contains("stream newsletter"),
+        "{transcript}"
+    );
+    ensure!(s.count_to("nobody@example.test") == 0);
+
+    // Taken away, the newsletter signs in its From domain again.
+    let unset = settings(json!({"stream_domains": {"newsletter": ""}})).await?;
+    ensure!(
+        unset.status == 200 && unset.body["settings"].get("stream_domains").is_none(),
+        "{}",
+        unset.body
+    );
+    let again = send("news@acme.test", "later@example.test", "newsletter").await?;
+    ensure!(again.status == 202, "{}", again.body);
+    let later = s.delivered_to("later@example.test").await?;
+    // Settings count from the next message on, in delivery as well.
+    ensure!(dkim_domains(&later) == ["acme.test"], "{:?}", dkim_domains(&later));
+    ensure!(later.mail_from.ends_with("@bounces.acme.test"), "{}", later.mail_from);
+
+    // The operator's CLI sets it the same way, with the same checks; a
+    // CLI change counts in the running server from the next message.
+    let shown = s
+        .server
+        .run(&["account", "set", "acme", "--stream-domain", "newsletter=news.acme.test"])?;
+    ensure!(shown.contains("newsletter=news.acme.test"), "{shown}");
+    ensure!(
+        s.server
+            .run(&["account", "set", "acme", "--stream-domain", "newsletter"])
+            .is_err()
+    );
+    ensure!(
+        s.server
+            .run(&["account", "set", "acme", "--stream-domain", "promotions=globex.test"])
+            .is_err()
+    );
+    let cli = send("news@acme.test", "cli@example.test", "newsletter").await?;
+    ensure!(cli.status == 202, "{}", cli.body);
+    let via_cli = s.delivered_to("cli@example.test").await?;
+    ensure!(
+        dkim_domains(&via_cli) == ["news.acme.test"],
+        "{:?}",
+        dkim_domains(&via_cli)
+    );
     Ok(())
 }

@@ -31,6 +31,7 @@ pub fn account(a: &store::Account) -> api::Account {
             complaint_alert_percent: f64::from(a.settings.complaint_alert_bp) / 100.0,
             daily_quota: a.settings.daily_quota,
             rate_per_minute: a.settings.rate_per_minute,
+            stream_domains: a.settings.stream_domains.clone(),
         },
     }
 }

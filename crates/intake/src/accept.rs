@@ -202,6 +202,11 @@ impl Acceptor {
             {
                 envelope.stream = stream;
             }
+            let written_from = match (&authors.from[..], &envelope.sender) {
+                ([], ReversePath::Address(sender)) => vec![sender.domain().to_string()],
+                (from, _) => from.iter().map(|a| a.domain().to_string()).collect(),
+            };
+            stream_authors(&facts, &envelope.stream, written_from.iter().map(String::as_str))?;
             for tag in controls.tags {
                 if !envelope.tags.contains(&tag) {
                     envelope.tags.push(tag);
@@ -225,6 +230,7 @@ impl Acceptor {
         let stored = herald_message::personal::decode(&body).map_err(|e| SubmitError::BadHeaders(e.to_string()))?;
         let p = &stored.personal;
         let from = EmailAddress::parse(&p.from.1).map_err(|e| SubmitError::BadHeaders(e.to_string()))?;
+        stream_authors(&facts, &envelope.stream, [from.domain().as_str()])?;
         let authors = herald_message::Authors::of_mailbox(p.from.0.as_deref(), from);
         self.policy.check_authors(&facts, &authors).await?;
         if p.headers
@@ -364,4 +370,20 @@ impl Submit for Acceptor {
     fn max_message_size(&self) -> usize {
         self.max_message_size
     }
+}
+
+/// Each From domain must belong to the message's stream
+/// ([`herald_types::AccountSettings::check_stream_author`]).
+fn stream_authors<'a>(
+    facts: &AccountFacts,
+    stream: &str,
+    from_domains: impl IntoIterator<Item = &'a str>,
+) -> Result<(), SubmitError> {
+    for domain in from_domains {
+        facts
+            .settings
+            .check_stream_author(stream, domain)
+            .map_err(SubmitError::StreamDomain)?;
+    }
+    Ok(())
 }

@@ -5,11 +5,12 @@
 //! The DKIM key and the return path are chosen by the submitting account's
 //! brand and the From domain together: a domain's key signs only the mail
 //! of the brand that registered it, so a header can never borrow another
-//! brand's signature or aligned return path.
+//! brand's signature or aligned return path. A stream with a sending
+//! domain of its own (`stream_domains` in the account's settings) is signed
+//! and bounces in that domain instead, so its reputation with mailbox
+//! providers is its own.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use herald_accounts::{Accounts, Standing};
@@ -17,12 +18,9 @@ use herald_domains::Domains;
 use herald_message::{HeaderBlock, authors, rewrite_html_parts};
 use herald_mta::{Prepare, Prepared};
 use herald_spool::Queued;
-use herald_store::Store;
+use herald_store::{Account, Store};
 use herald_tracking::{Keyring, Purpose, TrackToken, TrackingLinks, VerpToken, rewrite_html};
-use herald_types::{AccountId, AccountSettings, EmailAddress, ReversePath};
-
-/// Account settings are read again after this long.
-const SETTINGS_TTL: Duration = Duration::from_secs(10);
+use herald_types::{AccountId, AccountSettings, EmailAddress, ReversePath, same_tree};
 
 pub struct HeraldPreparer {
     pub keys: Keyring,
@@ -31,11 +29,6 @@ pub struct HeraldPreparer {
     accounts: Accounts,
     /// Base of tracking and unsubscribe links, without the final slash.
     pub public_url: String,
-    /// Each account's settings (read for bulk mail only).
-    settings: Mutex<HashMap<AccountId, (Instant, AccountSettings)>>,
-    /// Each account's brand; `None` for an account that no longer exists
-    /// (its mail is then signed by nobody).
-    brands: Mutex<HashMap<AccountId, (Instant, Option<AccountId>)>>,
 }
 
 impl std::fmt::Debug for HeraldPreparer {
@@ -54,43 +47,21 @@ impl HeraldPreparer {
             store: accounts.store().clone(),
             accounts,
             public_url: public_url.trim_end_matches('/').to_owned(),
-            settings: Mutex::new(HashMap::new()),
-            brands: Mutex::new(HashMap::new()),
         }
     }
 
-    async fn settings(&self, account: &AccountId) -> AccountSettings {
-        if let Ok(cache) = self.settings.lock()
-            && let Some((at, s)) = cache.get(account)
-            && at.elapsed() < SETTINGS_TTL
-        {
-            return s.clone();
+    /// The account a message was accepted for, as it stands now: its
+    /// settings (tracking, replies, streams' domains) and brand count from
+    /// the first message after a change ([`Accounts::standing`]). `None`
+    /// for an account that no longer exists: its mail is signed by nobody.
+    async fn account(&self, id: &AccountId) -> Option<Account> {
+        match self.accounts.standing(id).await {
+            Ok(Standing::Active(account)) => Some(*account),
+            Ok(Standing::Missing) => None,
+            // Suspended (its mail waits, unprepared), or the standing could
+            // not be read: the record itself.
+            Ok(Standing::Suspended(_)) | Err(_) => self.store.account_by_id(id).await.ok().flatten(),
         }
-        let settings = match self.store.account_by_id(account).await {
-            Ok(Some(a)) => a.settings,
-            _ => AccountSettings::default(),
-        };
-        if let Ok(mut cache) = self.settings.lock() {
-            cache.insert(account.clone(), (Instant::now(), settings.clone()));
-        }
-        settings
-    }
-
-    async fn brand(&self, account: &AccountId) -> Option<AccountId> {
-        if let Ok(cache) = self.brands.lock()
-            && let Some((at, b)) = cache.get(account)
-            && at.elapsed() < SETTINGS_TTL
-        {
-            return b.clone();
-        }
-        let brand = match self.store.account_by_id(account).await {
-            Ok(Some(a)) => Some(a.brand().clone()),
-            _ => None,
-        };
-        if let Ok(mut cache) = self.brands.lock() {
-            cache.insert(account.clone(), (Instant::now(), brand.clone()));
-        }
-        brand
     }
 
     fn token(
@@ -253,11 +224,29 @@ impl Prepare for HeraldPreparer {
                 .map(|a| a.domain().to_string()),
             None => from_domain(body),
         };
-        let (signer, rp_domain) = match &self.brand(&q.envelope.account).await {
+        let account = self.account(&q.envelope.account).await;
+        let settings = account.as_ref().map(|a| a.settings.clone()).unwrap_or_default();
+        let (signer, rp_domain) = match account.as_ref().map(Account::brand) {
             Some(brand) => {
-                let signer = match &domain {
-                    Some(d) => self.domains.sending_for(brand, d).await.and_then(|s| s.signer),
-                    None => None,
+                // A stream with a domain of its own signs and bounces in it
+                // (when aligned with the From domain, as acceptance made
+                // sure, and still the brand's); other mail in its From
+                // domain.
+                let stream_domain = match (&domain, settings.stream_domain(&q.envelope.stream)) {
+                    (Some(from), Some(own)) if same_tree(own, from) => {
+                        self.domains.sending_for(brand, own).await.map(|s| (own.to_owned(), s))
+                    }
+                    _ => None,
+                };
+                let (domain, signer) = match stream_domain {
+                    Some((own, sending)) => (Some(own), sending.signer),
+                    None => match &domain {
+                        Some(d) => (
+                            domain.clone(),
+                            self.domains.sending_for(brand, d).await.and_then(|s| s.signer),
+                        ),
+                        None => (None, None),
+                    },
                 };
                 (signer, self.domains.return_path_domain(brand, domain.as_deref()).await)
             }
@@ -271,11 +260,6 @@ impl Prepare for HeraldPreparer {
             None => content,
         };
         let bulk = q.envelope.is_bulk();
-        let settings = if bulk {
-            self.settings(&q.envelope.account).await
-        } else {
-            AccountSettings::default()
-        };
         // Transactional mail is the same for every recipient: sign it once.
         let shared: Option<std::sync::Arc<[u8]>> = (!bulk && personal.is_none()).then(|| sign(body.to_vec()).into());
         recipients

@@ -95,7 +95,7 @@ impl SenderPolicy {
             None => {
                 let listed = self
                     .accounts
-                    .list_senders(&Caller::operator(found.clone()))
+                    .list_senders(&Caller::operator((*found).clone()))
                     .await
                     .map_err(unavailable)?;
                 let rules = Arc::new(listed.into_iter().map(|r| r.rule).collect::<Vec<_>>());

@@ -22,6 +22,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 const MIN_FACTOR: f64 = 0.125;
 /// Deliveries in a row that raise a lowered rate one step.
 const RECOVERY_STEP: u32 = 10;
+/// The lowest rate a minute a back-off learns for a destination without
+/// one: throttled at a slow pace (one message, a quiet hour), its mail is
+/// paced by the pause and the connections, not starved for an hour.
+const MIN_LEARNED_RATE: u32 = 120;
 /// How long a learned messages-per-connection limit is kept.
 const LEARNED_FOR_MS: i64 = 3_600_000;
 
@@ -41,11 +45,50 @@ struct State {
     factor: Option<f64>,
     delivered_in_a_row: u32,
     rate: RateWindow,
+    /// Sends counted per minute, whatever the limits: the pace a back-off
+    /// finds when the destination has no rate of its own.
+    pace: Pace,
+    /// A rate a minute learned at a back-off of a destination without one
+    /// (the pace it was throttled at), with when it was last confirmed.
+    learned_rate: Option<(u32, i64)>,
     learned_per_connection: Option<(usize, i64)>,
     delivered: u64,
     deferred: u64,
     bounced: u64,
     tls_failures: u64,
+}
+
+/// Sends in this minute and the one before.
+#[derive(Debug, Default)]
+struct Pace {
+    minute: i64,
+    this: u32,
+    last: u32,
+}
+
+impl Pace {
+    fn roll(&mut self, now_ms: i64) {
+        let minute = now_ms.div_euclid(60_000);
+        if minute != self.minute {
+            self.last = if minute == self.minute + 1 { self.this } else { 0 };
+            self.this = 0;
+            self.minute = minute;
+        }
+    }
+
+    fn count(&mut self, now_ms: i64) {
+        self.roll(now_ms);
+        self.this = self.this.saturating_add(1);
+    }
+
+    /// Sends in the last sixty seconds, estimated from the two minutes
+    /// (the earlier one weighted by how much of it is still in the window).
+    fn last_minute(&mut self, now_ms: i64) -> u32 {
+        self.roll(now_ms);
+        let into = now_ms.rem_euclid(60_000) as f64 / 60_000.0;
+        let estimate = f64::from(self.this) + f64::from(self.last) * (1.0 - into);
+        estimate.round() as u32
+    }
 }
 
 /// A destination's queue and state.
@@ -80,6 +123,8 @@ pub struct DestinationView {
     pub queued: usize,
     pub connections: usize,
     pub max_connections: usize,
+    /// The rate a minute before the back-off's share: configured, or
+    /// learned at a back-off.
     pub messages_per_minute: Option<u32>,
     pub delivered: u64,
     pub deferred: u64,
@@ -144,20 +189,28 @@ impl Destination {
     /// when zero, the send is counted.
     pub fn take_send(&self, now_ms: i64) -> Duration {
         let mut s = lock(&self.state);
-        if self.limits.messages_per_minute.is_none() && self.limits.messages_per_hour.is_none() {
+        let per_minute = self.per_minute(&s, now_ms);
+        if per_minute.is_none() && self.limits.messages_per_hour.is_none() {
+            s.pace.count(now_ms);
             return Duration::ZERO;
         }
         let factor = Self::factor(&s);
-        let wait = s.rate.wait(
-            now_ms,
-            self.limits.messages_per_minute,
-            self.limits.messages_per_hour,
-            factor,
-        );
+        let wait = s.rate.wait(now_ms, per_minute, self.limits.messages_per_hour, factor);
         if wait.is_zero() {
             s.rate.record(now_ms);
+            s.pace.count(now_ms);
         }
         wait
+    }
+
+    /// The rate a minute in force before a back-off's share: the
+    /// configured one, or one learned while it is remembered.
+    fn per_minute(&self, s: &State, now_ms: i64) -> Option<u32> {
+        self.limits.messages_per_minute.or_else(|| {
+            s.learned_rate
+                .filter(|(_, at)| s.factor.is_some() || now_ms - at < LEARNED_FOR_MS)
+                .map(|(rate, _)| rate)
+        })
     }
 
     /// Learns from one recipient's decision.
@@ -185,6 +238,16 @@ impl Destination {
             Effect::None => {}
             Effect::Backoff(d) => {
                 s.delivered_in_a_row = 0;
+                // Without a rate of its own, the destination gets the pace
+                // it was throttled at as one (halved below, like the
+                // rest), so a back-off slows every connection too.
+                if self.limits.messages_per_minute.is_none() {
+                    let rate = match self.per_minute(&s, now_ms) {
+                        Some(known) => known,
+                        None => s.pace.last_minute(now_ms).max(MIN_LEARNED_RATE),
+                    };
+                    s.learned_rate = Some((rate, now_ms));
+                }
                 s.factor = Some((Self::factor(&s) * 0.5).max(MIN_FACTOR));
                 let until = now_ms.saturating_add(ms(d));
                 // A suspension still running keeps its name; one that ended
@@ -231,7 +294,7 @@ impl Destination {
             queued: lock(&self.jobs).len(),
             connections: self.workers.load(Ordering::SeqCst),
             max_connections: self.limits.max_connections,
-            messages_per_minute: self.limits.messages_per_minute,
+            messages_per_minute: self.per_minute(&s, now_ms),
             delivered: s.delivered,
             deferred: s.deferred,
             bounced: s.bounced,
@@ -287,6 +350,81 @@ mod tests {
         }
         assert_eq!(d.connection_limit(), 8);
         assert_eq!(d.view(70_000).state, "normal");
+    }
+
+    #[test]
+    fn a_backoff_gives_a_destination_without_a_rate_the_pace_it_was_throttled_at() {
+        let d = Destination::new("x".into(), None, None, default_limits());
+        assert_eq!(d.limits.messages_per_minute, None);
+        // 200 sends in the minute before the throttling answer: no waits.
+        for i in 0..200 {
+            assert_eq!(d.take_send(60_000 + i * 250), Duration::ZERO);
+        }
+        d.observe(
+            false,
+            false,
+            Effect::Backoff(Duration::from_secs(1)),
+            "rate-limited",
+            110_000,
+        );
+        let v = d.view(110_000);
+        assert_eq!((v.messages_per_minute, v.rate_factor), (Some(200), 0.5));
+        // After the pause: 100 a minute (half of it), then a wait.
+        let start = 120_000;
+        for i in 0..100 {
+            assert_eq!(d.take_send(start + i), Duration::ZERO, "send {i}");
+        }
+        let wait = d.take_send(start + 100);
+        assert!(wait > Duration::from_secs(50), "{wait:?}");
+        // Deliveries bring the share back; the learned rate stays a while
+        // as the ceiling, then goes.
+        for _ in 0..30 {
+            d.observe(true, false, Effect::None, "classifier", start + 1_000);
+        }
+        let v = d.view(start + 1_000);
+        assert_eq!((v.state, v.messages_per_minute), ("normal", Some(200)));
+        let later = start + LEARNED_FOR_MS + 1_000;
+        assert_eq!(d.view(later).messages_per_minute, None);
+        assert_eq!(d.take_send(later), Duration::ZERO);
+        // Throttled at a slow pace, it is not starved below the floor.
+        let slow = Destination::new("z".into(), None, None, default_limits());
+        assert_eq!(slow.take_send(0), Duration::ZERO);
+        slow.observe(
+            false,
+            false,
+            Effect::Backoff(Duration::from_secs(1)),
+            "rate-limited",
+            10,
+        );
+        assert_eq!(slow.view(10).messages_per_minute, Some(MIN_LEARNED_RATE));
+        // A configured rate is never replaced by a learned one.
+        let rated = Destination::new(
+            "y".into(),
+            None,
+            None,
+            Limits {
+                messages_per_minute: Some(30),
+                ..default_limits()
+            },
+        );
+        rated.observe(false, false, Effect::Backoff(Duration::from_secs(1)), "rate-limited", 0);
+        assert_eq!(rated.view(0).messages_per_minute, Some(30));
+    }
+
+    #[test]
+    fn the_pace_counts_the_last_sixty_seconds() {
+        let mut p = Pace::default();
+        for i in 0..30 {
+            p.count(60_000 + i);
+        }
+        assert_eq!(p.last_minute(60_100), 30);
+        // Half-way through the next minute, half of the earlier one counts.
+        for i in 0..10 {
+            p.count(120_000 + i);
+        }
+        assert_eq!(p.last_minute(150_000), 25);
+        // A quiet minute between forgets it.
+        assert_eq!(p.last_minute(250_000), 0);
     }
 
     #[test]

@@ -91,6 +91,12 @@ pub struct AccountSettings {
     /// Recipients a minute; `None`: no limit. Set like the quota.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_per_minute: Option<u32>,
+    /// Streams that send in a domain of their own (stream name to one of
+    /// the brand's sending domains): their mail is signed (DKIM `d=`) and
+    /// bounces (return path) in that domain, so one stream's reputation
+    /// with mailbox providers is kept apart from another's.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub stream_domains: std::collections::BTreeMap<String, String>,
 }
 
 impl AccountSettings {
@@ -103,6 +109,57 @@ impl AccountSettings {
     pub fn handles_replies(&self) -> bool {
         self.reply_forward_to.is_some() || self.reply_url.is_some()
     }
+
+    /// The sending domain of `stream`, if it has its own.
+    pub fn stream_domain(&self, stream: &str) -> Option<&str> {
+        self.stream_domains.get(stream).map(String::as_str)
+    }
+
+    /// Whether mail of `stream` written from `from_domain` is allowed: a
+    /// stream with its own domain writes from that domain, a parent or a
+    /// subdomain of it (aligned for DMARC); a stream without one may not
+    /// write from another stream's domain (or below it), which would put
+    /// its mail on that stream's reputation. `Err` names the conflict.
+    pub fn check_stream_author(&self, stream: &str, from_domain: &str) -> Result<(), String> {
+        if let Some(own) = self.stream_domain(stream) {
+            return if same_tree(own, from_domain) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "stream {stream} sends in {own}; a From address at {from_domain} is not aligned with it"
+                ))
+            };
+        }
+        match self
+            .stream_domains
+            .iter()
+            .find(|(s, d)| s.as_str() != stream && is_within(from_domain, d))
+        {
+            Some((other, domain)) => Err(format!(
+                "{from_domain} is in {domain}, the sending domain of stream {other}; stream {stream} cannot send in it"
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether `domain` is `parent` or a subdomain of it (ASCII case ignored).
+pub fn is_within(domain: &str, parent: &str) -> bool {
+    let (d, p) = (domain.trim_end_matches('.'), parent.trim_end_matches('.'));
+    d.eq_ignore_ascii_case(p)
+        || (d.len() > p.len()
+            && d.as_bytes()[d.len() - p.len() - 1] == b'.'
+            && d.as_bytes()[d.len() - p.len()..].eq_ignore_ascii_case(p.as_bytes()))
+}
+
+/// Whether one domain is the other or below it: DMARC's relaxed
+/// alignment holds between them whenever the shorter one is at or below
+/// its organizational domain, which a sending domain a brand registered
+/// is. (Siblings such as `a.example.com` and `b.example.com` are aligned
+/// only when `example.com` is the organizational domain, which needs DNS
+/// to know; they are not counted.)
+pub fn same_tree(a: &str, b: &str) -> bool {
+    is_within(a, b) || is_within(b, a)
 }
 
 impl Default for AccountSettings {
@@ -118,6 +175,7 @@ impl Default for AccountSettings {
             complaint_alert_bp: Self::DEFAULT_COMPLAINT_ALERT_BP,
             daily_quota: None,
             rate_per_minute: None,
+            stream_domains: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -216,5 +274,42 @@ mod tests {
             assert_eq!(KeyScope::parse(k.as_str()), Ok(k));
         }
         assert!(AccountStatus::parse("deleted").is_err());
+    }
+
+    #[test]
+    fn domains_within_and_in_one_tree() {
+        assert!(is_within("news.acme.test", "acme.test"));
+        assert!(is_within("News.Acme.Test.", "acme.test"));
+        assert!(is_within("acme.test", "ACME.test"));
+        assert!(!is_within("notacme.test", "acme.test"), "a label boundary is needed");
+        assert!(!is_within("acme.test", "news.acme.test"));
+        assert!(!is_within("é.test", "x.test"), "non-ASCII does not panic");
+        assert!(same_tree("acme.test", "news.acme.test") && same_tree("news.acme.test", "acme.test"));
+        assert!(
+            !same_tree("shop.acme.test", "news.acme.test"),
+            "siblings need DNS to judge"
+        );
+    }
+
+    #[test]
+    fn a_stream_writes_only_in_its_own_domain_and_no_other_stream_in_it() {
+        let mut s = AccountSettings::default();
+        assert_eq!(s.check_stream_author("newsletter", "anything.test"), Ok(()));
+        s.stream_domains.insert("newsletter".into(), "news.acme.test".into());
+        for ok in ["news.acme.test", "acme.test", "eu.news.acme.test"] {
+            assert_eq!(s.check_stream_author("newsletter", ok), Ok(()), "{ok}");
+        }
+        let err = s.check_stream_author("newsletter", "globex.test").unwrap_err();
+        assert!(err.contains("not aligned"), "{err}");
+        // The transactional stream has no domain of its own: it writes from
+        // the brand's other domains, not from the newsletter's.
+        assert_eq!(s.check_stream_author("transactional", "acme.test"), Ok(()));
+        for taken in ["news.acme.test", "eu.news.acme.test"] {
+            let err = s.check_stream_author("transactional", taken).unwrap_err();
+            assert!(err.contains("stream newsletter"), "{err}");
+        }
+        // Two streams may share a domain when both name it.
+        s.stream_domains.insert("promotions".into(), "news.acme.test".into());
+        assert_eq!(s.check_stream_author("promotions", "news.acme.test"), Ok(()));
     }
 }

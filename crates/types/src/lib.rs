@@ -16,7 +16,7 @@ mod id;
 mod sender;
 pub mod submit;
 
-pub use account::{AccountKind, AccountName, AccountSettings, AccountStatus, KeyScope};
+pub use account::{AccountKind, AccountName, AccountSettings, AccountStatus, KeyScope, is_within, same_tree};
 pub use address::{DomainName, EmailAddress};
 pub use duration::{format_duration, parse_duration};
 pub use envelope::{DEFAULT_STREAM, Envelope, ReversePath, is_stream_name};

@@ -55,6 +55,11 @@ pub enum SubmitError {
     BadHeaders(String),
     #[error("a message needs a sender address")]
     NullSender,
+    /// The From domain does not belong to the message's stream: a stream
+    /// with a sending domain of its own writes from it, and no other
+    /// stream writes from that domain.
+    #[error("{0}")]
+    StreamDomain(String),
     /// The account (or its brand's master) is suspended.
     #[error("account {0} is suspended")]
     Suspended(String),
@@ -77,6 +82,7 @@ impl SubmitError {
             Self::SenderNotApproved(_)
             | Self::FromNotApproved(_)
             | Self::ForeignDomain(_)
+            | Self::StreamDomain(_)
             | Self::NullSender
             | Self::Suspended(_) => (550, [5, 7, 1]),
             // RFC 3463 §3.7: 5.6.0, other or undefined media error.

@@ -113,13 +113,13 @@ pub async fn reactivate(
     )))
 }
 
-/// Change an account's settings (opens and clicks tracking, bounce thresholds): the account's
+/// Change an account's settings (opens and clicks tracking, bounce thresholds, streams' sending domains): the account's
 /// own key, its master's or an admin's. Fields left out stay as they are.
 #[utoipa::path(patch, path = "/api/v1/accounts/{name}/settings", tag = "accounts",
     params(("name" = herald_api_types::patterns::AccountName, Path, description = "account name")), request_body = UpdateAccountSettings,
     responses((status = 200, body = Account), (status = 404, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "`daily_quota` or `rate_per_minute` from the account's own key: only its master or an admin sets them"),
-        (status = 422, body = ErrorBody, description = "a value is invalid, or `reply_url`'s host is not (or does not resolve to) a public address: what a name resolves to is found by resolving it, which a schema cannot say")),
+        (status = 422, body = ErrorBody, description = "a value is invalid, a stream's domain is not one the brand registered, or `reply_url`'s host is not (or does not resolve to) a public address: what a name resolves to is found by resolving it, which a schema cannot say")),
     security(("bearer" = [])))]
 pub async fn update_settings(
     State(s): State<AppState>,
@@ -143,6 +143,7 @@ pub async fn update_settings(
                 complaint_alert_percent: req.complaint_alert_percent,
                 daily_quota: req.daily_quota,
                 rate_per_minute: req.rate_per_minute,
+                stream_domains: req.stream_domains,
             },
         )
         .await?;

@@ -40,6 +40,7 @@ fn submit_error(e: &SubmitError) -> ApiError {
         SubmitError::SenderNotApproved(_) => with_field(StatusCode::FORBIDDEN, "sender_not_approved", "from"),
         SubmitError::FromNotApproved(_) => with_field(StatusCode::FORBIDDEN, "sender_not_approved", "raw"),
         SubmitError::ForeignDomain(_) => with_field(StatusCode::UNPROCESSABLE_ENTITY, "foreign_domain", "from"),
+        SubmitError::StreamDomain(_) => with_field(StatusCode::UNPROCESSABLE_ENTITY, "stream_domain", "from"),
         SubmitError::BadHeaders(_) => with_field(StatusCode::UNPROCESSABLE_ENTITY, "invalid_headers", "raw"),
         SubmitError::Suspended(_) => ApiError::new(StatusCode::FORBIDDEN, "account_suspended", message),
         SubmitError::NullSender => ApiError::field("from", message),
@@ -139,7 +140,7 @@ async fn submit_all(
         (status = 409, body = herald_api_types::ErrorBody, description = "a request with this Idempotency-Key is still being handled"),
         (status = 413, body = herald_api_types::ErrorBody, description = "the message is too large"),
         (status = 429, body = herald_api_types::ErrorBody, description = "(`over_limit`) the account's daily quota or rate is reached; `Retry-After` says when to try again"),
-        (status = 422, body = herald_api_types::ErrorBody, description = "a field is invalid (`field` names it); or (`foreign_domain`) the sender or an author is in a domain another brand verified; or (`idempotency_key_reused`) the Idempotency-Key was used for a different request within 24 hours")),
+        (status = 422, body = herald_api_types::ErrorBody, description = "a field is invalid (`field` names it); or (`foreign_domain`) the sender or an author is in a domain another brand verified; or (`stream_domain`) the From domain is not the stream's own sending domain, or is another stream's; or (`idempotency_key_reused`) the Idempotency-Key was used for a different request within 24 hours")),
     security(("bearer" = [])))]
 pub async fn send(
     State(s): State<AppState>,
