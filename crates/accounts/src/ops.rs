@@ -21,6 +21,12 @@ use crate::{Accounts, AccountsError, AccountsResult, Caller, SettingsPatch, secr
 
 /// Streams of one account with a sending domain of their own, at most.
 const MAX_STREAM_DOMAINS: usize = 32;
+fn too_many_stream_domains() -> AccountsError {
+    AccountsError::Unprocessable(format!(
+        "stream_domains: at most {MAX_STREAM_DOMAINS} streams have a domain of their own"
+    ))
+}
+
 /// Tries before giving up when a random prefix or username is already taken.
 const COLLISION_RETRIES: usize = 3;
 
@@ -331,6 +337,10 @@ impl Accounts {
         settings: &mut AccountSettings,
         streams: &BTreeMap<String, String>,
     ) -> AccountsResult<()> {
+        // Bounded before any store lookup: one lookup per stream named.
+        if streams.len() > MAX_STREAM_DOMAINS {
+            return Err(too_many_stream_domains());
+        }
         for (stream, domain) in streams {
             if !herald_types::is_stream_name(stream) {
                 return Err(AccountsError::Invalid(herald_types::InvalidValue::new(
@@ -361,9 +371,7 @@ impl Accounts {
             settings.stream_domains.insert(stream.clone(), name.to_string());
         }
         if settings.stream_domains.len() > MAX_STREAM_DOMAINS {
-            return Err(AccountsError::Unprocessable(format!(
-                "stream_domains: at most {MAX_STREAM_DOMAINS} streams have a domain of their own"
-            )));
+            return Err(too_many_stream_domains());
         }
         Ok(())
     }

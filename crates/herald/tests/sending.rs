@@ -186,6 +186,40 @@ impl Setup {
             .count()
     }
 
+    /// Submits a message with swaks (STARTTLS, AUTH PLAIN with a new SMTP
+    /// credential of `acme`); the transcript is in `stdout`.
+    fn swaks(&self, from: &str, to: &str, headers: &[&str]) -> anyhow::Result<std::process::Output> {
+        let cred = self.server.run(&["smtp-credential", "create", "--account", "acme"])?;
+        let field = |name: &str| cred.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned);
+        let (user, password) = (
+            field("username: ").context("username")?,
+            field("password: ").context("password")?,
+        );
+        let port = self.submission.port().to_string();
+        let mut args = vec![
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--tls",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            &user,
+            "--auth-password",
+            &password,
+            "--from",
+            from,
+            "--to",
+            to,
+        ];
+        for h in headers {
+            args.extend(["--header", h]);
+        }
+        args.extend(["--body", "hello", "--timeout", "30"]);
+        Command::new("swaks").args(&args).output().context("swaks")
+    }
+
     /// dkimpy's verdicts on each message: one bool per signature.
     fn dkimpy(&self, messages: &[&SinkMessage]) -> anyhow::Result<Vec<Vec<bool>>> {
         let mut paths = Vec::new();
@@ -907,45 +941,16 @@ async fn bulk_mail_is_tracked_and_unsubscribes_stick() -> anyhow::Result<()> {
 
     // SMTP: X-Herald headers become tags, metadata and the stream, and are
     // removed; a suppressed recipient is dropped there too.
-    let cred = s.server.run(&["smtp-credential", "create", "--account", "acme"])?;
-    let field = |name: &str| cred.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned);
-    let (user, password) = (
-        field("username: ").context("username")?,
-        field("password: ").context("password")?,
-    );
-    let port = s.submission.port();
-    let out = Command::new("swaks")
-        .args([
-            "--server",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--tls",
-            "--auth",
-            "PLAIN",
-            "--auth-user",
-            &user,
-            "--auth-password",
-            &password,
-            "--from",
-            "news@acme.test",
-            "--to",
-            "smtp@example.test,reader@example.test",
-            "--header",
+    let out = s.swaks(
+        "news@acme.test",
+        "smtp@example.test,reader@example.test",
+        &[
             "X-Herald-Tag: spring, promo",
-            "--header",
             "X-Herald-Meta-campaign: c-9",
-            "--header",
             "X-Herald-Stream: newsletter",
-            "--header",
             "Subject: by smtp",
-            "--body",
-            "hello",
-            "--timeout",
-            "30",
-        ])
-        .output()
-        .context("swaks")?;
+        ],
+    )?;
     ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let m = s.delivered_to("smtp@example.test").await?;
     ensure!(!text(&m).to_ascii_lowercase().contains("x-herald-"), "{}", text(&m));
@@ -1058,6 +1063,10 @@ async fn a_stream_sends_in_its_own_domain_from_its_own_pool() -> anyhow::Result<
             json!({"stream_domains": {"newsletter": "not a domain"}}),
             "a bad domain",
         ),
+        (
+            json!({"stream_domains": (0..33).map(|i| (format!("s{i}"), json!("news.acme.test"))).collect::<serde_json::Map<_, _>>()}),
+            "more streams than allowed",
+        ),
     ] {
         let refused = settings(body).await?;
         ensure!(refused.status == 422, "{what}: {} {}", refused.status, refused.body);
@@ -1143,38 +1152,11 @@ async fn a_stream_sends_in_its_own_domain_from_its_own_pool() -> anyhow::Result<
             refused.body
         );
     }
-    let cred = s.server.run(&["smtp-credential", "create", "--account", "acme"])?;
-    let field = |name: &str| cred.lines().find_map(|l| l.strip_prefix(name)).map(str::to_owned);
-    let (user, password) = (
-        field("username: ").context("username")?,
-        field("password: ").context("password")?,
-    );
-    let out = Command::new("swaks")
-        .args([
-            "--server",
-            "127.0.0.1",
-            "--port",
-            &s.submission.port().to_string(),
-            "--tls",
-            "--auth",
-            "PLAIN",
-            "--auth-user",
-            &user,
-            "--auth-password",
-            &password,
-            "--from",
-            "hi@news.acme.test",
-            "--to",
-            "nobody@example.test",
-            "--header",
-            "Subject: transactional from the newsletter's domain",
-            "--body",
-            "hello",
-            "--timeout",
-            "30",
-        ])
-        .output()
-        .context("swaks")?;
+    let out = s.swaks(
+        "hi@news.acme.test",
+        "nobody@example.test",
+        &["Subject: transactional from the newsletter's domain"],
+    )?;
     let transcript = String::from_utf8_lossy(&out.stdout);
     ensure!(
         !out.status.success() && transcript.contains("550 5.7.1") && transcript.contains("stream newsletter"),

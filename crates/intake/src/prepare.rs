@@ -225,7 +225,8 @@ impl Prepare for HeraldPreparer {
             None => from_domain(body),
         };
         let account = self.account(&q.envelope.account).await;
-        let settings = account.as_ref().map(|a| a.settings.clone()).unwrap_or_default();
+        let no_settings = AccountSettings::default();
+        let settings = account.as_ref().map_or(&no_settings, |a| &a.settings);
         let (signer, rp_domain) = match account.as_ref().map(Account::brand) {
             Some(brand) => {
                 // A stream with a domain of its own signs and bounces in it
@@ -284,7 +285,7 @@ impl Prepare for HeraldPreparer {
                     (None, Some(stored)) => {
                         let address = q.envelope.recipients[i].to_string();
                         match herald_message::personal::render_for(stored, &address) {
-                            Ok(copy) if bulk => sign(self.personalize(q, i, &copy, &settings, &rp_domain)).into(),
+                            Ok(copy) if bulk => sign(self.personalize(q, i, &copy, settings, &rp_domain)).into(),
                             Ok(copy) => sign(copy).into(),
                             Err(e) => {
                                 tracing::error!(message = %q.id, error = %e, "cannot render a recipient's copy");
@@ -292,7 +293,7 @@ impl Prepare for HeraldPreparer {
                             }
                         }
                     }
-                    (None, None) => sign(self.personalize(q, i, body, &settings, &rp_domain)).into(),
+                    (None, None) => sign(self.personalize(q, i, body, settings, &rp_domain)).into(),
                 };
                 Prepared {
                     sender,
