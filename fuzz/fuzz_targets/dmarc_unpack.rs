@@ -23,7 +23,7 @@ fn no_controls(field: &str, text: &str) {
 fuzz_target!(|data: &[u8]| {
     let now = time::macros::datetime!(2026-11-23 08:15:26 UTC);
     let out = prepare_all(data, Origin::Import, Some("fuzz.eml".to_owned()), now);
-    let mbox = herald_feedback::mbox::is_mbox(data);
+    let mbox = herald_message::mbox::is_mbox(data);
     // "Nothing handed in is dropped" (ingest.rs): bytes come back as a
     // report or a broken report.
     assert!(!out.is_empty(), "prepare_all returned nothing for {} bytes", data.len());

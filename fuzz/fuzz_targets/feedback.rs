@@ -9,7 +9,7 @@
 
 #![no_main]
 
-use herald_feedback::{Kind, ReplyKind, classify_reply, parse, sort_reply};
+use herald_bounces::{Kind, ReplyKind, classify_reply, parse, sort_reply};
 use libfuzzer_sys::fuzz_target;
 
 fn check_reply_line(data: &[u8]) {

@@ -10,7 +10,7 @@
 
 use std::io::{Read, Write};
 
-use herald_feedback::dmarc::Report;
+use herald_reports::Report;
 
 /// A stored body never inflates past this: it was written by Herald from a
 /// report of at most 250,000 records, but a damaged row must not take the
@@ -39,7 +39,7 @@ pub fn decode(body: &[u8]) -> Result<Report, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herald_feedback::dmarc::{AggregateReport, Record};
+    use herald_reports::{AggregateReport, Record};
 
     #[test]
     fn a_report_round_trips_smaller() {

@@ -4,7 +4,7 @@
 //! report with the reason: nothing handed in is dropped.
 
 use herald_api_types::dmarc::{ImportOutcome, ImportStatus};
-use herald_feedback::dmarc::{Budget, Limits, Report, parse_report_within};
+use herald_reports::{Budget, Limits, Report, parse_report_within};
 use herald_store::{NewBrokenReport, NewReport, ReportKind, Stored};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -87,10 +87,10 @@ fn broken(bytes: &[u8], origin: Origin, source_name: Option<String>, error: Stri
 /// of bombs costs no more than one.
 pub fn prepare_all(bytes: &[u8], origin: Origin, source_name: Option<String>, now: OffsetDateTime) -> Vec<Prepared> {
     let mut budget = Budget::new(Limits::default().max_unpacked);
-    if !herald_feedback::mbox::is_mbox(bytes) {
+    if !herald_message::mbox::is_mbox(bytes) {
         return vec![prepare_within(bytes, origin, source_name, now, &mut budget)];
     }
-    let parts = herald_feedback::mbox::split_mbox(bytes);
+    let parts = herald_message::mbox::split_mbox(bytes);
     if parts.is_empty() {
         // Only separators and blank lines: still something handed in,
         // kept as broken so that nothing is dropped without a trace.

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use herald_api_types::dmarc::{DmarcSummary, Enforcement, ImportOutcome, SourceLabel};
 use herald_dns::Resolver;
-use herald_feedback::dmarc::{AggregateReport, Report};
+use herald_reports::{AggregateReport, Report};
 use herald_store::{AccountFilter, ReportFilter, ReportKind, StatsGroup, StatsPeriod, StatsQuery, Store, StoreResult};
 use ipnet::IpNet;
 use time::OffsetDateTime;

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use herald_api_types::dmarc::{DayTally, PublishedPolicy, ReporterTally, Tally};
-use herald_feedback::dmarc::{AggregateReport, Record};
+use herald_reports::{AggregateReport, Record};
 
 /// The counts behind one source IP, with the evidence its label needs.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -177,7 +177,7 @@ pub fn day_of(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herald_feedback::dmarc::{DkimAuth, PolicyPublished, SpfAuth};
+    use herald_reports::{DkimAuth, PolicyPublished, SpfAuth};
 
     pub(crate) fn record(ip: &str, count: u64, dkim: &str, spf: &str, raw_spf: &str) -> Record {
         Record {

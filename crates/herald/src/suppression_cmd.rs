@@ -128,16 +128,16 @@ pub fn feedback(cmd: FeedbackCommand, json: bool) -> anyhow::Result<()> {
             }
         };
         let file = path.display().to_string();
-        let Some(report) = herald_feedback::parse(&raw) else {
+        let Some(report) = herald_bounces::parse(&raw) else {
             if !json {
                 writeln!(out, "{file}\t-\tnot a bounce, complaint or auto-reply")?;
             }
             continue;
         };
         let kind = match report.kind {
-            herald_feedback::Kind::Bounce => "bounce",
-            herald_feedback::Kind::Feedback => "feedback",
-            herald_feedback::Kind::AutoReply => "autoreply",
+            herald_bounces::Kind::Bounce => "bounce",
+            herald_bounces::Kind::Feedback => "feedback",
+            herald_bounces::Kind::AutoReply => "autoreply",
         };
         for (i, f) in report.failures.iter().enumerate() {
             if json {

@@ -10,8 +10,10 @@
 mod authors;
 mod build;
 mod headers;
+pub mod mbox;
 mod parts;
 pub mod personal;
+pub mod scan;
 mod template;
 mod text;
 

@@ -3,7 +3,7 @@
 //! (`herald-feedback`), or from the enhanced code alone when it cannot
 //! name one.
 
-use herald_feedback::Reason;
+use herald_bounces::Reason;
 use herald_types::BounceClass;
 
 use crate::{Answer, Outcome};
@@ -36,7 +36,7 @@ pub fn reason_of_enhanced(enhanced: Option<&str>) -> Reason {
 
 /// The classifier's reason for an answer, or the enhanced code's.
 pub fn reason(answer: &Answer<'_>) -> Reason {
-    let named = herald_feedback::classify_reply(answer.code, answer.enhanced, answer.text);
+    let named = herald_bounces::classify_reply(answer.code, answer.enhanced, answer.text);
     if named == Reason::Undefined {
         reason_of_enhanced(answer.enhanced)
     } else {
@@ -48,8 +48,8 @@ pub fn reason(answer: &Answer<'_>) -> Reason {
 /// enhanced code says so.
 pub fn class_of(reason: Reason, answer: &Answer<'_>) -> BounceClass {
     let permanent = answer.code >= 500;
-    let hard = herald_feedback::is_hard(reason, permanent)
-        || (permanent && answer.enhanced.is_some_and(|e| HARD.contains(&e)));
+    let hard =
+        herald_bounces::is_hard(reason, permanent) || (permanent && answer.enhanced.is_some_and(|e| HARD.contains(&e)));
     if hard { BounceClass::Hard } else { BounceClass::Soft }
 }
 

@@ -21,7 +21,7 @@ mod spec;
 
 use std::time::Duration;
 
-pub use herald_feedback::Reason;
+pub use herald_bounces::Reason;
 use herald_types::BounceClass;
 pub use retry::RetryPolicy;
 pub use spec::{Action, CodeSpec, OneOrMany, Rule, RuleError, RuleSpec, reason_named};

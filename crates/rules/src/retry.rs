@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use herald_feedback::Reason;
+use herald_bounces::Reason;
 
 /// Retry ladders: the wait after the n-th failed attempt is the n-th step,
 /// the last step repeating. One ladder per reason, and a default one.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use herald_feedback::Reason;
+use herald_bounces::Reason;
 use herald_types::BounceClass;
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};

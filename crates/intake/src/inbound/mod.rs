@@ -41,8 +41,8 @@ mod quota;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use herald_bounces::{Failure, Kind, Reason, Report};
 use herald_events::EventPipeline;
-use herald_feedback::{Failure, Kind, Reason, Report};
 use herald_smtp_server::Reply;
 use herald_store::{EventFilter, NewSuppression, Store, StoreError};
 use herald_tracking::{Keyring, VerpToken};
@@ -259,7 +259,7 @@ impl Inbound {
                 routes.push(route);
             }
         }
-        let report = herald_feedback::parse(body);
+        let report = herald_bounces::parse(body);
         let kind = match report.as_ref().map(|r| &r.kind) {
             Some(Kind::Bounce) => "bounce",
             Some(Kind::Feedback) => "feedback",
@@ -341,8 +341,8 @@ impl Inbound {
                 let Some(target) = self.by_token(token).await? else {
                     return Ok(0);
                 };
-                let kind = herald_feedback::sort_reply(body, report);
-                if kind == herald_feedback::ReplyKind::Person {
+                let kind = herald_bounces::sort_reply(body, report);
+                if kind == herald_bounces::ReplyKind::Person {
                     self.pass_on(&target, body, client_ip).await?;
                 }
 

@@ -448,7 +448,7 @@ fn find(b: &[u8], needle: u8, from: usize) -> Option<usize> {
 
 /// The first `needle` string at or after `from`.
 fn find_str(b: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    crate::util::find(b.get(from..)?, needle).map(|i| from + i)
+    herald_message::scan::find(b.get(from..)?, needle).map(|i| from + i)
 }
 
 fn is_name_start(c: u8) -> bool {
@@ -487,7 +487,7 @@ fn doctype(b: &[u8], lt: usize) -> Result<usize, ReportError> {
         _ => gt,
     };
     let decl = b[lt..end].to_ascii_uppercase();
-    if crate::util::find(&decl, b"<!ENTITY").is_some() {
+    if herald_message::scan::find(&decl, b"<!ENTITY").is_some() {
         return Err(ReportError::EntityDeclaration);
     }
     Ok(end + 1)
@@ -1064,7 +1064,7 @@ mod tests {
                 }
             }
             let _ = parse_aggregate(&doc, &Limits::default());
-            let _ = super::super::parse_report(&doc);
+            let _ = crate::parse_report(&doc);
         }
     }
 

@@ -8,8 +8,8 @@
 //! a name: gzip and zip are unpacked, a message's attachments are searched,
 //! XML is an aggregate report, JSON a TLS report, a `message/feedback-report`
 //! part a failure report (an ARF report of another feedback type, `abuse`,
-//! is a complaint for [`crate::parse`], and refused here). One input is one
-//! report: an mbox file is split first ([`crate::mbox::split_mbox`]); given
+//! is a complaint for `herald_bounces::parse`, and refused here). One input is one
+//! report: an mbox file is split first ([`herald_message::mbox::split_mbox`]); given
 //! one whole, only its first message is read.
 //!
 //! Hostile input is bounded ([`Limits`]): unpacked bytes, XML nesting and

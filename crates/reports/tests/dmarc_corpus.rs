@@ -1,4 +1,4 @@
-//! Conformance of `herald_feedback::dmarc` against real reports: every
+//! Conformance of `herald_reports` against real reports: every
 //! aggregate, failure and TLS report in parsedmarc's samples and Stalwart's
 //! mail-auth resources (`../shared/corpora/*/README.md` say where they come
 //! from and what each expects), compared with their golden files field by
@@ -6,13 +6,13 @@
 //!
 //! Every disagreement is listed, then the test fails. Run with
 //! `-- --nocapture` to see the tally line:
-//! `cargo test -p herald-feedback --test dmarc_corpus -- --nocapture`.
+//! `cargo test -p herald-reports --test dmarc_corpus -- --nocapture`.
 
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use herald_feedback::dmarc::{AggregateReport, FailureReport, Report, ReportError, TlsReport, parse_report};
+use herald_reports::{AggregateReport, FailureReport, Report, ReportError, TlsReport, parse_report};
 use serde_json::Value;
 
 const CORPORA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpora");

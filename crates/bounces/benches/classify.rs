@@ -20,7 +20,7 @@ fn classify(c: &mut Criterion) {
     let mut group = c.benchmark_group("feedback");
     group.throughput(Throughput::Elements(messages.len() as u64));
     group.bench_function("parse sisimai maildir/bsd", |b| {
-        b.iter(|| messages.iter().filter(|m| herald_feedback::parse(m).is_some()).count())
+        b.iter(|| messages.iter().filter(|m| herald_bounces::parse(m).is_some()).count())
     });
     // The floor: MIME parsing alone (mail-parser, as `parse` configures it).
     group.bench_function("mime parse only", |b| {

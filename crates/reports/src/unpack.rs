@@ -143,8 +143,11 @@ pub(crate) fn message(
     budget: &mut Budget,
 ) -> Result<Report, ReportError> {
     // An mbox's separator line (`From sender date`) is no header.
-    let bytes = if crate::mbox::is_mbox(bytes) {
-        crate::mbox::split_mbox(bytes).into_iter().next().unwrap_or(&[])
+    let bytes = if herald_message::mbox::is_mbox(bytes) {
+        herald_message::mbox::split_mbox(bytes)
+            .into_iter()
+            .next()
+            .unwrap_or(&[])
     } else {
         bytes
     };
@@ -264,7 +267,8 @@ fn feedback_fields(part: &MessagePart<'_>) -> Option<String> {
 fn is_html(bytes: &[u8]) -> bool {
     let head = &bytes[..bytes.len().min(512)];
     let lower = head.to_ascii_lowercase();
-    crate::util::find(&lower, b"<html").is_some() || crate::util::find(&lower, b"<!doctype html").is_some()
+    herald_message::scan::find(&lower, b"<html").is_some()
+        || herald_message::scan::find(&lower, b"<!doctype html").is_some()
 }
 
 #[cfg(test)]
@@ -309,7 +313,7 @@ mod tests {
             Err(ReportError::TooLarge { limit: 64 * 1024 })
         );
         assert_eq!(
-            super::super::parse_report_with(&bomb, &small()),
+            crate::parse_report_with(&bomb, &small()),
             Err(ReportError::TooLarge { limit: 64 * 1024 })
         );
     }
@@ -319,7 +323,7 @@ mod tests {
         let bomb = zip("report.xml", &vec![b'a'; 8 * 1024 * 1024]);
         assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
         assert_eq!(
-            super::super::parse_report_with(&bomb, &small()),
+            crate::parse_report_with(&bomb, &small()),
             Err(ReportError::TooLarge { limit: 64 * 1024 })
         );
     }
@@ -334,15 +338,15 @@ mod tests {
             w.write_all(&[b'x'; 40 * 1024]).unwrap();
         }
         let data = w.finish().unwrap().into_inner();
-        let err = super::super::parse_report_with(&data, &small()).unwrap_err();
+        let err = crate::parse_report_with(&data, &small()).unwrap_err();
         assert_eq!(err, ReportError::TooLarge { limit: 64 * 1024 });
     }
 
     #[test]
     fn gzip_and_zip_round_trip() {
-        let r = super::super::parse_report(&gzip(REPORT)).unwrap();
+        let r = crate::parse_report(&gzip(REPORT)).unwrap();
         assert_eq!(r.kind(), "aggregate");
-        let r = super::super::parse_report(&zip("r.xml", REPORT)).unwrap();
+        let r = crate::parse_report(&zip("r.xml", REPORT)).unwrap();
         let Report::Aggregate(r) = r else { panic!("{r:?}") };
         assert_eq!(r.message_count(), 7);
     }
@@ -359,13 +363,13 @@ mod tests {
     fn a_truncated_gzip_is_an_archive_error() {
         let data = gzip(REPORT);
         for cut in [10, data.len() / 2, data.len() - 4] {
-            let err = super::super::parse_report(&data[..cut]).unwrap_err();
+            let err = crate::parse_report(&data[..cut]).unwrap_err();
             assert!(
                 matches!(&err, ReportError::Archive(m) if m.contains("gzip")),
                 "{cut}: {err}"
             );
         }
-        let err = super::super::parse_report(&zip("r.xml", REPORT)[..60]).unwrap_err();
+        let err = crate::parse_report(&zip("r.xml", REPORT)[..60]).unwrap_err();
         assert!(matches!(err, ReportError::Archive(_)), "{err}");
     }
 
@@ -378,14 +382,14 @@ mod tests {
              --b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
             base64_free_encoding(&gzip(REPORT))
         );
-        let r = super::super::parse_report(msg.as_bytes()).unwrap();
+        let r = crate::parse_report(msg.as_bytes()).unwrap();
         assert_eq!(r.kind(), "aggregate");
     }
 
     #[test]
     fn a_message_without_a_report_says_so() {
         let msg = b"From: a@example.com\r\nSubject: hello\r\n\r\nJust text.\r\n";
-        let err = super::super::parse_report(msg).unwrap_err();
+        let err = crate::parse_report(msg).unwrap_err();
         assert!(matches!(err, ReportError::NotAReport(m) if m.contains("no report attached")));
     }
 
@@ -414,7 +418,7 @@ mod tests {
                     _ => data.truncate(at.max(2)),
                 }
             }
-            let _ = super::super::parse_report_with(&data, &small());
+            let _ = crate::parse_report_with(&data, &small());
         }
     }
 

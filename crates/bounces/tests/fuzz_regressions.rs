@@ -9,11 +9,11 @@
 #[test]
 fn a_nested_rfc822_report_is_read_without_a_panic() {
     let raw = include_bytes!("../../../fuzz/regressions/feedback/mail-parser-nested-rfc822-debug-assert");
-    let report = herald_feedback::parse(raw);
+    let report = herald_bounces::parse(raw);
     if let Some(r) = &report {
         assert!(r.failures.iter().all(|f| f.recipient.contains('@')), "{r:?}");
     }
     // Sorted as something: never an auto-reply without a report saying so.
-    let kind = herald_feedback::sort_reply(raw, report.as_ref());
-    assert_ne!(kind, herald_feedback::ReplyKind::AutoReply, "{report:?}");
+    let kind = herald_bounces::sort_reply(raw, report.as_ref());
+    assert_ne!(kind, herald_bounces::ReplyKind::AutoReply, "{report:?}");
 }

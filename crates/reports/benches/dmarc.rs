@@ -5,7 +5,7 @@
 //! budget the XML reader must stay within.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use herald_feedback::dmarc::{Limits, Report, parse_aggregate, parse_report};
+use herald_reports::{Limits, Report, parse_aggregate, parse_report};
 
 const LARGE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

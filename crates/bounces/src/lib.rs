@@ -24,15 +24,12 @@
 //! Every step is linear in the input, which is read up to 512 KiB.
 //!
 //! Reports about mail sent in a domain's name (DMARC aggregate and failure
-//! reports, SMTP TLS reports) are read by [`dmarc`]; an mbox file of them is
-//! split by [`mbox`].
+//! reports, SMTP TLS reports) are another crate's job, `herald-reports`.
 
 mod arf;
 mod autoreply;
 mod classify;
-pub mod dmarc;
 mod dsn;
-pub mod mbox;
 mod mime;
 mod provider;
 mod reason;

@@ -13,7 +13,7 @@ use mail_parser::{DateTime, Message, MessageParser, MimeHeaders, PartType};
 use serde::{Deserialize, Serialize};
 
 use super::ReportError;
-use crate::util::{fields, one_line};
+use herald_message::scan::{fields, one_line};
 
 /// Bytes of a `message/feedback-report` part read. Real ones are under a
 /// kilobyte; the cap bounds the work of a hostile one.
@@ -78,7 +78,7 @@ pub struct FailureReport {
 /// Reads a failure report from its message and the text of its
 /// `message/feedback-report` part.
 pub(crate) fn from_arf(msg: &Message<'_>, arf: &str) -> Result<FailureReport, ReportError> {
-    let fields = fields(crate::util::clip(arf, MAX_ARF));
+    let fields = fields(herald_message::scan::clip(arf, MAX_ARF));
     let get = |name: &str| {
         fields
             .iter()
@@ -156,7 +156,7 @@ pub(crate) fn from_arf(msg: &Message<'_>, arf: &str) -> Result<FailureReport, Re
 /// `None` when the message is not one.
 pub(crate) fn from_text(msg: &Message<'_>) -> Option<FailureReport> {
     let text = msg.parts.iter().find_map(|p| match &p.body {
-        PartType::Text(t) => Some(crate::util::clip(t, MAX_NOTICE)),
+        PartType::Text(t) => Some(herald_message::scan::clip(t, MAX_NOTICE)),
         _ => None,
     })?;
     let lower = text.to_ascii_lowercase();
@@ -358,13 +358,13 @@ mod tests {
         From: \"Shop\" <news@Example.COM>\r\nTo: a@receiver.example\r\nSubject: =?utf-8?q?Caf=C3=A9?=\r\n\
         Message-ID: <1@example.com>\r\nDate: Tue, 30 Apr 2019 02:08:00 +0000\r\n\r\n--b--\r\n";
 
-    fn parse(raw: &str) -> Result<super::super::Report, ReportError> {
-        super::super::parse_report(raw.as_bytes())
+    fn parse(raw: &str) -> Result<crate::Report, ReportError> {
+        crate::parse_report(raw.as_bytes())
     }
 
     #[test]
     fn reads_an_rfc_6591_report() {
-        let super::super::Report::Failure(r) = parse(ARF).unwrap() else {
+        let crate::Report::Failure(r) = parse(ARF).unwrap() else {
             panic!()
         };
         assert_eq!(r.feedback_type, "auth-failure");

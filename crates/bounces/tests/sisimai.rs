@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use herald_feedback::{Kind, Report, parse};
+use herald_bounces::{Kind, Report, parse};
 
 const SISIMAI: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -231,7 +231,7 @@ fn negative_samples_give_nothing() {
                 assert!(
                     r.failures
                         .iter()
-                        .all(|f| f.reason == herald_feedback::Reason::MailboxFull),
+                        .all(|f| f.reason == herald_bounces::Reason::MailboxFull),
                     "{r:?}"
                 );
             }
