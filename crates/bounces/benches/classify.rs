@@ -17,7 +17,7 @@ fn corpus() -> Vec<Vec<u8>> {
 fn classify(c: &mut Criterion) {
     let messages = corpus();
     assert!(!messages.is_empty(), "the sisimai corpus is missing");
-    let mut group = c.benchmark_group("feedback");
+    let mut group = c.benchmark_group("bounces");
     group.throughput(Throughput::Elements(messages.len() as u64));
     group.bench_function("parse sisimai maildir/bsd", |b| {
         b.iter(|| messages.iter().filter(|m| herald_bounces::parse(m).is_some()).count())

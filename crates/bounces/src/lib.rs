@@ -18,8 +18,11 @@
 //! - `text`: the human-readable notices of Postfix, Exim, Sendmail, qmail,
 //!   Exchange, Gmail, …: which recipients failed and the server's words.
 //! - `autoreply`: RFC 3834 automatic replies.
-//! - `classify` and `provider`: the reason, from status, reply code, SMTP
-//!   command and words (tables per reason and per mailbox provider).
+//! - `decoders`: which MTA or ESP wrote the report (Sisimai's `lhost`
+//!   modules), and that decoder's own messages.
+//! - `classify` and `rhost`: the reason, from status, reply code, SMTP
+//!   command and words, in Sisimai's order, with its tables per reason and
+//!   per remote host (`tables`).
 //!
 //! Every step is linear in the input, which is read up to 512 KiB.
 //!
@@ -29,12 +32,14 @@
 mod arf;
 mod autoreply;
 mod classify;
+mod decoders;
 mod dsn;
 mod mime;
-mod provider;
 mod reason;
 mod reply;
+mod rhost;
 mod ses;
+mod tables;
 mod text;
 mod util;
 
@@ -85,11 +90,35 @@ pub struct Report {
     pub original_message_id: Option<String>,
     /// The returned message's envelope sender or Return-Path, when shown.
     pub original_return_path: Option<String>,
+    /// What recognised the message: a Sisimai decoder's name (`postfix`,
+    /// `exim`, `office365`, …), else the generic reader that did:
+    /// `rfc3464` (a delivery-status part), `arf` (a complaint), `rfc3834`
+    /// (an auto-reply), `amazonses` (an SES notification) or `text` (a
+    /// human-readable notice of no known MTA).
+    pub decoder: &'static str,
+}
+
+/// How [`parse_with`] reads a message.
+#[derive(Debug, Clone, Default)]
+pub struct Options<'a> {
+    /// Decoders (their Sisimai names, as in [`Report::decoder`]) not to use:
+    /// what the generic rules achieve without them.
+    pub disabled: &'a [&'a str],
+}
+
+/// The names of the MTA and ESP decoders, in the order they are tried.
+pub fn decoder_names() -> impl Iterator<Item = &'static str> {
+    decoders::DECODERS.iter().map(|d| d.name)
 }
 
 /// Reads a message that came back. `None` when it is neither a bounce, a
 /// complaint nor an auto-reply (ordinary mail).
 pub fn parse(raw: &[u8]) -> Option<Report> {
+    parse_with(raw, &Options::default())
+}
+
+/// [`parse`], with some decoders switched off.
+pub fn parse_with(raw: &[u8], options: &Options) -> Option<Report> {
     let mut doc = mime::read(raw)?;
     // Where the notice ends and a quoted copy of the returned message starts.
     let cut = doc.texts.first().map(|b| text::notice(b).len()).unwrap_or(0);
@@ -113,6 +142,7 @@ pub fn parse(raw: &[u8]) -> Option<Report> {
             failures,
             original_message_id,
             original_return_path: None,
+            decoder: "amazonses",
         });
     }
 
@@ -124,6 +154,7 @@ pub fn parse(raw: &[u8]) -> Option<Report> {
             failures: complaints,
             original_message_id,
             original_return_path: original_sender(&doc, None),
+            decoder: "arf",
         });
     }
 
@@ -214,6 +245,7 @@ pub fn parse(raw: &[u8]) -> Option<Report> {
             }],
             original_message_id,
             original_return_path: None,
+            decoder: "rfc3834",
         });
     } else if looks_like_bounce {
         let exclude = senders(&doc, None);
@@ -230,6 +262,21 @@ pub fn parse(raw: &[u8]) -> Option<Report> {
         }
     }
 
+    // The MTA that wrote the report, and what its own messages mean.
+    let decoder = decoders::recognise(&doc, body, options.disabled);
+    if let Some(d) = decoder {
+        for f in facts.iter_mut().filter(|f| f.hint.is_none()) {
+            let said = decoders::message_reason(d.name, &f.diagnostic.to_ascii_lowercase())
+                .or_else(|| f.status.as_deref().and_then(|s| decoders::status_reason(d.name, s)));
+            f.hint = said.or_else(|| {
+                (!f.notice.is_empty())
+                    .then(|| decoders::message_reason(d.name, &f.notice.to_ascii_lowercase()))
+                    .flatten()
+            });
+        }
+    }
+    let decoder = decoder.map_or(if is_dsn { "rfc3464" } else { "text" }, |d| d.name);
+
     let failures: Vec<Failure> = facts
         .into_iter()
         .filter(|f| !f.recipient.is_empty())
@@ -243,6 +290,7 @@ pub fn parse(raw: &[u8]) -> Option<Report> {
         failures,
         original_message_id,
         original_return_path: original_sender(&doc, sender.as_deref()),
+        decoder,
     })
 }
 

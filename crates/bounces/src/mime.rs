@@ -184,13 +184,26 @@ pub(crate) const WANTED: &[&str] = &[
     "x-hmxmroriginalrecipient",
 ];
 
+/// Whether a header field is one [`WANTED`] or one a decoder recognises
+/// its bounces by ([`crate::decoders`]: `X-` fields, the Received trail,
+/// `Content-Language`, `Reply-To`, `Content-Type`).
+fn wanted(n: &str) -> Option<String> {
+    let first = n.bytes().next()?.to_ascii_lowercase();
+    if let Some(w) = WANTED
+        .iter()
+        .find(|w| w.as_bytes()[0] == first && w.eq_ignore_ascii_case(n))
+    {
+        return Some(w.to_string());
+    }
+    let decoders = ["received", "content-language", "reply-to", "content-type"];
+    (n.len() > 2 && n.as_bytes()[..2].eq_ignore_ascii_case(b"x-") || decoders.iter().any(|d| d.eq_ignore_ascii_case(n)))
+        .then(|| n.to_ascii_lowercase())
+}
+
 fn raw_headers(m: &Message<'_>) -> Vec<(String, String)> {
     m.headers_raw()
         .filter_map(|(n, v)| {
-            let first = n.bytes().next()?.to_ascii_lowercase();
-            let name = WANTED
-                .iter()
-                .find(|w| w.as_bytes()[0] == first && w.eq_ignore_ascii_case(n))?;
+            let name = wanted(n)?;
             // Values stay folded as they came (callers fold white space as
             // they read); only encoded words are decoded, and only where
             // present.

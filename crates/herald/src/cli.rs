@@ -229,10 +229,15 @@ pub enum SuppressionCommand {
 #[derive(Debug, Subcommand)]
 pub enum FeedbackCommand {
     /// Classify returned messages: one line per recipient with file, index,
-    /// reason, status, reply code and hard (tab-separated).
+    /// reason, status, reply code, hard and the decoder that recognised the
+    /// message (tab-separated). Takes files, folders (read recursively) and
+    /// mbox files (each message is `FILE#N`).
     Classify {
         #[arg(required = true)]
-        files: Vec<PathBuf>,
+        paths: Vec<PathBuf>,
+        /// Files read and classified at once (default: the number of CPUs).
+        #[arg(long)]
+        jobs: Option<usize>,
     },
 }
 

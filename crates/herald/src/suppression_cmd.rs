@@ -112,64 +112,147 @@ struct Classified<'a> {
     action: Option<&'a str>,
     feedback_type: Option<&'a str>,
     diagnostic: &'a str,
+    /// The decoder that recognised the message.
+    decoder: &'static str,
 }
 
 pub fn feedback(cmd: FeedbackCommand, json: bool) -> anyhow::Result<()> {
-    let FeedbackCommand::Classify { files } = cmd;
+    let FeedbackCommand::Classify { paths, jobs } = cmd;
+    let mut files = Vec::new();
     let mut unreadable = 0;
-    let mut out = std::io::stdout().lock();
-    for path in files {
-        let raw = match std::fs::read(&path) {
-            Ok(raw) => raw,
-            Err(e) => {
-                output::note(&format!("cannot read {}: {e}", path.display()));
-                unreadable += 1;
-                continue;
-            }
-        };
-        let file = path.display().to_string();
-        let Some(report) = herald_bounces::parse(&raw) else {
-            if !json {
-                writeln!(out, "{file}\t-\tnot a bounce, complaint or auto-reply")?;
-            }
-            continue;
-        };
-        let kind = match report.kind {
-            herald_bounces::Kind::Bounce => "bounce",
-            herald_bounces::Kind::Feedback => "feedback",
-            herald_bounces::Kind::AutoReply => "autoreply",
-        };
-        for (i, f) in report.failures.iter().enumerate() {
-            if json {
-                let line = serde_json::to_string(&Classified {
-                    file: file.clone(),
-                    index: i + 1,
-                    kind,
-                    recipient: &f.recipient,
-                    reason: f.reason.as_str(),
-                    status: f.status.as_deref(),
-                    reply_code: f.reply_code,
-                    hard: f.hard,
-                    action: f.action.as_deref(),
-                    feedback_type: f.feedback_type.as_deref(),
-                    diagnostic: &f.diagnostic,
-                })?;
-                writeln!(out, "{line}")?;
-            } else {
-                writeln!(
-                    out,
-                    "{file}\t{}\t{}\t{}\t{}\t{}",
-                    i + 1,
-                    f.reason.as_str(),
-                    f.status.as_deref().unwrap_or("-"),
-                    f.reply_code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
-                    f.hard
-                )?;
-            }
+    for path in paths {
+        if let Err(e) = collect_files(&path, &mut files) {
+            output::note(&format!("cannot read {}: {e}", path.display()));
+            unreadable += 1;
         }
     }
+    let jobs = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 256);
+    // Workers take files in turn; each file's lines are kept in its slot
+    // so the output is in the files' order whatever the timing.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Result<String, String>>>> =
+        files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(files.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    let lines = std::fs::read(path)
+                        .map(|raw| classify_file(&path.display().to_string(), &raw, json))
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()));
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(lines);
+                    }
+                }
+            });
+        }
+    });
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for slot in slots {
+        match slot.into_inner().ok().flatten() {
+            Some(Ok(lines)) => out.write_all(lines.as_bytes())?,
+            Some(Err(e)) => {
+                output::note(&e);
+                unreadable += 1;
+            }
+            None => unreadable += 1,
+        }
+    }
+    out.flush()?;
     if unreadable > 0 {
         anyhow::bail!("{unreadable} file(s) could not be read");
     }
     Ok(())
+}
+
+/// The files under `path`: itself, or every file in a folder and its
+/// subfolders (sorted by name; hidden entries skipped, symbolic links to
+/// folders not followed, so a loop cannot trap the walk).
+fn collect_files(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_dir() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)?.filter_map(Result::ok).collect();
+        entries.sort_by_key(|e| e.file_name());
+        let mut subdirs = Vec::new();
+        for e in entries {
+            if e.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            match e.file_type() {
+                Ok(t) if t.is_dir() => subdirs.push(e.path()),
+                Ok(t) if t.is_file() => out.push(e.path()),
+                _ => {}
+            }
+        }
+        stack.extend(subdirs.into_iter().rev());
+    }
+    Ok(())
+}
+
+/// The output lines for one file: each message of an mbox file, or the
+/// file as one message.
+fn classify_file(file: &str, raw: &[u8], json: bool) -> String {
+    let mut out = String::new();
+    if herald_message::mbox::is_mbox(raw) {
+        for (n, message) in herald_message::mbox::split_mbox(raw).into_iter().enumerate() {
+            classify_message(&format!("{file}#{}", n + 1), message, json, &mut out);
+        }
+    } else {
+        classify_message(file, raw, json, &mut out);
+    }
+    out
+}
+
+fn classify_message(file: &str, raw: &[u8], json: bool, out: &mut String) {
+    use std::fmt::Write as _;
+    let Some(report) = herald_bounces::parse(raw) else {
+        if !json {
+            let _ = writeln!(out, "{file}\t-\tnot a bounce, complaint or auto-reply");
+        }
+        return;
+    };
+    let kind = match report.kind {
+        herald_bounces::Kind::Bounce => "bounce",
+        herald_bounces::Kind::Feedback => "feedback",
+        herald_bounces::Kind::AutoReply => "autoreply",
+    };
+    for (i, f) in report.failures.iter().enumerate() {
+        if json {
+            let line = serde_json::to_string(&Classified {
+                file: file.to_owned(),
+                index: i + 1,
+                kind,
+                recipient: &f.recipient,
+                reason: f.reason.as_str(),
+                status: f.status.as_deref(),
+                reply_code: f.reply_code,
+                hard: f.hard,
+                action: f.action.as_deref(),
+                feedback_type: f.feedback_type.as_deref(),
+                diagnostic: &f.diagnostic,
+                decoder: report.decoder,
+            })
+            .unwrap_or_default();
+            let _ = writeln!(out, "{line}");
+        } else {
+            let _ = writeln!(
+                out,
+                "{file}\t{}\t{}\t{}\t{}\t{}\t{}",
+                i + 1,
+                f.reason.as_str(),
+                f.status.as_deref().unwrap_or("-"),
+                f.reply_code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+                f.hard,
+                report.decoder
+            );
+        }
+    }
 }

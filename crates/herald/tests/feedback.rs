@@ -494,9 +494,58 @@ async fn the_mailbox_simulator_plays_every_outcome() -> anyhow::Result<()> {
         .server
         .run(&["feedback", "classify", file.to_str().context("path")?])?;
     ensure!(
-        out.trim_end() == format!("{}\t1\tuserunknown\t5.1.1\t550\ttrue", file.display()),
+        out.trim_end() == format!("{}\t1\tuserunknown\t5.1.1\t550\ttrue\tpostfix", file.display()),
         "{out}"
     );
+
+    // Folders (read recursively) and mbox files, in parallel, in order, with
+    // the decoder that recognised each message; a file that is not a bounce
+    // says so.
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/sisimai-set-of-emails");
+    let tree = s.dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("deeper/still"))?;
+    std::fs::copy(corpus.join("maildir/bsd/lhost-postfix-01.eml"), tree.join("a.eml"))?;
+    std::fs::copy(corpus.join("maildir/bsd/lhost-exim-01.eml"), tree.join("deeper/b.eml"))?;
+    std::fs::copy(
+        corpus.join("maildir/bsd/lhost-qmail-01.eml"),
+        tree.join("deeper/still/c.eml"),
+    )?;
+    std::fs::copy(corpus.join("mailbox/mbox-0"), tree.join("deeper/d.mbox"))?;
+    std::fs::write(tree.join("deeper/e.txt"), "Subject: hello\n\njust a note\n")?;
+    let out = s
+        .server
+        .run(&["feedback", "classify", "--jobs", "2", tree.to_str().context("path")?])?;
+    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+    let first = |suffix: &str| lines.iter().find(|l| l[0].ends_with(suffix));
+    ensure!(first("a.eml").is_some_and(|l| l[6] == "postfix"), "{out}");
+    ensure!(first("b.eml").is_some_and(|l| l[6] == "exim"), "{out}");
+    ensure!(first("c.eml").is_some_and(|l| l[6] == "qmail"), "{out}");
+    ensure!(
+        first("e.txt").is_some_and(|l| l[1] == "-" && l[2].starts_with("not a bounce")),
+        "{out}"
+    );
+    let mbox: Vec<&Vec<&str>> = lines.iter().filter(|l| l[0].contains("d.mbox#")).collect();
+    ensure!(
+        (1..=37).all(|n| mbox.iter().any(|l| l[0].ends_with(&format!("d.mbox#{n}")))),
+        "every message of the mbox file is classified: {out}"
+    );
+    // Sorted walk: a.eml, then deeper/b.eml, deeper/d.mbox, deeper/e.txt,
+    // then deeper/still/c.eml.
+    let order: Vec<&str> = lines.iter().map(|l| l[0]).collect();
+    let at = |suffix: &str| order.iter().position(|f| f.ends_with(suffix));
+    ensure!(
+        at("a.eml") < at("b.eml") && at("b.eml") < at("d.mbox#1") && at("e.txt") < at("c.eml"),
+        "{out}"
+    );
+    // A path that does not exist is reported, the others still classified.
+    let missing = s.dir.path().join("missing");
+    let err = s.server.run(&[
+        "feedback",
+        "classify",
+        missing.to_str().context("path")?,
+        file.to_str().context("path")?,
+    ]);
+    ensure!(err.is_err(), "a missing path fails the command");
     Ok(())
 }
 
