@@ -304,7 +304,7 @@ pub(crate) const DECODERS: &[Decoder] = &[
             SubjectStarts("mail system error - returned mail"),
             Received("ezweb.ne.jp (ezmx"),
             Received("au.com ("),
-            HeaderHas("x-spasign", ""),
+            Header("x-spasign"),
         ],
     ),
     // lhost/via-biglobe.go
@@ -504,33 +504,28 @@ pub(crate) fn recognise(doc: &Doc, body: &str, disabled: &[&str]) -> Option<&'st
         body,
     };
     let marked = |d: &Decoder| {
-        START_MARKERS
+        let marks = START_MARKERS
             .iter()
             .find(|(n, _)| *n == d.name)
-            .map(|(_, marks)| {
-                marks
-                    .iter()
-                    .filter(|m| !m.starts_with("content-type:"))
-                    .collect::<Vec<_>>()
-            })
-            .filter(|marks| !marks.is_empty())
-            .is_none_or(|marks| marks.iter().any(|m| view.body.contains(**m)))
+            .map_or(&[][..], |(_, m)| m);
+        let mut marks = marks.iter().filter(|m| !m.starts_with("content-type:")).peekable();
+        marks.peek().is_none() || marks.any(|m| view.body.contains(m))
     };
     ordered.filter(|d| !disabled.contains(&d.name)).find(|d| {
         // Header tests first; the body is searched only when its tests can
         // still make up the count.
         let need = d.need as usize;
-        let (body, head): (Vec<&Cond>, Vec<&Cond>) = d.tests.iter().partition(|c| matches!(c, Body(_)));
-        let mut hits = head.iter().filter(|c| holds(***c, &view)).count();
-        if hits < need && hits + body.len() >= need {
-            for c in body {
-                if holds(*c, &view) {
-                    hits += 1;
-                    if hits >= need {
-                        break;
-                    }
-                }
-            }
+        let is_body = |c: &&Cond| matches!(c, Body(_));
+        let mut hits = d.tests.iter().filter(|c| !is_body(c) && holds(**c, &view)).count();
+        let body_tests = d.tests.iter().filter(is_body).count();
+        if hits < need && hits + body_tests >= need {
+            hits += d
+                .tests
+                .iter()
+                .filter(is_body)
+                .filter(|c| holds(**c, &view))
+                .take(need - hits)
+                .count();
         }
         hits >= need && marked(d)
     })
