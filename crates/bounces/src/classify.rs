@@ -514,6 +514,12 @@ pub(crate) fn command_in(text: &str) -> Option<Command> {
         ("did not like our data", Command::Data),
         ("did not like our rcpt", Command::Rcpt),
         ("did not like our mail", Command::Mail),
+        // qmail-remote's words (`lhost/via-qmail.go`)
+        (" but greeting failed", Command::Conn),
+        (" but my name was rejected", Command::Helo),
+        (" but sender was rejected", Command::Mail),
+        (" failed on data command", Command::Data),
+        (" failed after i sent the message", Command::Data),
     ];
     debug_assert!(PATS.len() <= 64);
     static INDEX: std::sync::OnceLock<crate::util::Index> = std::sync::OnceLock::new();

@@ -27,6 +27,9 @@ enum Cond {
     FromHas(&'static str),
     SubjectHas(&'static str),
     SubjectStarts(&'static str),
+    SubjectEnds(&'static str),
+    /// The header field is absent.
+    NoHeader(&'static str),
     /// Some Received field contains the text.
     Received(&'static str),
     /// The human-readable part contains the text.
@@ -86,19 +89,15 @@ pub(crate) const DECODERS: &[Decoder] = &[
             Received("(exim "),
         ],
     ),
-    // lhost/via-sendmail.go: its subjects and its transcript banner.
+    // lhost/via-sendmail.go: a "Warning: " subject or one ending "see
+    // transcript for details" (its banner is the start marker), not AOL's.
     score(
         "sendmail",
         2,
         &[
-            SubjectStarts("warning: could not send message"),
-            SubjectHas("see transcript for details"),
-            SubjectStarts("returned mail:"),
-            SubjectStarts("postmaster notify"),
-            Body("----- transcript of session follows -----"),
-            Body("----- the following addresses had permanent fatal errors -----"),
-            Body("----- original message follows -----"),
-            Body("the original message was received at "),
+            NoHeader("x-aol-ip"),
+            SubjectStarts("warning: "),
+            SubjectEnds("see transcript for details"),
         ],
     ),
     // lhost/via-exchange2007.go: two of subject, Content-Language and the
@@ -287,13 +286,7 @@ pub(crate) const DECODERS: &[Decoder] = &[
         )],
     ),
     // lhost/via-v5sendmail.go
-    all(
-        "v5sendmail",
-        &[
-            SubjectStarts("returned mail: "),
-            Body("----- transcript of session follows -----"),
-        ],
-    ),
+    any("v5sendmail", &[SubjectStarts("returned mail: ")]),
     // lhost/via-ezweb.go
     score(
         "ezweb",
@@ -386,7 +379,12 @@ pub(crate) const DECODERS: &[Decoder] = &[
             Header("x-ms-exchange-transport-crosstenantheadersstamped"),
         ],
     ),
-    any("powermta", &[Header("x-powermta-bouncecategory")]),
+    // PowerMTA's fields sit in its delivery-status part (`X-PowerMTA-*`,
+    // rfc3464/powermta.go), or in the header of rb-sisimai's samples.
+    any(
+        "powermta",
+        &[Header("x-powermta-bouncecategory"), Body("\nx-powermta-")],
+    ),
     all(
         "sendgrid",
         &[
@@ -415,6 +413,8 @@ fn holds(c: Cond, v: &View) -> bool {
         FromHas(t) => from.contains(t),
         SubjectHas(t) => subject.contains(t),
         SubjectStarts(t) => subject.starts_with(t),
+        SubjectEnds(t) => subject.trim_end().ends_with(t),
+        NoHeader(n) => doc.header(n).is_none(),
         Received(t) => v.received.iter().any(|r| r.contains(t)),
         Body(t) => body.contains(t),
     }
@@ -555,6 +555,19 @@ pub(crate) fn message_reason(decoder: &str, text: &str) -> Option<Reason> {
         .flat_map(|(_, table)| table.iter())
         .find(|(_, phrases)| phrases.iter().any(|p| text.contains(p)))
         .map(|(r, _)| *r)
+}
+
+/// A reason a decoder states outright, before its message tables: Exim and
+/// qmail call a refusal of their greeting a block
+/// (`lhost/via-exim.go`, `via-qmail.go`: command EHLO/HELO), EZweb marks
+/// mail its filter refused with `X-SPASIGN: NG` (`via-ezweb.go`).
+pub(crate) fn direct_reason(decoder: &str, doc: &Doc, f: &crate::classify::Fact) -> Option<Reason> {
+    use crate::classify::Command;
+    match decoder {
+        "exim" | "qmail" if f.command == Some(Command::Helo) => Some(Reason::Blocked),
+        "ezweb" if doc.header("x-spasign").is_some_and(|v| v.trim() == "NG") => Some(Reason::Filtered),
+        _ => None,
+    }
 }
 
 /// The reason a decoder's tables give to an enhanced status code.

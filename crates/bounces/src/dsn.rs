@@ -8,7 +8,10 @@
 //! while the current block already has one starts a new block.
 
 use crate::classify::{Fact, command_in};
-use crate::util::{fields, find_reply_code, find_status, first_address, leading_reply_code, one_line, valid_status};
+use crate::util::{
+    fields, find_reply_code, find_status, first_address, leading_reply_code, one_line, prefer_status, said_status,
+    valid_status,
+};
 
 /// What the per-message block says.
 #[derive(Debug, Default)]
@@ -97,6 +100,10 @@ pub(crate) fn read(text: &str) -> (PerMessage, Vec<Fact>) {
                         }
                     }
                     "remote-mta" => f.remote_mta = Some(after_type(&value).to_ascii_lowercase()),
+                    // PowerMTA's own verdict (`rfc3464/powermta.go`).
+                    "x-powermta-bouncecategory" => {
+                        f.hint = crate::decoders::message_reason("powermta", &value.trim().to_ascii_lowercase());
+                    }
                     "diagnostic-code" => {
                         let (ty, rest) = match value.split_once(';') {
                             Some((t, r)) if t.len() < 20 && !t.contains(' ') => {
@@ -149,10 +156,10 @@ pub(crate) fn finish(f: &mut Fact) {
     if f.reply_code.is_none() {
         f.reply_code = leading_reply_code(&f.diagnostic).or_else(|| find_reply_code(&f.diagnostic));
     }
-    if let Some(t) = find_status(&f.diagnostic) {
+    if let Some(t) = said_status(&f.diagnostic) {
         f.status = Some(match f.status.take() {
             None => t,
-            Some(s) => prefer(s, t, f.reply_code),
+            Some(s) => prefer_status(&s, &t, f.reply_code).to_string(),
         });
     }
     if f.status.as_deref().is_some_and(|s| !valid_status(s)) {
@@ -169,60 +176,6 @@ fn after_type(v: &str) -> &str {
         Some((_, r)) => r.trim(),
         None => v.trim(),
     }
-}
-
-/// Which of the `Status:` field and the code in the server's words to keep.
-/// The field wins unless it says less: a class mismatch is settled by the
-/// reply code, `X.0.0` and `X.Y.0` yield to a precise code, and a few
-/// catch-all codes (4.4.7 expired, 4.7.0, 5.3.x, X.5.x protocol) yield to
-/// what the server actually said.
-fn prefer(field: String, said: String, reply: Option<u16>) -> String {
-    if field == said {
-        return field;
-    }
-    let (fc, sc) = (field.as_bytes()[0], said.as_bytes()[0]);
-    if let Some(r) = reply
-        && fc != sc
-    {
-        let rc = b'0' + (r / 100) as u8;
-        if rc == fc {
-            return field;
-        }
-        if rc == sc {
-            return said;
-        }
-    }
-    let zero = |s: &str| s.ends_with(".0.0");
-    if zero(&field) {
-        return if zero(&said) { field } else { said };
-    }
-    let has_zero = |s: &str| s[1..].contains(".0");
-    if has_zero(&field) && !has_zero(&said) {
-        return said;
-    }
-    if zero(&said) {
-        return field;
-    }
-    let catch_all = field == "4.4.7"
-        || field == "4.7.0"
-        || field.starts_with("5.3.")
-        || [".5.1", ".5.2", ".5.4", ".5.5"]
-            .iter()
-            .any(|p| field[1..].starts_with(p));
-    if catch_all {
-        return said;
-    }
-    if field == "5.1.1" {
-        return if has_zero(&said) || said.starts_with("5.5.") {
-            field
-        } else {
-            said
-        };
-    }
-    if field == "5.1.3" && said.starts_with("5.7.") {
-        return said;
-    }
-    field
 }
 
 /// The delivery-status fields of a text part that carries them without the

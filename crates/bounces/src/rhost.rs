@@ -146,7 +146,13 @@ pub(crate) fn reason(f: &Fact, lower: &str, raw: &str) -> Option<Reason> {
             })
             .or_else(by_phrase),
         Style::NttDocomo => {
-            if let Some(r) = host.rules.iter().find(|r| r.codes.contains(&status)) {
+            // Exact codes first (5.0.0 is the fallback below, with the
+            // command, not a code that decides alone).
+            if let Some(r) = host
+                .rules
+                .iter()
+                .find(|r| status != "5.0.0" && r.codes.contains(&status))
+            {
                 Some(r)
             } else if let Some(r) = by_phrase() {
                 Some(r)

@@ -235,34 +235,121 @@ fn digits(b: &[u8], mut i: usize, max: usize) -> usize {
 
 /// The first RFC 3463 enhanced status code (`5.1.1`) in `text`.
 pub(crate) fn find_status(text: &str) -> Option<String> {
+    statuses(text).next().map(str::to_string)
+}
+
+/// The enhanced status codes in `text`, in order: a class digit (2, 4, 5)
+/// not glued to a word, a number or a dotted run (addresses, versions), a
+/// subject of 0-7 and a detail of up to three digits.
+pub(crate) fn statuses(text: &str) -> impl Iterator<Item = &str> {
     let b = text.as_bytes();
     let mut i = 0;
-    while i + 4 < b.len() {
-        let c = b[i];
-        if (c == b'2' || c == b'4' || c == b'5')
-            && b[i + 1] == b'.'
-            && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.'))
-        {
-            let n1 = digits(b, i + 2, 3);
-            if n1 > 0 && i + 2 + n1 < b.len() && b[i + 2 + n1] == b'.' {
-                let j = i + 3 + n1;
-                let n2 = digits(b, j, 3);
-                let end = j + n2;
-                if n2 > 0
-                    && (end >= b.len()
-                        || !(b[end].is_ascii_alphanumeric()
-                            || (b[end] == b'.' && end + 1 < b.len() && b[end + 1].is_ascii_digit())))
-                {
-                    let s = &text[i..end];
-                    if valid_status(s) {
-                        return Some(s.to_string());
+    std::iter::from_fn(move || {
+        while i + 4 < b.len() {
+            let at = i;
+            i += 1;
+            let c = b[at];
+            if (c == b'2' || c == b'4' || c == b'5')
+                && b[at + 1] == b'.'
+                && (at == 0 || !(b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'.'))
+            {
+                let n1 = digits(b, at + 2, 3);
+                if n1 > 0 && at + 2 + n1 < b.len() && b[at + 2 + n1] == b'.' {
+                    let j = at + 3 + n1;
+                    let n2 = digits(b, j, 3);
+                    let end = j + n2;
+                    if n2 > 0
+                        && (end >= b.len()
+                            || !(b[end].is_ascii_alphanumeric()
+                                || (b[end] == b'.' && end + 1 < b.len() && b[end + 1].is_ascii_digit())))
+                    {
+                        let s = &text[at..end];
+                        if valid_status(s) {
+                            i = end;
+                            return Some(s);
+                        }
                     }
                 }
             }
         }
-        i += 1;
+        None
+    })
+}
+
+/// The status code a text means when it names several (Sisimai's
+/// `status.Find`): the precise ones folded left to right with
+/// [`prefer_status`]; `X.0.0` and `4.4.7` (which say little) only when
+/// there is no other.
+pub(crate) fn said_status(text: &str) -> Option<String> {
+    let mut precise: Option<&str> = None;
+    let mut vague: Option<&str> = None;
+    for s in statuses(text) {
+        let slot = if s.ends_with(".0.0") || s == "4.4.7" {
+            &mut vague
+        } else {
+            &mut precise
+        };
+        *slot = Some(match *slot {
+            None => s,
+            Some(acc) => prefer_status(acc, s, None),
+        });
     }
-    None
+    precise.or(vague).map(str::to_string)
+}
+
+/// Which of two status codes to keep, the first from the report's
+/// `Status:` field (or an earlier mention), the second from the server's
+/// words (Sisimai's `status.Prefer`). The field wins unless it says less:
+/// a class mismatch is settled by the reply code, `X.0.0` and `X.Y.0`
+/// yield to a precise code, and a few catch-all codes (4.4.7 expired,
+/// 4.7.0, 5.3.x, X.5.x protocol) yield to what the server actually said.
+pub(crate) fn prefer_status<'a>(field: &'a str, said: &'a str, reply: Option<u16>) -> &'a str {
+    if field == said {
+        return field;
+    }
+    let (fc, sc) = (field.as_bytes()[0], said.as_bytes()[0]);
+    if let Some(r) = reply
+        && fc != sc
+    {
+        let rc = b'0' + (r / 100) as u8;
+        if rc == fc {
+            return field;
+        }
+        if rc == sc {
+            return said;
+        }
+    }
+    let zero = |s: &str| s.ends_with(".0.0");
+    if zero(field) {
+        return if zero(said) { field } else { said };
+    }
+    let has_zero = |s: &str| s[1..].contains(".0");
+    if has_zero(field) && !has_zero(said) {
+        return said;
+    }
+    if zero(said) {
+        return field;
+    }
+    let catch_all = field == "4.4.7"
+        || field == "4.7.0"
+        || field.starts_with("5.3.")
+        || [".5.1", ".5.2", ".5.4", ".5.5"]
+            .iter()
+            .any(|p| field[1..].starts_with(p));
+    if catch_all {
+        return said;
+    }
+    if field == "5.1.1" {
+        return if has_zero(said) || said.starts_with("5.5.") {
+            field
+        } else {
+            said
+        };
+    }
+    if field == "5.1.3" && said.starts_with("5.7.") {
+        return said;
+    }
+    field
 }
 
 /// Whether `s` looks like an enhanced status code: class 2, 4 or 5, a

@@ -16,7 +16,9 @@ const KUMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpora
 
 /// Reason agreement required on the unambiguous rows (ratchet: raise it
 /// when the classifier improves, never lower it).
-const MIN_REASON_AGREEMENT: f64 = 0.944;
+const MIN_REASON: f64 = 0.97;
+const MIN_STATUS: f64 = 0.95;
+const MIN_HARD: f64 = 0.98;
 
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -117,6 +119,7 @@ fn sisimai_expected_rows() {
         rows.len()
     );
     let mut cache: BTreeMap<String, Option<Report>> = BTreeMap::new();
+    let (mut status_u, mut hard_u) = (Tally::default(), Tally::default());
     let (mut reason_u, mut reason_a, mut status, mut hard, mut code, mut ftype) = (
         Tally::default(),
         Tally::default(),
@@ -162,6 +165,21 @@ fn sisimai_expected_rows() {
         status.add(got_status == row.status);
         let got_hard = failure.map(|f| f.hard.to_string()).unwrap_or_default();
         hard.add(got_hard == row.hard);
+        if row.agree != "no" {
+            status_u.add(got_status == row.status);
+            hard_u.add(got_hard == row.hard);
+        }
+        if std::env::var_os("FEEDBACK_VERBOSE").is_some() && got_hard != row.hard {
+            println!(
+                "HARD {} #{}: {} vs {} (reason {} vs {:?})",
+                row.sample,
+                row.index,
+                got_hard,
+                row.hard,
+                row.reason,
+                failure.map(|f| f.reason)
+            );
+        }
         let got_code = failure
             .and_then(|f| f.reply_code)
             .map(|c| c.to_string())
@@ -186,8 +204,10 @@ fn sisimai_expected_rows() {
     println!("|------------------------------------|--------------|---------|");
     println!("{}", reason_u.line("reason (unambiguous rows)"));
     println!("{}", reason_a.line("reason (ambiguous rows: go != rb)"));
-    println!("{}", status.line("status"));
-    println!("{}", hard.line("hard/soft"));
+    println!("{}", status_u.line("status (unambiguous rows)"));
+    println!("{}", hard_u.line("hard/soft (unambiguous rows)"));
+    println!("{}", status.line("status (all rows)"));
+    println!("{}", hard.line("hard/soft (all rows)"));
     println!("{}", code.line("reply code"));
     println!("{}", ftype.line("feedback type"));
     let mut conf: Vec<_> = confusion.into_iter().collect();
@@ -205,12 +225,21 @@ fn sisimai_expected_rows() {
     for m in misses.iter().take(show) {
         println!("  {m}");
     }
-    assert!(
-        reason_u.pct() >= MIN_REASON_AGREEMENT,
-        "reason agreement {:.1}% is below {:.1}%",
-        100.0 * reason_u.pct(),
-        100.0 * MIN_REASON_AGREEMENT
-    );
+    // The issue's bar, on the rows where both Sisimai implementations
+    // agree (where they differ, the status and the hard/soft verdict follow
+    // whichever reason is taken).
+    for (what, tally, min) in [
+        ("reason", &reason_u, MIN_REASON),
+        ("status", &status_u, MIN_STATUS),
+        ("hard/soft", &hard_u, MIN_HARD),
+    ] {
+        assert!(
+            tally.pct() >= min,
+            "{what} agreement {:.1}% is below {:.1}%",
+            100.0 * tally.pct(),
+            100.0 * min
+        );
+    }
 }
 
 fn crate_clip(s: &str) -> String {
@@ -477,5 +506,102 @@ fn throughput() {
         "{} messages in {secs:.3}s: {:.0} messages/s ({n} reports)",
         msgs.len() * rounds,
         (msgs.len() * rounds) as f64 / secs
+    );
+}
+
+/// The 37 messages of `maildir/err`, against what Debian's Sisimai 4.25
+/// (libsisimai-perl 4.25.15, `research/sisimai/sisimai425.pl`) says of
+/// them, per reason.
+#[test]
+fn maildir_err_against_sisimai_4_25() {
+    let tsv = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../research/sisimai/sisimai-4.25-maildir-err.tsv"
+    ))
+    .expect("research/sisimai/sisimai-4.25-maildir-err.tsv");
+    let mut per_reason: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut all = Tally::default();
+    for line in tsv.lines().skip(1) {
+        let c: Vec<&str> = line.split('\t').collect();
+        let (file, index, reason) = (c[0], c[1].parse::<usize>().unwrap_or(1), c[3]);
+        let got = parse(&read(&Path::new(SISIMAI).join("maildir/err").join(file)))
+            .and_then(|r| r.failures.get(index - 1).map(|f| f.reason.as_str().to_string()))
+            .unwrap_or_else(|| "(none)".into());
+        if got != reason {
+            println!("  {file} #{index}: Sisimai 4.25 says {reason}, we say {got}");
+        }
+        per_reason.entry(reason.to_string()).or_default().add(got == reason);
+        all.add(got == reason);
+    }
+    println!("\nmaildir/err against Sisimai 4.25:");
+    for (r, t) in &per_reason {
+        println!("  {r:<16} {:>2} / {:<2}", t.ok, t.n);
+    }
+    println!("  {:<16} {:>2} / {:<2}", "all", all.ok, all.n);
+    assert_eq!(all.n, 37, "the answers cover every message");
+    // One known difference: a "user unknown" refusal after DATA, which 4.25
+    // calls filtered and we read the way Sisimai 5 does.
+    assert!(all.ok >= 36, "{} of 37 agree", all.ok);
+}
+
+/// What the generic rules achieve on one MTA family's bounces when that
+/// family's own decoder is switched off (its messages, banners and status
+/// tables unused), against the same rows with it.
+#[test]
+fn leave_one_family_out() {
+    let rows: Vec<Row> = expected().into_iter().filter(|r| r.agree != "no").collect();
+    println!("\n| family       | with decoder | without | rows |");
+    println!("|--------------|--------------|---------|------|");
+    let (mut with_all, mut without_all) = (Tally::default(), Tally::default());
+    for family in [
+        "postfix",
+        "sendmail",
+        "exim",
+        "qmail",
+        "exchange2007",
+        "gmail",
+        "opensmtpd",
+        "courier",
+    ] {
+        let prefix = format!("maildir/bsd/lhost-{family}-");
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.sample.starts_with(&prefix)).collect();
+        assert!(mine.len() >= 3, "{family}: too few rows ({})", mine.len());
+        let off = herald_bounces::Options { disabled: &[family] };
+        let (mut with, mut without) = (Tally::default(), Tally::default());
+        for row in mine {
+            let raw = read(&Path::new(SISIMAI).join(&row.sample));
+            let reason = |r: Option<Report>| {
+                r.and_then(|r| r.failures.get(row.index - 1).map(|f| f.reason.as_str().to_string()))
+                    .unwrap_or_default()
+            };
+            let disabled = herald_bounces::parse_with(&raw, &off);
+            assert_ne!(
+                disabled.as_ref().map(|r| r.decoder),
+                Some(family),
+                "{} still decoded by {family}",
+                row.sample
+            );
+            with.add(reason(parse(&raw)) == row.reason);
+            without.add(reason(disabled) == row.reason);
+        }
+        println!(
+            "| {family:<12} | {:>5} / {:<4} | {:>3} / {:<3} | {:>4} |",
+            with.ok, with.n, without.ok, without.n, with.n
+        );
+        with_all.n += with.n;
+        with_all.ok += with.ok;
+        without_all.n += without.n;
+        without_all.ok += without.ok;
+    }
+    println!(
+        "| all          | {:>5} / {:<4} | {:>3} / {:<3} | {:>4} |",
+        with_all.ok, with_all.n, without_all.ok, without_all.n, with_all.n
+    );
+    // The generic rules carry most of the weight: without its decoder, a
+    // family still gets nine answers in ten right.
+    assert!(
+        without_all.pct() >= 0.90,
+        "generic rules alone: {:.1}%",
+        100.0 * without_all.pct()
     );
 }

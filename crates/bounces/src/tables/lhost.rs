@@ -74,6 +74,33 @@ pub(crate) const MESSAGES: &[(&str, Table)] = &[
             (Reason::OnHold, &["(000b099c)", "(000b09aa)", "(000b09b6)"]),
         ],
     ),
+    // lhost/via-exchange2007.go
+    (
+        "exchange2007",
+        &[
+            (
+                Reason::SystemError,
+                &[
+                    "resolver.adr.badprimary",
+                    "resolver.adr.invalidinsmtp",
+                    "resolver.adr.ambiguous",
+                ],
+            ),
+            (
+                Reason::UserUnknown,
+                &[
+                    "resolver.adr.recipnotfound",
+                    "resolver.adr.recipientnotfound",
+                    "resolver.adr.exrecipnotfound",
+                ],
+            ),
+            (Reason::TooManyConn, &["resolver.adr.reciplimit"]),
+            (Reason::SecurityError, &["resolver.rst.authrequired"]),
+            (Reason::Rejected, &["resolver.rst.notauthorized"]),
+            (Reason::ExceedLimit, &["resolver.rst.recipsizelimit"]),
+            (Reason::Expired, &["queue.expired"]),
+        ],
+    ),
     // lhost/via-exim.go
     (
         "exim",
@@ -213,24 +240,6 @@ pub(crate) const MESSAGES: &[(&str, Table)] = &[
             (Reason::HostUnknown, &["as the remote domain doesnt exist"]),
         ],
     ),
-    // lib/sisimai/lhost/amavis.rb (rb-sisimai)
-    (
-        "amavis",
-        &[
-            (Reason::SpamDetected, &[" - spam"]),
-            (Reason::VirusDetected, &[" - infected"]),
-            (Reason::ContentError, &[" - bad header:"]),
-            (Reason::ExceedLimit, &[" - message size exceeds recipient"]),
-            (
-                Reason::SystemError,
-                &[
-                    " - temporary mta failure on relaying",
-                    " - rejected by next-hop mta on relaying",
-                    " - unable to relay message back to mta",
-                ],
-            ),
-        ],
-    ),
     // lib/sisimai/lhost/aol.rb (rb-sisimai)
     (
         "aol",
@@ -323,20 +332,6 @@ pub(crate) const MESSAGES: &[(&str, Table)] = &[
             ),
             (Reason::ContentError, &["too many \"received\" headers"]),
         ],
-    ),
-    // lib/sisimai/lhost/mcafee.rb (rb-sisimai)
-    (
-        "mcafee",
-        &[(
-            Reason::UserUnknown,
-            &[
-                " user (",
-                ") unknown. ",
-                "550 unknown user ",
-                " user not exist",
-                "no such user",
-            ],
-        )],
     ),
     // lib/sisimai/lhost/messagelabs.rb (rb-sisimai)
     (
@@ -545,16 +540,6 @@ pub(crate) const MESSAGES: &[(&str, Table)] = &[
                 ],
             ),
             (Reason::UserUnknown, &["sorry, no mailbox here by that name"]),
-        ],
-    ),
-    // lib/sisimai/lhost/receivingses.rb (rb-sisimai)
-    (
-        "receivingses",
-        &[
-            (Reason::Filtered, &["mailbox does not exist"]),
-            (Reason::MesgTooBig, &["message too large"]),
-            (Reason::MailboxFull, &["mailbox full"]),
-            (Reason::ContentError, &["message content rejected"]),
         ],
     ),
     // lhost/via-verizon.go

@@ -112,7 +112,7 @@ pub(crate) const RHOSTS: &[Rhost] = &[
                 phrases: &["sender address rejected"],
             },
             Rule {
-                reason: Reason::Suspend,
+                reason: Reason::UserUnknown,
                 codes: &[],
                 replies: &[],
                 labels: &[],
@@ -313,13 +313,6 @@ pub(crate) const RHOSTS: &[Rhost] = &[
                 phrases: &[],
             },
             Rule {
-                reason: Reason::MailboxFull,
-                codes: &[],
-                replies: &[],
-                labels: &["INT-P7"],
-                phrases: &[],
-            },
-            Rule {
                 reason: Reason::MesgTooBig,
                 codes: &[],
                 replies: &[],
@@ -331,13 +324,6 @@ pub(crate) const RHOSTS: &[Rhost] = &[
                 codes: &[],
                 replies: &[],
                 labels: &["MSG-P3"],
-                phrases: &[],
-            },
-            Rule {
-                reason: Reason::PolicyViolation,
-                codes: &[],
-                replies: &[],
-                labels: &["POL-P8"],
                 phrases: &[],
             },
             Rule {
@@ -419,31 +405,10 @@ pub(crate) const RHOSTS: &[Rhost] = &[
                 phrases: &[],
             },
             Rule {
-                reason: Reason::RequirePtr,
-                codes: &[],
-                replies: &[],
-                labels: &["107"],
-                phrases: &[],
-            },
-            Rule {
-                reason: Reason::TooManyConn,
-                codes: &[],
-                replies: &[],
-                labels: &["109"],
-                phrases: &[],
-            },
-            Rule {
                 reason: Reason::AuthFailure,
                 codes: &[],
                 replies: &[],
                 labels: &["39X", "401", "515", "517", "519"],
-                phrases: &[],
-            },
-            Rule {
-                reason: Reason::Rejected,
-                codes: &[],
-                replies: &[],
-                labels: &["403", "405", "415", "421", "425"],
                 phrases: &[],
             },
             Rule {
@@ -482,10 +447,10 @@ pub(crate) const RHOSTS: &[Rhost] = &[
                 phrases: &[],
             },
             Rule {
-                reason: Reason::Speeding,
+                reason: Reason::Blocked,
                 codes: &[],
                 replies: &[],
-                labels: &["99X"],
+                labels: &["999"],
                 phrases: &[],
             },
             Rule {
@@ -2192,13 +2157,6 @@ pub(crate) const RHOSTS: &[Rhost] = &[
                 phrases: &["the recipient has exceeded their limit for"],
             },
             Rule {
-                reason: Reason::TooManyConn,
-                codes: &["4.7.652"],
-                replies: &[],
-                labels: &[],
-                phrases: &["has exceeded the maximum number of connections"],
-            },
-            Rule {
                 reason: Reason::Speeding,
                 codes: &["4.3.2"],
                 replies: &[],
@@ -2454,41 +2412,6 @@ pub(crate) const RHOSTS: &[Rhost] = &[
                 labels: &[],
                 phrases: &["remote server returned unknown recipient or mailbox unavailable"],
             },
-            Rule {
-                reason: Reason::BadReputation,
-                codes: &[],
-                replies: &[421],
-                labels: &["RP-001", "RP-002", "RP-003"],
-                phrases: &[],
-            },
-            Rule {
-                reason: Reason::BadReputation,
-                codes: &[],
-                replies: &[550],
-                labels: &["SC-001", "OU-002"],
-                phrases: &[],
-            },
-            Rule {
-                reason: Reason::PolicyViolation,
-                codes: &[],
-                replies: &[550],
-                labels: &["SC-002"],
-                phrases: &[],
-            },
-            Rule {
-                reason: Reason::Blocked,
-                codes: &[],
-                replies: &[550],
-                labels: &["SC-003", "SC-004", "DY-001", "OU-001"],
-                phrases: &[],
-            },
-            Rule {
-                reason: Reason::VirusDetected,
-                codes: &[],
-                replies: &[550],
-                labels: &["DY-002"],
-                phrases: &[],
-            },
         ],
     },
     // mimecast: rhost/for-mimecast.go @657974f
@@ -2542,13 +2465,6 @@ pub(crate) const RHOSTS: &[Rhost] = &[
                 replies: &[550],
                 labels: &[],
                 phrases: &["journal messages past the expiration"],
-            },
-            Rule {
-                reason: Reason::FailedStartTls,
-                codes: &[],
-                replies: &[454],
-                labels: &[],
-                phrases: &["tls not available due to temporary reason"],
             },
             Rule {
                 reason: Reason::FailedStartTls,
@@ -2677,7 +2593,7 @@ pub(crate) const RHOSTS: &[Rhost] = &[
                 phrases: &["submitter failed to disabled", "submitter failed to authenticate"],
             },
             Rule {
-                reason: Reason::SpamDetected,
+                reason: Reason::VirusDetected,
                 codes: &[],
                 replies: &[554],
                 labels: &[],
@@ -2758,13 +2674,6 @@ pub(crate) const RHOSTS: &[Rhost] = &[
                 replies: &[],
                 labels: &[],
                 phrases: &["552 too many recipients"],
-            },
-            Rule {
-                reason: Reason::UserUnknown,
-                codes: &[],
-                replies: &[],
-                labels: &[],
-                phrases: &["550 unknown user"],
             },
             Rule {
                 reason: Reason::UserUnknown,
