@@ -288,7 +288,7 @@ pub(crate) fn reason_of(f: &Fact) -> Reason {
         return Reason::Vacation;
     }
     // Nothing in the recipient's own lines: what the whole notice says.
-    if !f.notice.is_empty() && fold(&f.notice) != text {
+    if !f.notice.is_empty() && fold(crate::util::clip(&f.notice, 1536)) != text {
         let wider = Fact {
             diagnostic: f.notice.clone(),
             notice: String::new(),
@@ -521,18 +521,16 @@ pub(crate) fn command_in(text: &str) -> Option<Command> {
         (" failed on data command", Command::Data),
         (" failed after i sent the message", Command::Data),
     ];
-    debug_assert!(PATS.len() <= 64);
-    static INDEX: std::sync::OnceLock<crate::util::Index> = std::sync::OnceLock::new();
-    let found = INDEX
-        .get_or_init(|| crate::util::Index::new(PATS.iter().enumerate().map(|(i, (p, _))| (i as u8, *p))))
-        .scan(&flat);
-    // The earliest mention wins.
-    let best = (0..PATS.len())
-        .filter(|i| found & (1u64 << i) != 0)
-        .filter_map(|i| crate::util::find(flat.as_bytes(), PATS[i].0.as_bytes()).map(|at| (at, PATS[i].1)))
-        .min_by_key(|(at, _)| *at);
-    if let Some((_, c)) = best {
-        return Some(c);
+    // The earliest mention wins (and at one place, the first listed).
+    static FIRST: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+    let first = FIRST.get_or_init(|| {
+        aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .build(PATS.iter().map(|(p, _)| p))
+            .expect("the command phrases build an automaton")
+    });
+    if let Some(m) = first.find(&flat) {
+        return Some(PATS[m.pattern().as_usize()].1);
     }
     if !head.contains(">>> ") {
         return command_word_in(head);
@@ -567,18 +565,22 @@ fn command_word_in(text: &str) -> Option<Command> {
     ];
     let b = text.as_bytes();
     let inside = |c: u8| c.is_ascii_alphanumeric() || c == b'@';
-    let mut last: Option<(usize, Command)> = None;
-    for (w, c) in WORDS {
-        for (at, _) in text.match_indices(w) {
-            let before = at.checked_sub(1).map(|i| b[i]);
-            let after = b.get(at + w.len()).copied();
-            let whole_end = w.ends_with(['-', ' ']) || w.ends_with('F') || !after.is_some_and(inside);
-            if !before.is_some_and(inside) && whole_end && last.is_none_or(|(l, _)| at > l) {
-                last = Some((at, *c));
+    let mut last = None;
+    // One pass: a command word starts with an upper-case letter that does
+    // not continue a word.
+    for (at, &c) in b.iter().enumerate() {
+        if !matches!(c, b'A' | b'D' | b'E' | b'H' | b'M' | b'R' | b'S') || at > 0 && inside(b[at - 1]) {
+            continue;
+        }
+        let rest = &b[at..];
+        if let Some((w, cmd)) = WORDS.iter().find(|(w, _)| rest.starts_with(w.as_bytes())) {
+            let after = rest.get(w.len()).copied();
+            if w.ends_with(['-', ' ', 'F']) || !after.is_some_and(inside) {
+                last = Some(*cmd);
             }
         }
     }
-    last.map(|(_, c)| c)
+    last
 }
 
 fn command_word(s: &str) -> Option<Command> {

@@ -394,6 +394,26 @@ pub(crate) const DECODERS: &[Decoder] = &[
     ),
 ];
 
+/// The header fields the decoders test (lower-case), besides those every
+/// reader wants.
+pub(crate) fn header_names() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names: Vec<&'static str> =
+            vec!["received", "content-language", "reply-to", "content-type", "x-spasign"];
+        for d in DECODERS {
+            for c in d.tests {
+                if let Header(n) | HeaderHas(n, _) | HeaderStarts(n, _) | NoHeader(n) = c
+                    && !names.contains(n)
+                {
+                    names.push(n);
+                }
+            }
+        }
+        names
+    })
+}
+
 /// The parts of a message the tests read, lower-case, made once.
 struct View<'a> {
     doc: &'a Doc,
@@ -546,15 +566,48 @@ fn tables_of(decoder: &str) -> &'static [&'static str] {
     }
 }
 
+/// One decoder's message tables (its own and those [`tables_of`] adds), in
+/// order, indexed for one pass over a text: the id of a phrase is the
+/// position of its row, so the lowest id found is the first row that says
+/// something.
+struct Messages {
+    index: crate::util::Index,
+    reasons: Vec<Reason>,
+}
+
+fn messages_of(decoder: &str) -> Option<&'static Messages> {
+    static ALL: std::sync::OnceLock<Vec<(&'static str, Messages)>> = std::sync::OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        DECODERS
+            .iter()
+            .map(|d| {
+                let names = tables_of(d.name);
+                let rows: Vec<_> = MESSAGES
+                    .iter()
+                    .filter(|(name, _)| *name == d.name || names.contains(name))
+                    .flat_map(|(_, table)| table.iter())
+                    .collect();
+                assert!(rows.len() <= 64, "{}: more message rows than an index holds", d.name);
+                let index = crate::util::Index::new(
+                    rows.iter()
+                        .enumerate()
+                        .flat_map(|(i, (_, phrases))| phrases.iter().map(move |p| (i as u8, *p))),
+                );
+                let reasons = rows.iter().map(|(r, _)| *r).collect();
+                (d.name, Messages { index, reasons })
+            })
+            .collect()
+    });
+    all.iter()
+        .find(|(n, m)| *n == decoder && !m.reasons.is_empty())
+        .map(|(_, m)| m)
+}
+
 /// The reason a decoder's own messages give to a diagnostic (lower-case).
 pub(crate) fn message_reason(decoder: &str, text: &str) -> Option<Reason> {
-    let names = tables_of(decoder);
-    MESSAGES
-        .iter()
-        .filter(|(name, _)| *name == decoder || names.contains(name))
-        .flat_map(|(_, table)| table.iter())
-        .find(|(_, phrases)| phrases.iter().any(|p| text.contains(p)))
-        .map(|(r, _)| *r)
+    let m = messages_of(decoder)?;
+    let found = m.index.scan(text);
+    (found != 0).then(|| m.reasons[found.trailing_zeros() as usize])
 }
 
 /// A reason a decoder states outright, before its message tables: Exim and

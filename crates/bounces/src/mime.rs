@@ -68,9 +68,13 @@ pub(crate) fn read(raw: &[u8]) -> Option<Doc> {
     // raw from their offsets (`headers_raw`), so mail-parser may skip them.
     static PARSER: std::sync::OnceLock<MessageParser> = std::sync::OnceLock::new();
     let parser = PARSER.get_or_init(|| MessageParser::new().with_mime_headers().default_header_ignore());
+    // The returned message's body is never read, but mail-parser would
+    // decode it (and its attachments) in full: when a report part comes
+    // before it, the bytes end after its header block.
+    let raw = &raw[..original_body_start(raw).unwrap_or(raw.len())];
     let msg = parser.parse(raw)?;
     let mut doc = Doc {
-        headers: raw_headers(&msg),
+        headers: raw_headers(&msg, true),
         ..Doc::default()
     };
     if let Some(ct) = msg.content_type()
@@ -92,7 +96,7 @@ pub(crate) fn read(raw: &[u8]) -> Option<Doc> {
         match &part.body {
             PartType::Message(m) => {
                 if doc.original.is_none() {
-                    doc.original = Some(raw_headers(m));
+                    doc.original = Some(raw_headers(m, false));
                 }
                 // A returned message inside a returned message: keep looking
                 // for report parts inside (some gateways wrap the DSN).
@@ -143,6 +147,62 @@ pub(crate) fn read(raw: &[u8]) -> Option<Doc> {
     Some(doc)
 }
 
+/// Where the body of a returned `message/rfc822` part starts, when a report
+/// part (`message/delivery-status`, `message/feedback-report`) precedes it:
+/// everything after the returned message's own header block is then of no
+/// use (a report nested in the returned message is looked for only when the
+/// top level has none).
+fn original_body_start(raw: &[u8]) -> Option<usize> {
+    let ends_with_ci =
+        |end: usize, word: &[u8]| end >= word.len() && raw[end - word.len()..end].eq_ignore_ascii_case(word);
+    let starts_with_ci =
+        |at: usize, word: &[u8]| raw.len() >= at + word.len() && raw[at..at + word.len()].eq_ignore_ascii_case(word);
+    let mut reported = false;
+    // Every media type has a slash: only those are looked at.
+    let mut slashes = memchr::memchr_iter(b'/', raw);
+    let rfc822 = loop {
+        let slash = slashes.next()?;
+        let at = slash + 1;
+        if !ends_with_ci(slash, b"message") {
+            continue;
+        }
+        // A part's Content-Type field, not words in a notice.
+        let field = || {
+            let line = raw[..slash].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            starts_with_ci(line, b"content-type:")
+        };
+        if starts_with_ci(at, b"rfc822") && !starts_with_ci(at, b"rfc822-") {
+            if field() {
+                break slash;
+            }
+            continue;
+        }
+        reported |= (starts_with_ci(at, b"delivery-status")
+            || starts_with_ci(at, b"global-delivery-status")
+            || starts_with_ci(at, b"feedback-report"))
+            && field();
+    };
+    if !reported {
+        return None;
+    }
+    // The end of the header block that starts at `from`: past its first
+    // empty line.
+    let blank = |from: usize| {
+        let mut at = from;
+        loop {
+            let nl = at + memchr::memchr(b'\n', &raw[at..])?;
+            at = nl + 1;
+            match raw.get(at) {
+                Some(b'\n') => return Some(at + 1),
+                Some(b'\r') if raw.get(at + 1) == Some(&b'\n') => return Some(at + 2),
+                _ => {}
+            }
+        }
+    };
+    // The part's header block, then the returned message's.
+    blank(blank(rfc822)?)
+}
+
 /// Report parts of a message nested in the top one.
 fn collect_nested(m: &Message<'_>, doc: &mut Doc) {
     for part in &m.parts {
@@ -184,26 +244,28 @@ pub(crate) const WANTED: &[&str] = &[
     "x-hmxmroriginalrecipient",
 ];
 
-/// Whether a header field is one [`WANTED`] or one a decoder recognises
-/// its bounces by ([`crate::decoders`]: `X-` fields, the Received trail,
-/// `Content-Language`, `Reply-To`, `Content-Type`).
-fn wanted(n: &str) -> Option<String> {
+/// The name to keep a header field under, if it is one [`WANTED`] or, at
+/// the top level, one a decoder tests ([`crate::decoders::header_names`]:
+/// its `X-` fields, the Received trail, `Content-Language`, `Reply-To`,
+/// `Content-Type`). Most fields of a message are none of these, and are
+/// not copied.
+fn wanted(n: &str, top: bool) -> Option<&'static str> {
     let first = n.bytes().next()?.to_ascii_lowercase();
-    if let Some(w) = WANTED
+    let known = |w: &&&str| w.as_bytes()[0] == first && w.eq_ignore_ascii_case(n);
+    WANTED
         .iter()
-        .find(|w| w.as_bytes()[0] == first && w.eq_ignore_ascii_case(n))
-    {
-        return Some(w.to_string());
-    }
-    let decoders = ["received", "content-language", "reply-to", "content-type"];
-    (n.len() > 2 && n.as_bytes()[..2].eq_ignore_ascii_case(b"x-") || decoders.iter().any(|d| d.eq_ignore_ascii_case(n)))
-        .then(|| n.to_ascii_lowercase())
+        .find(known)
+        .or_else(|| {
+            top.then(|| crate::decoders::header_names().iter().find(known))
+                .flatten()
+        })
+        .copied()
 }
 
-fn raw_headers(m: &Message<'_>) -> Vec<(String, String)> {
+fn raw_headers(m: &Message<'_>, top: bool) -> Vec<(String, String)> {
     m.headers_raw()
         .filter_map(|(n, v)| {
-            let name = wanted(n)?;
+            let name = wanted(n, top)?;
             // Values stay folded as they came (callers fold white space as
             // they read); only encoded words are decoded, and only where
             // present.
@@ -278,5 +340,64 @@ fn strip_html(html: &str) -> String {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    crate::util::find(hay, needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(first: &str, second: &str) -> String {
+        format!(
+            "From: MAILER-DAEMON@mx.example\r\nTo: a@example.org\r\nSubject: Undelivered Mail\r\n\
+             MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
+             --B\r\nContent-Type: text/plain\r\n\r\nThe mail system: message/rfc822 follows.\r\n\r\n\
+             {first}{second}--B--\r\n"
+        )
+    }
+
+    const DSN: &str = "--B\r\nContent-Type: message/delivery-status\r\n\r\n\
+                       Reporting-MTA: dns; mx.example\r\n\r\nFinal-Recipient: rfc822; x@example.net\r\n\
+                       Action: failed\r\nStatus: 5.1.1\r\n\r\n";
+
+    fn original(body: &str) -> String {
+        format!(
+            "--B\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <m1@example.org>\r\nTo: x@example.net\r\n\
+             Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{body}\r\n"
+        )
+    }
+
+    #[test]
+    fn a_returned_body_after_the_report_is_not_decoded() {
+        let big = "caf=C3=A9 =\r\n".repeat(20_000);
+        let raw = report(DSN, &original(&big));
+        let cut = original_body_start(raw.as_bytes()).expect("cut after the returned header");
+        assert!(cut < raw.len() / 10, "cut at {cut} of {}", raw.len());
+        let doc = read(raw.as_bytes()).expect("parsed");
+        assert_eq!(doc.delivery_status.len(), 1);
+        assert_eq!(doc.original_header("message-id"), Some("<m1@example.org>"));
+        assert_eq!(doc.original_header("to"), Some("x@example.net"));
+    }
+
+    #[test]
+    fn a_report_inside_the_returned_message_is_still_read() {
+        // No report at the top level: the wrapped message is read whole, so
+        // the delivery-status part inside it is found.
+        let inner = "--B\r\nContent-Type: message/rfc822\r\n\r\nFrom: MAILER-DAEMON@relay.example\r\n\
+                     Content-Type: multipart/report; report-type=delivery-status; boundary=\"I\"\r\n\r\n\
+                     --I\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; relay.example\r\n\r\n\
+                     Final-Recipient: rfc822; y@example.net\r\nAction: failed\r\nStatus: 5.2.2\r\n\r\n--I--\r\n";
+        let raw = report("", inner);
+        assert_eq!(original_body_start(raw.as_bytes()), None);
+        let doc = read(raw.as_bytes()).expect("parsed");
+        assert_eq!(doc.delivery_status.len(), 1);
+        assert!(doc.delivery_status[0].contains("y@example.net"));
+    }
+
+    #[test]
+    fn words_about_message_rfc822_do_not_cut() {
+        // The notice names the media type in prose, and no part has it.
+        let raw = report(DSN, "");
+        assert_eq!(original_body_start(raw.as_bytes()), None);
+    }
 }

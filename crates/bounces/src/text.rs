@@ -169,17 +169,26 @@ pub(crate) fn looks_like_bounce(doc: &Doc, body: &str) -> bool {
     if system_from && subject_says {
         return true;
     }
-    static INDEX: std::sync::OnceLock<crate::util::Index> = std::sync::OnceLock::new();
-    let index = INDEX.get_or_init(|| {
-        crate::util::Index::new(
-            STRONG_BODY_MARKERS
-                .iter()
-                .map(|p| (0, *p))
-                .chain(BODY_MARKERS.iter().map(|p| (1, *p))),
-        )
-    });
-    let found = index.scan(&fold(crate::util::clip(body, 4096)));
-    found & 1 != 0 || ((system_from || subject_says) && found & 2 != 0)
+    static MARKERS: std::sync::OnceLock<[aho_corasick::AhoCorasick; 2]> = std::sync::OnceLock::new();
+    let [strong, weak] = MARKERS.get_or_init(|| [STRONG_BODY_MARKERS, BODY_MARKERS].map(automaton));
+    let text = fold(crate::util::clip(body, 4096));
+    strong.is_match(&text) || ((system_from || subject_says) && weak.is_match(&text))
+}
+
+/// An automaton telling whether any of the phrases occurs.
+fn automaton(phrases: &[&str]) -> aho_corasick::AhoCorasick {
+    aho_corasick::AhoCorasick::new(phrases).expect("the marker phrases build an automaton")
+}
+
+/// [`ORIGINAL_MARKERS`] anywhere in a line, in any case.
+fn original_markers() -> &'static aho_corasick::AhoCorasick {
+    static MARKERS: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+    MARKERS.get_or_init(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(ORIGINAL_MARKERS)
+            .expect("the marker phrases build an automaton")
+    })
 }
 
 /// The part of the notice before the returned message.
@@ -192,7 +201,7 @@ pub(crate) fn notice(text: &str) -> &str {
         let decorated = matches!(first, b'-' | b'=' | b'*' | b'[' | b'_' | b'#' | b'|');
         let starts = |m: &&str| m.as_bytes()[0] == first && l.get(..m.len()).is_some_and(|p| p.eq_ignore_ascii_case(m));
         let is_marker = (first.is_ascii_alphabetic() && ORIGINAL_MARKERS.iter().any(starts))
-            || (decorated && l.len() < 200 && matches_any(&l.to_ascii_lowercase(), ORIGINAL_MARKERS));
+            || (decorated && l.len() < 200 && original_markers().is_match(l));
         let is_header = seen_text
             && (line.starts_with("Received: ")
                 || line.starts_with("Return-Path: ")
@@ -269,6 +278,11 @@ const RECIPIENT_PREFIXES: &[&str] = &[
     "-",
     "rfc822;",
 ];
+
+/// Addresses named in passing taken as recipients, at most: a notice that
+/// names thousands is not a bounce of that many messages, and each costs a
+/// classification.
+const MAX_PASSING: usize = 100;
 
 /// Finds the failed recipients of a human-readable notice and the words
 /// about each. `exclude` holds the sender's own addresses.
@@ -348,11 +362,13 @@ pub(crate) fn read(notice: &str, exclude: &[String], failed_hdr: &[String], fall
                 seen.push(a);
             }
         }
-        // Named only in passing: the notice as a whole is their account.
-        for a in seen {
+        // Named only in passing: the notice as a whole is their account
+        // (its start: the rest is read no further anywhere).
+        let whole = crate::util::clip(notice.trim(), 4096);
+        for a in seen.into_iter().take(MAX_PASSING) {
             facts.push(Fact {
                 recipient: a,
-                diagnostic: notice.to_string(),
+                diagnostic: whole.to_string(),
                 ..Fact::default()
             });
         }

@@ -20,109 +20,75 @@ pub(crate) fn matches(hay: &str, pat: &str) -> bool {
     true
 }
 
-/// A set of patterns (see [`matches`]) indexed by (a hash of) the first
-/// three bytes of each, so that one pass over a text tells which of them
-/// occur. Each pattern carries an id below 64; [`Index::scan`] returns the
-/// ids found as a bit set.
+/// A set of patterns (see [`matches`]) searched together: an Aho-Corasick
+/// automaton finds every occurrence of each pattern's first fragment in one
+/// pass, and only those are checked for the rest. Each pattern carries an
+/// id below 64; [`Index::scan`] returns the ids found as a bit set.
 pub(crate) struct Index {
-    /// `starts[h]..starts[h + 1]` are the entries whose pattern begins with
-    /// a byte triple hashing to `h`.
-    starts: Vec<u32>,
+    /// Over the first fragments of three bytes or more (automaton pattern
+    /// ids are positions in `entries`).
+    automaton: aho_corasick::AhoCorasick,
     /// Id, pattern, length of its first fragment.
     entries: Vec<(u8, &'static str, usize)>,
-    /// Patterns whose first fragment is shorter than three bytes.
+    /// Patterns whose first fragment is shorter: they would match almost
+    /// everywhere, so they are tried on their own.
     short: Vec<(u8, &'static str)>,
-}
-
-/// Five-bit classes of bytes for [`Index`] buckets: lower-case letters,
-/// space, digits and a little punctuation apart, the rest together.
-const CLASS: [u8; 256] = {
-    let mut t = [31u8; 256];
-    let mut c = b'a';
-    while c <= b'z' {
-        t[c as usize] = c - b'a';
-        c += 1;
-    }
-    t[b' ' as usize] = 26;
-    let mut d = b'0';
-    while d <= b'9' {
-        t[d as usize] = 27;
-        d += 1;
-    }
-    t[b'.' as usize] = 28;
-    t[b'-' as usize] = 29;
-    t[b'\'' as usize] = 30;
-    t
-};
-
-/// The bucket of three bytes: their classes side by side (15 bits).
-fn triple(a: u8, b: u8, c: u8) -> usize {
-    (CLASS[a as usize] as usize) << 10 | (CLASS[b as usize] as usize) << 5 | CLASS[c as usize] as usize
 }
 
 impl Index {
     pub(crate) fn new(patterns: impl IntoIterator<Item = (u8, &'static str)>) -> Self {
-        let mut all: Vec<(usize, u8, &'static str, usize)> = Vec::new();
+        let mut entries = Vec::new();
         let mut short = Vec::new();
         for (id, p) in patterns {
             debug_assert!(id < 64);
             let first = p.find('*').unwrap_or(p.len());
-            let b = p.as_bytes();
             if first < 3 {
                 short.push((id, p));
             } else {
-                all.push((triple(b[0], b[1], b[2]), id, p, first));
+                entries.push((id, p, first));
             }
         }
-        all.sort_by_key(|e| e.0);
-        let mut starts = vec![0u32; (1 << 15) + 1];
-        for e in &all {
-            starts[e.0 + 1] += 1;
+        let automaton = aho_corasick::AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
+            .build(entries.iter().map(|(_, p, first)| &p.as_bytes()[..*first]))
+            .expect("the phrase tables build an automaton");
+        Index {
+            automaton,
+            entries,
+            short,
         }
-        for k in 1..starts.len() {
-            starts[k] += starts[k - 1];
-        }
-        let entries = all.into_iter().map(|(_, id, p, first)| (id, p, first)).collect();
-        Index { starts, entries, short }
     }
 
     /// The ids of the patterns that occur in `text`.
     pub(crate) fn scan(&self, text: &str) -> u64 {
-        let b = text.as_bytes();
         let mut found = 0u64;
         // Patterns whose later fragments were not found after an occurrence
         // of the first: they cannot match at any later one either, and
         // trying again would make the scan quadratic.
-        let mut dead = vec![0u64; self.entries.len() / 64 + 1];
-        let mut h = if b.len() >= 2 { triple(0, b[0], b[1]) } else { 0 };
-        for i in 0..b.len().saturating_sub(2) {
-            // Rolling: drop the oldest byte's class, add the newest.
-            h = (h << 5 | CLASS[b[i + 2] as usize] as usize) & 0x7fff;
-            let (lo, hi) = (self.starts[h] as usize, self.starts[h + 1] as usize);
-            if lo == hi {
+        let mut dead: Vec<u64> = Vec::new();
+        for m in self.automaton.find_overlapping_iter(text) {
+            let e = m.pattern().as_usize();
+            let (id, pat, first) = self.entries[e];
+            let bit = 1u64 << id;
+            if found & bit != 0 {
                 continue;
             }
-            let here = &b[i..];
-            for (e, &(id, pat, first)) in self.entries[lo..hi].iter().enumerate() {
-                let bit = 1u64 << id;
-                let e = lo + e;
-                if found & bit != 0 || here.len() < first || dead[e / 64] & (1 << (e % 64)) != 0 {
-                    continue;
+            if first == pat.len() {
+                found |= bit;
+                continue;
+            }
+            if dead.get(e / 64).is_some_and(|w| w & (1 << (e % 64)) != 0) {
+                continue;
+            }
+            // The automaton matched whole bytes of an ASCII or UTF-8
+            // pattern, so its end is a character boundary.
+            if matches(&text[m.end()..], &pat[first..]) {
+                found |= bit;
+            } else {
+                if dead.is_empty() {
+                    dead = vec![0u64; self.entries.len() / 64 + 1];
                 }
-                // A pattern's first byte is ASCII or a UTF-8 lead byte, so
-                // `i` is a character boundary when it matches.
-                let p = pat.as_bytes();
-                let mut k = 0;
-                while k < first && here[k] == p[k] {
-                    k += 1;
-                }
-                if k == first {
-                    if first == pat.len() || matches(&text[i + first..], &pat[first..]) {
-                        found |= bit;
-                    } else {
-                        dead[e / 64] |= 1 << (e % 64);
-                    }
-                }
+                dead[e / 64] |= 1 << (e % 64);
             }
         }
         for &(id, pat) in &self.short {
@@ -141,36 +107,16 @@ pub(crate) fn matches_any(hay: &str, pats: &[&str]) -> bool {
 
 /// Lower-cases and folds every run of white space to one space, trimmed.
 pub(crate) fn fold(text: &str) -> String {
-    // One pass, byte by byte (see [`one_line`]); only ASCII letters are
-    // lower-cased: the patterns are ASCII, and full Unicode case folding of
-    // long Japanese or Cyrillic notices would cost more than it finds.
-    let mut out: Vec<u8> = Vec::with_capacity(text.len());
-    let mut space = false;
-    let mut i = 0;
-    let b = text.as_bytes();
-    while i < b.len() {
-        let c = b[i];
-        if c.is_ascii_whitespace() || c.is_ascii_control() {
-            space = !out.is_empty();
-        } else if c == 0xe2 && b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0x98 | 0x99)) {
-            // ‘ and ’ read as an apostrophe ("couldn’t").
-            if space {
-                out.push(b' ');
-                space = false;
-            }
-            out.push(b'\'');
-            i += 3;
-            continue;
-        } else {
-            if space {
-                out.push(b' ');
-                space = false;
-            }
-            out.push(c.to_ascii_lowercase());
-        }
-        i += 1;
+    // Only ASCII letters are lower-cased: the patterns are ASCII, and full
+    // Unicode case folding of long Japanese or Cyrillic notices would cost
+    // more than it finds.
+    let mut out = one_line(text);
+    out.make_ascii_lowercase();
+    // ‘ and ’ read as an apostrophe ("couldn’t").
+    if out.as_bytes().contains(&0xe2) && out.contains(['\u{2018}', '\u{2019}']) {
+        out = out.replace(['\u{2018}', '\u{2019}'], "'");
     }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    out
 }
 
 fn is_local_char(b: u8) -> bool {

@@ -605,3 +605,35 @@ fn leave_one_family_out() {
         100.0 * without_all.pct()
     );
 }
+
+/// `cargo test --release --test sisimai slowest -- --ignored --nocapture`:
+/// the samples that take longest to read, for whoever makes it faster.
+#[test]
+#[ignore]
+fn slowest() {
+    // FEEDBACK_ONLY=part-of-a-name narrows it to some samples, read more
+    // often (to profile them).
+    let only = std::env::var("FEEDBACK_ONLY").ok();
+    let rounds = if only.is_some() { 5000 } else { 50 };
+    let mut times: Vec<(std::time::Duration, usize, PathBuf)> = files(&Path::new(SISIMAI).join("maildir/bsd"))
+        .into_iter()
+        .filter(|p| only.as_deref().is_none_or(|o| p.to_string_lossy().contains(o)))
+        .map(|p| {
+            let raw = read(&p);
+            let t = std::time::Instant::now();
+            for _ in 0..rounds {
+                std::hint::black_box(parse(std::hint::black_box(&raw)));
+            }
+            (t.elapsed() / rounds, raw.len(), p)
+        })
+        .collect();
+    let total: std::time::Duration = times.iter().map(|t| t.0).sum();
+    times.sort_by_key(|t| std::cmp::Reverse(t.0));
+    println!("total {total:?} for {} samples", times.len());
+    for (t, len, p) in times.iter().take(25) {
+        println!(
+            "{t:>10.1?} {len:>7} {}",
+            p.file_name().unwrap_or_default().to_string_lossy()
+        );
+    }
+}

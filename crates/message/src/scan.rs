@@ -33,22 +33,39 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Folds every run of white space (and control characters) to one space,
 /// trimmed, keeping the case.
 pub fn one_line(text: &str) -> String {
-    // Byte by byte: only ASCII bytes are looked at, and they never occur
-    // inside a multi-byte UTF-8 sequence, so the output stays valid UTF-8.
-    let mut out: Vec<u8> = Vec::with_capacity(text.len());
-    let mut space = false;
-    for &b in text.as_bytes() {
-        if b.is_ascii_whitespace() || b.is_ascii_control() {
-            space = !out.is_empty();
-        } else {
-            if space {
-                out.push(b' ');
-                space = false;
+    // White space and control characters are ASCII and never occur inside
+    // a multi-byte UTF-8 sequence, so the runs between them are copied
+    // whole, as `str` slices.
+    const SEP: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut c = 0;
+        while c < 256 {
+            let b = c as u8;
+            t[c] = b.is_ascii_whitespace() || b.is_ascii_control();
+            c += 1;
+        }
+        t
+    };
+    let sep = |c: u8| SEP[c as usize];
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        while i < b.len() && sep(b[i]) {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && !sep(b[i]) {
+            i += 1;
+        }
+        if start < i {
+            if !out.is_empty() {
+                out.push(' ');
             }
-            out.push(b);
+            out.push_str(&text[start..i]);
         }
     }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    out
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary.
