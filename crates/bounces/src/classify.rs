@@ -256,7 +256,8 @@ pub(crate) fn reason_of(f: &Fact) -> Reason {
         return Reason::Delivered;
     }
     let clipped = crate::util::clip(&f.diagnostic, 1536);
-    let words = Words::new(fold(clipped));
+    let line = crate::util::one_line(clipped);
+    let words = Words::new(crate::util::lower(&line));
     let text = words.text.as_str();
     if !text.is_empty()
         && matches!(f.command, None | Some(Command::Data))
@@ -265,7 +266,7 @@ pub(crate) fn reason_of(f: &Fact) -> Reason {
         return r;
     }
     if !text.is_empty()
-        && let Some(r) = crate::rhost::reason(f, text, &crate::util::one_line(clipped))
+        && let Some(r) = crate::rhost::reason(f, text, &line)
     {
         return r;
     }

@@ -120,6 +120,15 @@ pub fn parse(raw: &[u8]) -> Option<Report> {
 /// [`parse`], with some decoders switched off.
 pub fn parse_with(raw: &[u8], options: &Options) -> Option<Report> {
     let mut doc = mime::read(raw)?;
+    // A bounce forwarded by hand: its quoting is taken off, as Sisimai does
+    // for a "Fwd:" subject (`message/rise.go`).
+    let forwarded = doc.header("subject").is_some_and(|s| {
+        let s = s.trim_start().as_bytes();
+        s.len() >= 3 && (s[..3].eq_ignore_ascii_case(b"fw:") || s.len() >= 4 && s[..4].eq_ignore_ascii_case(b"fwd:"))
+    });
+    if forwarded && let Some(t) = doc.texts.first_mut() {
+        *t = unquote(t);
+    }
     // Where the notice ends and a quoted copy of the returned message starts.
     let cut = doc.texts.first().map(|b| text::notice(b).len()).unwrap_or(0);
     if doc.original.is_none() {
@@ -307,6 +316,19 @@ pub fn parse_with(raw: &[u8], options: &Options) -> Option<Report> {
         original_return_path: original_sender(&doc, sender.as_deref()),
         decoder,
     })
+}
+
+/// A text with one level of `>` quoting taken off the lines that have it.
+fn unquote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        out.push_str(
+            line.strip_prefix("> ")
+                .or_else(|| line.strip_prefix('>'))
+                .unwrap_or(line),
+        );
+    }
+    out
 }
 
 /// Sendmail quotes the server's whole answer in its transcript (`<<< `

@@ -147,11 +147,11 @@ pub(crate) fn read(raw: &[u8]) -> Option<Doc> {
     Some(doc)
 }
 
-/// Where the body of a returned `message/rfc822` part starts, when a report
-/// part (`message/delivery-status`, `message/feedback-report`) precedes it:
-/// everything after the returned message's own header block is then of no
-/// use (a report nested in the returned message is looked for only when the
-/// top level has none).
+/// Where the body of a returned `message/rfc822` part starts, unless that
+/// body may hold a report: everything after the returned message's own
+/// header block is of no use (a report nested in the returned message is
+/// looked for only when the top level has none, so the body is kept when
+/// no report part precedes it and one is named after it).
 fn original_body_start(raw: &[u8]) -> Option<usize> {
     let ends_with_ci =
         |end: usize, word: &[u8]| end >= word.len() && raw[end - word.len()..end].eq_ignore_ascii_case(word);
@@ -182,7 +182,16 @@ fn original_body_start(raw: &[u8]) -> Option<usize> {
             || starts_with_ci(at, b"feedback-report"))
             && field();
     };
-    if !reported {
+    // With no report before it, the returned message may be a wrapped
+    // report itself: it is then read whole.
+    if !reported
+        && slashes.any(|slash| {
+            ends_with_ci(slash, b"message")
+                && (starts_with_ci(slash + 1, b"delivery-status")
+                    || starts_with_ci(slash + 1, b"global-delivery-status")
+                    || starts_with_ci(slash + 1, b"feedback-report"))
+        })
+    {
         return None;
     }
     // The end of the header block that starts at `from`: past its first
@@ -298,9 +307,17 @@ fn strip_html(html: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'<' => {
-                let end = b[i..].iter().position(|&c| c == b'>').map_or(b.len(), |e| i + e);
+                let mut end = memchr::memchr(b'>', &b[i..]).map_or(b.len(), |e| i + e);
                 let tag = &b[i + 1..end.min(i + 5).max(i + 1)];
                 let lower = |t: &[u8], p: &[u8]| t.len() >= p.len() && t[..p.len()].eq_ignore_ascii_case(p);
+                // Style sheets and scripts are not text: skipped to their end.
+                let name = &b[i + 1..end.min(i + 8).max(i + 1)];
+                for (open, close) in [(&b"style"[..], &b"</style"[..]), (b"script", b"</script")] {
+                    if lower(name, open) && name.get(open.len()).is_none_or(|c| !c.is_ascii_alphanumeric()) {
+                        end = find_ci(&b[end.min(b.len())..], close).map_or(b.len(), |k| end + k + close.len());
+                        end = memchr::memchr(b'>', &b[end.min(b.len())..]).map_or(b.len(), |e| end + e);
+                    }
+                }
                 if lower(tag, b"br")
                     || lower(tag, b"p")
                     || lower(tag, b"/p")
@@ -330,9 +347,11 @@ fn strip_html(html: &str) -> String {
                     }
                 }
             }
-            c => {
-                out.push(c);
-                i += 1;
+            _ => {
+                // Text up to the next tag or entity, copied whole.
+                let end = memchr::memchr2(b'<', b'&', &b[i..]).map_or(b.len(), |k| i + k);
+                out.extend_from_slice(&b[i..end]);
+                i = end;
             }
         }
     }
@@ -341,6 +360,15 @@ fn strip_html(html: &str) -> String {
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     crate::util::find(hay, needle)
+}
+
+/// The first occurrence of `needle` (lower-case ASCII) in `hay`, in any case.
+fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (first, rest) = needle.split_first()?;
+    memchr::memchr2_iter(*first, first.to_ascii_uppercase(), hay).find(|&at| {
+        hay.get(at + 1..at + needle.len())
+            .is_some_and(|t| t.eq_ignore_ascii_case(rest))
+    })
 }
 
 #[cfg(test)]
@@ -399,5 +427,32 @@ mod tests {
         // The notice names the media type in prose, and no part has it.
         let raw = report(DSN, "");
         assert_eq!(original_body_start(raw.as_bytes()), None);
+    }
+
+    #[test]
+    fn html_text_without_its_styles_and_scripts() {
+        let html = "<html><head><STYLE type=\"text/css\">p { color: red }</style><script>var x = 1 < 2;</SCRIPT>\
+                    </head><body><p>Delivery to <b>a@example.net</b> failed&nbsp;&amp; will not be retried.</p>\
+                    <stylish>kept</stylish></body></html>";
+        let text = strip_html(html);
+        assert!(!text.contains("color") && !text.contains("var x"), "{text:?}");
+        assert!(
+            text.contains("Delivery to a@example.net failed & will not be retried."),
+            "{text:?}"
+        );
+        assert!(text.contains("kept"), "{text:?}");
+    }
+
+    #[test]
+    fn a_notice_with_the_returned_message_attached_is_cut_too() {
+        // No report part anywhere (an Exchange or qmail notice with the
+        // message attached): the returned body is not needed either.
+        let big = "x=3D1 =\r\n".repeat(20_000);
+        let raw = report("", &original(&big));
+        let cut = original_body_start(raw.as_bytes()).expect("cut");
+        assert!(cut < raw.len() / 10);
+        let doc = read(raw.as_bytes()).expect("parsed");
+        assert_eq!(doc.original_header("message-id"), Some("<m1@example.org>"));
+        assert!(doc.texts[0].contains("The mail system"));
     }
 }

@@ -107,10 +107,18 @@ pub(crate) fn matches_any(hay: &str, pats: &[&str]) -> bool {
 
 /// Lower-cases and folds every run of white space to one space, trimmed.
 pub(crate) fn fold(text: &str) -> String {
+    lowered(one_line(text))
+}
+
+/// [`fold`] of a text already on one line.
+pub(crate) fn lower(line: &str) -> String {
+    lowered(line.to_string())
+}
+
+fn lowered(mut out: String) -> String {
     // Only ASCII letters are lower-cased: the patterns are ASCII, and full
     // Unicode case folding of long Japanese or Cyrillic notices would cost
     // more than it finds.
-    let mut out = one_line(text);
     out.make_ascii_lowercase();
     // ‘ and ’ read as an apostrophe ("couldn’t").
     if out.as_bytes().contains(&0xe2) && out.contains(['\u{2018}', '\u{2019}']) {

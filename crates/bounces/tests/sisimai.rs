@@ -637,3 +637,15 @@ fn slowest() {
         );
     }
 }
+
+/// A bounce forwarded by hand ("Fwd: Returned mail: ...", every line
+/// quoted with `> `) is read through its quoting: the failed recipient is
+/// the one in the forwarded report, not the people who forwarded it.
+#[test]
+fn forwarded_bounce_is_read_through_its_quoting() {
+    let r = parse(&read(&Path::new(SISIMAI).join("maildir/bsd/lhost-sendmail-14.eml"))).expect("a report");
+    let who: Vec<&str> = r.failures.iter().map(|f| f.recipient.as_str()).collect();
+    assert_eq!(who, ["kijitora@example.com"]);
+    assert_eq!(r.failures[0].reason.as_str(), "userunknown");
+    assert_eq!(r.decoder, "sendmail");
+}
