@@ -537,6 +537,36 @@ async fn the_mailbox_simulator_plays_every_outcome() -> anyhow::Result<()> {
         at("a.eml") < at("b.eml") && at("b.eml") < at("d.mbox#1") && at("e.txt") < at("c.eml"),
         "{out}"
     );
+    // A large folder (its files are fetched ahead of the workers): every
+    // sample of maildir/bsd, each classified once, in the walk's order, the
+    // same with one worker or two.
+    let bsd = corpus.join("maildir/bsd");
+    let count = std::fs::read_dir(&bsd)?.count();
+    ensure!(count > 400, "the corpus is there ({count} files)");
+    let by = |jobs: &str| {
+        s.server
+            .run(&["feedback", "classify", "--jobs", jobs, bsd.to_str().context("path")?])
+    };
+    let (one, two) = (by("1")?, by("2")?);
+    ensure!(one == two, "--jobs 1 and --jobs 2 print the same");
+    let mut files: Vec<&str> = Vec::new();
+    for l in two.lines() {
+        // A file read as an mbox prints `FILE#N` for each of its messages.
+        let f = l.split('\t').next().unwrap_or("");
+        let f = f.rsplit_once('#').map_or(f, |(f, _)| f);
+        if files.last() != Some(&f) {
+            files.push(f);
+        }
+    }
+    let mut sorted = files.clone();
+    sorted.sort();
+    sorted.dedup();
+    ensure!(
+        files == sorted && files.len() == count,
+        "{} of {count} files, in order",
+        files.len()
+    );
+
     // A path that does not exist is reported, the others still classified.
     let missing = s.dir.path().join("missing");
     let err = s.server.run(&[
