@@ -1,5 +1,9 @@
 //! How many returned messages per second one core reads and classifies.
 
+/// The allocator the `herald` binary runs with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn corpus() -> Vec<Vec<u8>> {

@@ -72,7 +72,7 @@ pub(crate) fn read(raw: &[u8]) -> Option<Doc> {
     // decode it (and its attachments) in full: when a report part comes
     // before it, the bytes end after its header block.
     let raw = &raw[..original_body_start(raw).unwrap_or(raw.len())];
-    let msg = parser.parse(raw)?;
+    let mut msg = parser.parse(raw)?;
     let mut doc = Doc {
         headers: raw_headers(&msg, true),
         ..Doc::default()
@@ -83,49 +83,47 @@ pub(crate) fn read(raw: &[u8]) -> Option<Doc> {
         doc.report_type = ct.attribute("report-type").map(|s| s.to_ascii_lowercase());
     }
     let mut html = Vec::new();
-    for part in &msg.parts {
-        let (ctype, sub) = part
+    // The parts are taken out of the parsed message, so the decoded texts
+    // move into the result rather than being copied.
+    for part in std::mem::take(&mut msg.parts) {
+        let kind = part
             .content_type()
-            .map(|c| {
-                (
-                    c.ctype().to_ascii_lowercase(),
-                    c.subtype().unwrap_or("").to_ascii_lowercase(),
-                )
-            })
-            .unwrap_or_else(|| ("text".into(), "plain".into()));
-        match &part.body {
+            .map_or(Part::Text, |c| part_kind(c.ctype(), c.subtype().unwrap_or("")));
+        match part.body {
             PartType::Message(m) => {
                 if doc.original.is_none() {
-                    doc.original = Some(raw_headers(m, false));
+                    doc.original = Some(raw_headers(&m, false));
                 }
                 // A returned message inside a returned message: keep looking
                 // for report parts inside (some gateways wrap the DSN).
                 if doc.delivery_status.is_empty() {
-                    collect_nested(m, &mut doc);
+                    collect_nested(&m, &mut doc);
                 }
             }
             PartType::Multipart(_) => {}
             body => {
-                let text = || match body {
-                    PartType::Text(t) | PartType::Html(t) => crate::util::clip(t, MAX_TEXT).to_string(),
+                let text = move || match body {
+                    PartType::Text(t) | PartType::Html(t) => {
+                        let mut t = t.into_owned();
+                        let keep = crate::util::clip(&t, MAX_TEXT).len();
+                        t.truncate(keep);
+                        t
+                    }
                     PartType::Binary(b) | PartType::InlineBinary(b) => {
-                        String::from_utf8_lossy(crate::util::clip_bytes(b, MAX_TEXT)).into_owned()
+                        String::from_utf8_lossy(crate::util::clip_bytes(&b, MAX_TEXT)).into_owned()
                     }
                     _ => String::new(),
                 };
-                match (ctype.as_str(), sub.as_str()) {
-                    (_, "delivery-status" | "global-delivery-status") => doc.delivery_status.push(text()),
-                    (_, "feedback-report") => doc.feedback.push(text()),
-                    ("text" | "message", "rfc822-headers") | ("message", "rfc822" | "global")
-                        if doc.original.is_none() =>
-                    {
+                match kind {
+                    Part::DeliveryStatus => doc.delivery_status.push(text()),
+                    Part::Feedback => doc.feedback.push(text()),
+                    Part::Original if doc.original.is_none() => {
                         doc.original = Some(crate::util::fields_named(&text(), Some(WANTED)));
                     }
-                    ("text" | "message", "rfc822-headers") | ("message", "rfc822" | "global") => {}
+                    Part::Original | Part::Other => {}
                     // Kept as is: stripped only if there is no plain text.
-                    ("text", "html") => html.push(text()),
-                    ("text", _) => doc.texts.push(text()),
-                    _ => {}
+                    Part::Html => html.push(text()),
+                    Part::Text => doc.texts.push(text()),
                 }
             }
         }
@@ -210,6 +208,36 @@ fn original_body_start(raw: &[u8]) -> Option<usize> {
     };
     // The part's header block, then the returned message's.
     blank(blank(rfc822)?)
+}
+
+/// What a part is to a reader of bounces.
+enum Part {
+    DeliveryStatus,
+    Feedback,
+    /// The returned message, or its header (as text).
+    Original,
+    Html,
+    Text,
+    Other,
+}
+
+fn part_kind(ctype: &str, sub: &str) -> Part {
+    let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    if is(sub, "delivery-status") || is(sub, "global-delivery-status") {
+        Part::DeliveryStatus
+    } else if is(sub, "feedback-report") {
+        Part::Feedback
+    } else if (is(ctype, "text") || is(ctype, "message")) && is(sub, "rfc822-headers")
+        || is(ctype, "message") && (is(sub, "rfc822") || is(sub, "global"))
+    {
+        Part::Original
+    } else if is(ctype, "text") && is(sub, "html") {
+        Part::Html
+    } else if is(ctype, "text") {
+        Part::Text
+    } else {
+        Part::Other
+    }
 }
 
 /// Report parts of a message nested in the top one.
