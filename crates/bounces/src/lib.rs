@@ -318,15 +318,17 @@ pub fn parse_with(raw: &[u8], options: &Options) -> Option<Report> {
     })
 }
 
-/// A text with one level of `>` quoting taken off the lines that have it.
+/// A text with one level of `> ` quoting taken off the lines that have it
+/// (and quoted empty lines emptied); a transcript's `>>> ` is not quoting.
 fn unquote(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.split_inclusive('\n') {
-        out.push_str(
-            line.strip_prefix("> ")
-                .or_else(|| line.strip_prefix('>'))
-                .unwrap_or(line),
-        );
+        let empty_quote = line.trim_end() == ">";
+        out.push_str(match line.strip_prefix("> ") {
+            Some(rest) => rest,
+            None if empty_quote => &line[1..],
+            None => line,
+        });
     }
     out
 }
