@@ -399,8 +399,9 @@ pub(crate) const DECODERS: &[Decoder] = &[
 pub(crate) fn header_names() -> &'static [&'static str] {
     static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
     NAMES.get_or_init(|| {
-        let mut names: Vec<&'static str> =
-            vec!["received", "content-language", "reply-to", "content-type", "x-spasign"];
+        // The Received trail is read whole (`Received` tests); the other
+        // names come from the tests themselves.
+        let mut names: Vec<&'static str> = vec!["received"];
         for d in DECODERS {
             for c in d.tests {
                 if let Header(n) | HeaderHas(n, _) | HeaderStarts(n, _) | NoHeader(n) = c
@@ -608,6 +609,45 @@ pub(crate) fn message_reason(decoder: &str, text: &str) -> Option<Reason> {
     let m = messages_of(decoder)?;
     let found = m.index.scan(text);
     (found != 0).then(|| m.reasons[found.trailing_zeros() as usize])
+}
+
+/// What a decoder reads in its reports beyond the shared readers: Sendmail's
+/// transcript (`lhost/via-sendmail.go`) holds the server's whole answer,
+/// and an answer with no command of ours before it means the greeting was
+/// refused.
+pub(crate) fn read_more(decoder: &str, facts: &mut [crate::classify::Fact]) {
+    if decoder != "sendmail" {
+        return;
+    }
+    if let [f] = facts {
+        sendmail_replies(f);
+    }
+    for f in facts.iter_mut().filter(|f| f.hint.is_none() && f.command.is_none()) {
+        if !f.notice.contains(">>> ") && f.notice.contains("<<< ") {
+            f.command = Some(crate::classify::Command::Helo);
+        }
+    }
+}
+
+/// Sendmail quotes the server's whole answer in its transcript (`<<< `
+/// lines) but only its first line in the Diagnostic-Code: with one
+/// recipient, the answer goes before the diagnostic
+/// (`lhost/via-sendmail.go`), so a multi-line reply is read in full.
+fn sendmail_replies(f: &mut crate::classify::Fact) {
+    let mut replies: Vec<&str> = Vec::new();
+    for line in f.notice.lines() {
+        if let Some(r) = line.trim_start().strip_prefix("<<< ") {
+            let r = r.trim();
+            if !r.is_empty() && !replies.contains(&r) {
+                replies.push(r);
+            }
+        }
+    }
+    if replies.is_empty() {
+        return;
+    }
+    f.diagnostic = format!("{} {}", replies.join(" "), f.diagnostic).trim_end().to_string();
+    f.finished = false;
 }
 
 /// A reason a decoder states outright, before its message tables: Exim and

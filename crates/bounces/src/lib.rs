@@ -274,18 +274,8 @@ pub fn parse_with(raw: &[u8], options: &Options) -> Option<Report> {
     // The MTA that wrote the report, and what its own messages mean.
     let decoder = decoders::recognise(&doc, body, options.disabled);
     if let Some(d) = decoder {
-        if d.name == "sendmail"
-            && let [f] = facts.as_mut_slice()
-        {
-            sendmail_replies(f);
-        }
+        decoders::read_more(d.name, &mut facts);
         for f in facts.iter_mut().filter(|f| f.hint.is_none()) {
-            if d.name == "sendmail" && f.command.is_none() && !f.notice.contains(">>> ") && f.notice.contains("<<< ") {
-                // Sendmail's transcript shows the server's answer and no
-                // command of ours: the greeting was refused
-                // (`lhost/via-sendmail.go`).
-                f.command = Some(classify::Command::Helo);
-            }
             if let Some(r) = decoders::direct_reason(d.name, &doc, f) {
                 f.hint = Some(r);
                 continue;
@@ -331,27 +321,6 @@ fn unquote(text: &str) -> String {
         });
     }
     out
-}
-
-/// Sendmail quotes the server's whole answer in its transcript (`<<< `
-/// lines) but only its first line in the Diagnostic-Code: with one
-/// recipient, the answer goes before the diagnostic
-/// (`lhost/via-sendmail.go`), so a multi-line reply is read in full.
-fn sendmail_replies(f: &mut classify::Fact) {
-    let mut replies: Vec<&str> = Vec::new();
-    for line in f.notice.lines() {
-        if let Some(r) = line.trim_start().strip_prefix("<<< ") {
-            let r = r.trim();
-            if !r.is_empty() && !replies.contains(&r) {
-                replies.push(r);
-            }
-        }
-    }
-    if replies.is_empty() {
-        return;
-    }
-    f.diagnostic = format!("{} {}", replies.join(" "), f.diagnostic).trim_end().to_string();
-    f.finished = false;
 }
 
 /// A complaint from a source without ARF.
