@@ -8,6 +8,7 @@
 
 pub mod checks;
 pub mod dmarc;
+pub mod monitor;
 pub mod patterns;
 
 use serde::{Deserialize, Serialize};

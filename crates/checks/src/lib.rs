@@ -15,10 +15,12 @@
 //! checks use, so the linter and the receiver side never disagree about
 //! what is valid. The linter must never send mail or write to DNS.
 
+pub mod blocklists;
 mod dkim;
 mod dmarc;
 mod mx;
 mod spf;
+pub mod spf_networks;
 mod tags;
 
 pub use herald_api_types::checks::{

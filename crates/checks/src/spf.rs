@@ -41,7 +41,7 @@ const BROAD_IP6_PREFIX: u8 = 16;
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The SPF record at a name, as selected by RFC 7208 §4.5.
-enum Fetched {
+pub(crate) enum Fetched {
     Record(String, Record),
     /// No TXT record starts with `v=spf1` (or the name does not exist).
     None,
@@ -50,7 +50,7 @@ enum Fetched {
     Dns(DnsError),
 }
 
-async fn fetch(resolver: &dyn Resolver, domain: &str) -> Fetched {
+pub(crate) async fn fetch(resolver: &dyn Resolver, domain: &str) -> Fetched {
     let txts = match resolver.txt(domain).await {
         Ok(txts) => txts,
         Err(DnsError::NoSuchName(_) | DnsError::NoRecords(..)) => return Fetched::None,

@@ -16,6 +16,8 @@
 #[macro_use]
 mod queries;
 #[macro_use]
+mod monitor_queries;
+#[macro_use]
 mod report_queries;
 #[macro_use]
 mod retention_queries;

@@ -43,3 +43,4 @@ impl PostgresStore {
 impl_sql_store!(PostgresStore, sqlx::postgres::PgRow, "postgres");
 impl_retention_store!(PostgresStore);
 impl_report_store!(PostgresStore, sqlx::postgres::PgRow);
+impl_monitor_store!(PostgresStore, sqlx::postgres::PgRow);

@@ -62,3 +62,4 @@ impl SqliteStore {
 impl_sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, "sqlite");
 impl_retention_store!(SqliteStore);
 impl_report_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+impl_monitor_store!(SqliteStore, sqlx::sqlite::SqliteRow);

@@ -15,6 +15,7 @@
 pub mod dmarc;
 mod error;
 mod model;
+pub mod monitor;
 pub mod retention;
 pub mod stats;
 
@@ -33,6 +34,9 @@ pub use model::{
     Domain, EventFilter, IdempotencyClaim, KeyState, NewAccount, NewApiKey, NewDkimKey, NewSmtpCredential,
     NewSuppression, NewWebhook, SmtpCredential, StatsGroup, StatsPeriod, StatsQuery, StatsRow, Suppression,
     SuppressionFilter, Webhook, WebhookStatus,
+};
+pub use monitor::{
+    Alert, AlertFilter, AlertOpened, Listing, ListingFilter, MonitorStore, MonitorTarget, NewAlert, SeenListing,
 };
 pub use retention::{Prunable, RetentionStore};
 
@@ -293,6 +297,7 @@ pub trait Store:
     + StatsStore
     + ReportStore
     + RetentionStore
+    + MonitorStore
 {
     /// "sqlite" or "postgres", for logs and `/healthz`.
     fn backend(&self) -> &'static str;

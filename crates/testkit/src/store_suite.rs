@@ -56,6 +56,8 @@ cases![
     stats_roll_up_each_stored_event_once,
     reports_are_stored_once_and_broken_ones_kept,
     retention_prunes_old_history_only,
+    listings_open_once_and_end,
+    alerts_are_one_open_per_condition,
 ];
 
 fn name(s: &str) -> AccountName {
@@ -1225,5 +1227,186 @@ async fn retention_prunes_old_history_only(s: Arc<dyn Store>) -> anyhow::Result<
     .await?;
     ensure!(s.prune(Prunable::BrokenReports, day(1)).await? == 1);
     ensure!(s.list_broken_reports(0, 10).await?.is_empty());
+    Ok(())
+}
+
+async fn listings_open_once_and_end(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    use herald_store::{ListingFilter, MonitorTarget, SeenListing};
+    let acme = s.create_account(master("acme")).await?;
+    let other = s.create_account(master("other")).await?;
+    let t0 = time::OffsetDateTime::from_unix_timestamp(1_800_000_000)?;
+    let seen = |codes: &[&str]| SeenListing {
+        target: "192.0.2.10".into(),
+        kind: "ip".into(),
+        list: "zen.spamhaus.org".into(),
+        name: "Spamhaus ZEN".into(),
+        codes: codes.iter().map(|c| (*c).to_owned()).collect(),
+        reason: "SBL".into(),
+        delist_url: Some("https://check.spamhaus.org/".into()),
+    };
+    ensure!(
+        s.listing_seen(&seen(&["127.0.0.2"]), t0).await?,
+        "a first sighting starts a listing"
+    );
+    let later = t0 + time::Duration::hours(1);
+    ensure!(
+        !s.listing_seen(&seen(&["127.0.0.2", "127.0.0.4"]), later).await?,
+        "a second one updates it"
+    );
+    let open = s
+        .listings(
+            &ListingFilter {
+                active_only: true,
+                ..ListingFilter::default()
+            },
+            10,
+        )
+        .await?;
+    ensure!(open.len() == 1, "{open:?}");
+    ensure!(open[0].started_at == t0 && open[0].last_seen_at == later);
+    ensure!(open[0].seen.codes == ["127.0.0.2", "127.0.0.4"]);
+    ensure!(
+        s.listing_ended("192.0.2.10", "zen.spamhaus.org", later + time::Duration::hours(1))
+            .await?
+    );
+    ensure!(
+        !s.listing_ended("192.0.2.10", "zen.spamhaus.org", later).await?,
+        "ends once"
+    );
+    // Listed again: a second listing, the first kept as history.
+    ensure!(
+        s.listing_seen(&seen(&["127.0.0.3"]), later + time::Duration::hours(2))
+            .await?
+    );
+    let all = s
+        .listings(
+            &ListingFilter {
+                targets: Some(vec!["192.0.2.10".into()]),
+                ..ListingFilter::default()
+            },
+            10,
+        )
+        .await?;
+    ensure!(
+        all.len() == 2 && all[0].ended_at.is_none() && all[1].ended_at.is_some(),
+        "{all:?}"
+    );
+    let none = s
+        .listings(
+            &ListingFilter {
+                targets: Some(vec!["198.51.100.1".into()]),
+                ..ListingFilter::default()
+            },
+            10,
+        )
+        .await?;
+    ensure!(none.is_empty());
+    // Targets: replaced whole, duplicates once, read per account.
+    let t = |a: &AccountId, target: &str, origin: &str| MonitorTarget {
+        account: a.clone(),
+        target: target.into(),
+        origin: origin.into(),
+    };
+    s.replace_monitor_targets(&[
+        t(&acme.id, "192.0.2.10", "sending_ip"),
+        t(&other.id, "other.test", "sending_domain"),
+    ])
+    .await?;
+    s.replace_monitor_targets(&[
+        t(&acme.id, "192.0.2.10", "sending_ip"),
+        t(&acme.id, "192.0.2.10", "sending_ip"),
+        t(&acme.id, "acme.test", "sending_domain"),
+    ])
+    .await?;
+    let mine = s.monitor_targets(Some(std::slice::from_ref(&acme.id))).await?;
+    ensure!(mine.len() == 2, "{mine:?}");
+    ensure!(
+        s.monitor_targets(Some(std::slice::from_ref(&other.id)))
+            .await?
+            .is_empty(),
+        "replaced"
+    );
+    ensure!(s.monitor_targets(None).await?.len() == 2);
+    Ok(())
+}
+
+async fn alerts_are_one_open_per_condition(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    use herald_store::{AlertFilter, AlertOpened, NewAlert};
+    let acme = s.create_account(master("acme")).await?;
+    let other = s.create_account(master("other")).await?;
+    let t0 = time::OffsetDateTime::from_unix_timestamp(1_800_000_000)?;
+    let new = |account: &AccountId, key: &str| NewAlert {
+        account: account.clone(),
+        kind: "blocklist".into(),
+        key: key.into(),
+        message: format!("{key} listed"),
+    };
+    let AlertOpened::New(first) = s.open_alert(&new(&acme.id, "blocklist:a"), t0).await? else {
+        anyhow::bail!("the first alert is new");
+    };
+    // Racing nodes: one opens, the others find it.
+    let racers: Vec<_> = (0..4)
+        .map(|_| {
+            let s = s.clone();
+            let n = new(&acme.id, "blocklist:a");
+            tokio::spawn(async move { s.open_alert(&n, t0).await })
+        })
+        .collect();
+    for r in racers {
+        match r.await?? {
+            AlertOpened::Existing(a) => ensure!(a.id == first.id),
+            AlertOpened::New(a) => anyhow::bail!("a second open alert {a:?}"),
+        }
+    }
+    ensure!(
+        matches!(
+            s.open_alert(&new(&other.id, "blocklist:a"), t0).await?,
+            AlertOpened::New(_)
+        ),
+        "per account"
+    );
+    s.alert_notified(&first.id, "still listed", t0 + time::Duration::days(1))
+        .await?;
+    // Acknowledged only by its own account.
+    ensure!(
+        s.acknowledge_alert(std::slice::from_ref(&other.id), &first.id, t0)
+            .await?
+            .is_none()
+    );
+    let acked = s
+        .acknowledge_alert(std::slice::from_ref(&acme.id), &first.id, t0 + time::Duration::hours(1))
+        .await?
+        .context("acknowledged")?;
+    ensure!(acked.acknowledged_at == Some(t0 + time::Duration::hours(1)) && acked.message == "still listed");
+    let resolved = s
+        .resolve_alert(&acme.id, "blocklist:a", t0 + time::Duration::days(2))
+        .await?
+        .context("resolved")?;
+    ensure!(resolved.id == first.id && resolved.resolved_at.is_some());
+    ensure!(
+        s.resolve_alert(&acme.id, "blocklist:a", t0).await?.is_none(),
+        "resolves once"
+    );
+    // The condition again: a new alert.
+    let AlertOpened::New(second) = s
+        .open_alert(&new(&acme.id, "blocklist:a"), t0 + time::Duration::days(3))
+        .await?
+    else {
+        anyhow::bail!("a new alert after the old one resolved");
+    };
+    ensure!(second.id != first.id);
+    let open = s
+        .list_alerts(
+            &AlertFilter {
+                accounts: Some(vec![acme.id.clone()]),
+                open: Some(true),
+                ..AlertFilter::default()
+            },
+            10,
+        )
+        .await?;
+    ensure!(open.len() == 1 && open[0].id == second.id, "{open:?}");
+    let all = s.list_alerts(&AlertFilter::default(), 10).await?;
+    ensure!(all.len() == 3);
     Ok(())
 }

@@ -112,6 +112,10 @@ prefixed_id!(
     /// A postback URL of an account.
     WebhookId, "whk", "webhook"
 );
+prefixed_id!(
+    /// A condition an account is told about (an alert).
+    AlertId, "alr", "alert"
+);
 
 impl MessageId {
     /// The 16 bytes of the UUID, for compact binary records.

@@ -23,7 +23,9 @@ pub use envelope::{DEFAULT_STREAM, Envelope, ReversePath, is_stream_name};
 pub use event::{
     BounceClass, BounceInfo, DurableEvents, Engagement, Event, EventJournal, EventKind, EventSink, SmtpAnswer,
 };
-pub use id::{AccountId, ApiKeyId, DkimKeyId, DomainId, EventId, IdError, MessageId, SmtpCredentialId, WebhookId};
+pub use id::{
+    AccountId, AlertId, ApiKeyId, DkimKeyId, DomainId, EventId, IdError, MessageId, SmtpCredentialId, WebhookId,
+};
 pub use sender::SenderRule;
 pub use submit::{Accepted, Outcome, Submit, SubmitError};
 
