@@ -173,3 +173,21 @@ pub struct Alert {
     )]
     pub acknowledged_at: Option<OffsetDateTime>,
 }
+
+/// What one run of the scheduled blocklist check did
+/// (`POST /api/v1/blocklists/check`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BlocklistRun {
+    /// Addresses and domain names asked about.
+    pub targets: u64,
+    /// Lookups made (targets × the lists that apply to each).
+    pub queries: u64,
+    /// Active listings after the run.
+    pub listed: u64,
+    /// Lookups without a usable answer.
+    pub errors: u64,
+    /// Listings that started and ended in this run.
+    pub started: u64,
+    pub ended: u64,
+    pub seconds: f64,
+}

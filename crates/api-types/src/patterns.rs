@@ -247,6 +247,27 @@ string_schema! {
 }
 
 string_schema! {
+    /// An alert id (`AlertId`).
+    AlertId => serde_json::json!({
+        "type": "string",
+        "description": "`alr_` and 32 hexadecimal digits.",
+        "pattern": "^alr_[0-9a-fA-F]{32}$",
+        "example": "alr_0190f0b8a1c27d3e8f00112233445566",
+    })
+}
+
+string_schema! {
+    /// What a blocklist check takes: an address, a network or a domain.
+    BlocklistTarget => serde_json::json!({
+        "type": "string",
+        "description": "An IPv4 address, an IPv4 network in CIDR notation (the '/' written %2F in a path), an IPv6 address or network, or a domain name.",
+        "pattern": format!(r"^(?:{IP4}(?:/(?:3[0-2]|[12]?[0-9]))?|{DNS_LABEL}(?:\.{DNS_LABEL})+)$"),
+        "maxLength": 253,
+        "example": "192.0.2.10",
+    })
+}
+
+string_schema! {
     /// A stream name.
     StreamName => serde_json::json!({
         "type": "string",
@@ -606,6 +627,10 @@ pub fn send_message() -> serde_json::Value {
     })
 }
 
+/// One IPv4 octet in decimal, without leading zeros.
+const IP4: &str =
+    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+
 /// Every schema written here by hand, by component name. The OpenAPI
 /// document takes these as they are: utoipa's model of a schema has no
 /// `not`, and no `allOf` beside `properties`, so [`crate::SendMessage`]'s
@@ -620,6 +645,8 @@ pub fn components() -> Vec<(&'static str, serde_json::Value)> {
         ("AccountName", AccountName::json()),
         ("MessageId", MessageId::json()),
         ("WebhookId", WebhookId::json()),
+        ("AlertId", AlertId::json()),
+        ("BlocklistTarget", BlocklistTarget::json()),
         ("StreamName", StreamName::json()),
         ("Tag", Tag::json()),
         ("EventKind", EventKind::json()),

@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use herald_api_types::monitor::{ListAnswer, ListStatus, TargetKind};
+use herald_api_types::monitor::{BlocklistReport, ListAnswer, ListStatus, TargetKind};
 use herald_dns::{DnsError, Resolver};
 use ipnet::IpNet;
 
@@ -697,6 +697,45 @@ impl Default for Pace {
             timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// What a target stands for: the addresses or domain names asked about.
+/// `None` when `input` is neither an address, a network nor a domain.
+pub fn expand(input: &str, max_samples: usize) -> Option<(String, TargetKind, Vec<Query>)> {
+    if let Some((kind, net)) = parse_target(input) {
+        let queries = sample(net, max_samples).into_iter().map(Query::Ip).collect();
+        let shown = match kind {
+            TargetKind::Ip => net.addr().to_string(),
+            _ => net.to_string(),
+        };
+        return Some((shown, kind, queries));
+    }
+    let domain = crate::normalize_domain(input)?;
+    let queries = domain_names(&domain).into_iter().map(Query::Domain).collect();
+    Some((domain, TargetKind::Domain, queries))
+}
+
+/// A live check of one target (an address, a network or a domain) against
+/// `lists`; `None` when the target is none of those. The history is left
+/// empty for the caller to fill.
+pub async fn check_target(
+    resolver: &dyn Resolver,
+    lists: &[Blocklist],
+    input: &str,
+    pace: Pace,
+    max_samples: usize,
+) -> Option<BlocklistReport> {
+    let (target, kind, queries) = expand(input, max_samples)?;
+    let answers = check(resolver, lists, &queries, pace).await;
+    Some(BlocklistReport {
+        target,
+        kind,
+        checked: queries.iter().map(ToString::to_string).collect(),
+        listed: answers.iter().any(|a| a.status == ListStatus::Listed),
+        errors: u32::try_from(answers.iter().filter(|a| a.status == ListStatus::Error).count()).unwrap_or(u32::MAX),
+        answers,
+        history: Vec::new(),
+    })
 }
 
 type Lookup<'a> = Pin<Box<dyn Future<Output = ListAnswer> + Send + 'a>>;

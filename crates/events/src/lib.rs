@@ -32,6 +32,7 @@ use herald_store::EventStore;
 use herald_types::{Event, EventJournal, EventSink};
 use tokio::sync::{mpsc, oneshot};
 
+pub mod alerts;
 pub mod reputation;
 mod suppression;
 

@@ -5,13 +5,15 @@
 //! The score starts at 100 and loses points for what mailbox providers
 //! punish: unauthenticated sending domains, a bounce rate over 2%, a
 //! complaint rate over 0.05%, a low acceptance rate, unsteady volume.
-//! Blocklist listings count once Herald monitors them.
+//! Active blocklist listings of the addresses and domains an account is
+//! concerned by (its sending IPs, its domains, the networks its SPF
+//! records authorise) cost each list's weight, at most 50 points.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use herald_store::{Counts, StatsGroup, StatsPeriod, StatsQuery, Store, StoreResult};
-use herald_types::{AccountId, Event, EventKind, EventSink, MessageId};
+use herald_types::AccountId;
 use tokio::sync::watch;
 
 /// Bounce rates above this warn (and alert, by default).
@@ -52,7 +54,23 @@ pub struct Inputs {
     /// Sending domains and whether each verified (None: not an account's
     /// score, as for an IP).
     pub domains: Option<Vec<(String, bool)>>,
+    /// Blocklist monitoring: `None` when nothing is monitored for the
+    /// score's subject, else how many targets are and their active
+    /// listings.
+    pub blocklists: Option<Monitored>,
 }
+
+/// What blocklist monitoring knows about a score's subject.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Monitored {
+    /// Addresses and domains checked.
+    pub targets: usize,
+    /// Active listings: (target, list name, weight).
+    pub listed: Vec<(String, String, u32)>,
+}
+
+/// The most a score loses to listings.
+pub const MAX_BLOCKLIST_IMPACT: u32 = 50;
 
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // bounded to 0..=100
 fn points(p: f64) -> u32 {
@@ -157,12 +175,39 @@ pub fn score(inputs: &Inputs) -> Reputation {
             }
         }
     }
-    reasons.push(Reason {
-        factor: "blocklists",
-        value: None,
-        threshold: None,
-        impact: 0,
-        message: "blocklist listings are not monitored yet".to_owned(),
+    reasons.push(match &inputs.blocklists {
+        None => Reason {
+            factor: "blocklists",
+            value: None,
+            threshold: None,
+            impact: 0,
+            message: "no address or domain of this sender is monitored on blocklists yet".to_owned(),
+        },
+        Some(m) if m.listed.is_empty() => Reason {
+            factor: "blocklists",
+            value: Some(0.0),
+            threshold: None,
+            impact: 0,
+            message: format!("none of {} monitored addresses and domains is listed", m.targets),
+        },
+        Some(m) => {
+            let impact: u32 = m
+                .listed
+                .iter()
+                .map(|(_, _, w)| *w)
+                .sum::<u32>()
+                .min(MAX_BLOCKLIST_IMPACT);
+            let names: Vec<String> = m.listed.iter().map(|(t, l, _)| format!("{t} on {l}")).collect();
+            #[allow(clippy::cast_precision_loss)] // a handful of listings
+            let count = m.listed.len() as f64;
+            Reason {
+                factor: "blocklists",
+                value: Some(count),
+                threshold: Some(0.0),
+                impact,
+                message: format!("listed: {}; ask for removal once the cause is fixed", names.join(", ")),
+            }
+        }
     });
     let lost: u32 = reasons.iter().map(|r| r.impact).sum();
     Reputation {
@@ -201,14 +246,55 @@ pub async fn account_inputs(store: &dyn Store, account: &AccountId) -> StoreResu
                 Inputs {
                     days: vec![row.counts],
                     domains: None,
+                    blocklists: None,
                 },
             )),
         }
     }
+    // Listings: the account's monitored targets, and each IP by itself.
+    let mut targets: Vec<String> = store
+        .monitor_targets(Some(std::slice::from_ref(account)))
+        .await?
+        .into_iter()
+        .map(|t| t.target)
+        .collect();
+    targets.sort();
+    targets.dedup();
+    let listed = |t: &str, all: &[herald_store::Listing]| -> Vec<(String, String, u32)> {
+        all.iter()
+            .filter(|l| l.seen.target == t)
+            .map(|l| (l.seen.target.clone(), l.seen.name.clone(), l.seen.weight))
+            .collect()
+    };
+    let mut asked = targets.clone();
+    asked.extend(ips.iter().map(|(ip, _)| ip.clone()));
+    let active = store
+        .listings(
+            &herald_store::ListingFilter {
+                targets: Some(asked),
+                active_only: true,
+                since: None,
+            },
+            1000,
+        )
+        .await?;
+    for (ip, inputs) in &mut ips {
+        if targets.contains(ip) || !listed(ip, &active).is_empty() {
+            inputs.blocklists = Some(Monitored {
+                targets: 1,
+                listed: listed(ip, &active),
+            });
+        }
+    }
+    let blocklists = (!targets.is_empty()).then(|| Monitored {
+        targets: targets.len(),
+        listed: targets.iter().flat_map(|t| listed(t, &active)).collect(),
+    });
     Ok((
         Inputs {
             days,
             domains: Some(domains),
+            blocklists,
         },
         ips,
     ))
@@ -266,11 +352,12 @@ pub fn rate_alerts(day: &Counts, bounce_bp: u32, complaint_bp: u32, min_volume: 
     out
 }
 
-/// Checks every account's rates each `interval`; an alert is recorded
-/// (and so posted to the account's webhooks) at most once a day per kind.
+/// Checks every account's rates each `interval`: an alert opens when a
+/// rate crosses its threshold (told once a day while it stays over) and
+/// resolves when it is back under.
 pub async fn run_alerts(
     store: Arc<dyn Store>,
-    events: Arc<dyn EventSink>,
+    alerter: crate::alerts::Alerter,
     settings: AlertSettings,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -279,13 +366,20 @@ pub async fn run_alerts(
             () = tokio::time::sleep(settings.interval) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        if let Err(e) = check_alerts(store.as_ref(), events.as_ref(), &settings).await {
+        if let Err(e) = check_alerts(store.as_ref(), &alerter, &settings).await {
             tracing::warn!(error = %e, "cannot check alert thresholds");
         }
     }
 }
 
-async fn check_alerts(store: &dyn Store, events: &dyn EventSink, settings: &AlertSettings) -> StoreResult<()> {
+/// The rate kinds [`rate_alerts`] can name.
+pub const RATE_KINDS: [&str; 2] = ["bounce_rate", "complaint_rate"];
+
+async fn check_alerts(
+    store: &dyn Store,
+    alerter: &crate::alerts::Alerter,
+    settings: &AlertSettings,
+) -> StoreResult<()> {
     let now = time::OffsetDateTime::now_utc();
     for account in store.list_accounts(herald_store::AccountFilter::All).await? {
         let rows = store
@@ -307,34 +401,15 @@ async fn check_alerts(store: &dyn Store, events: &dyn EventSink, settings: &Aler
             account.settings.complaint_alert_bp,
             settings.min_volume,
         );
-        if alerts.is_empty() {
-            continue;
-        }
-        // Once a day per kind: an alert already recorded stands.
-        let recent = store
-            .list_events(
-                &herald_store::EventFilter {
-                    account: Some(account.id.clone()),
-                    kinds: vec![EventKind::Alert],
-                    since: Some(now - time::Duration::hours(24)),
-                    ..herald_store::EventFilter::default()
-                },
-                1000,
-            )
-            .await?;
-        for (kind, message) in alerts {
-            let tag = format!("{kind}: ");
-            if recent
-                .iter()
-                .any(|e| e.reason.as_deref().is_some_and(|r| r.starts_with(&tag)))
-            {
-                continue;
+        for kind in RATE_KINDS {
+            match alerts.iter().find(|(k, _)| *k == kind) {
+                Some((_, message)) => {
+                    alerter.raise(&account.id, kind, kind, message).await?;
+                }
+                None => {
+                    alerter.resolve(&account.id, kind).await?;
+                }
             }
-            tracing::warn!(account = %account.name, %message, "rate alert");
-            // An alert is not about a message; its message id names nothing.
-            let mut alert = Event::new(EventKind::Alert, account.id.clone(), MessageId::generate());
-            alert.reason = Some(format!("{tag}{message}"));
-            events.emit(alert);
         }
     }
     Ok(())
@@ -359,6 +434,10 @@ mod tests {
         let r = score(&Inputs {
             days: vec![day; 7],
             domains: Some(vec![("acme.test".to_owned(), true)]),
+            blocklists: Some(Monitored {
+                targets: 3,
+                listed: Vec::new(),
+            }),
         });
         assert_eq!(r.score, 100, "{r:?}");
     }
@@ -374,6 +453,7 @@ mod tests {
         let r = score(&Inputs {
             days: vec![day],
             domains: Some(vec![("acme.test".to_owned(), false)]),
+            blocklists: None,
         });
         let factors: Vec<&str> = r.reasons.iter().filter(|x| x.impact > 0).map(|x| x.factor).collect();
         assert_eq!(
@@ -393,6 +473,7 @@ mod tests {
         let r = score(&Inputs {
             days: vec![quiet, quiet, quiet, quiet, quiet, quiet, burst],
             domains: None,
+            blocklists: None,
         });
         assert!(
             r.reasons
@@ -400,6 +481,29 @@ mod tests {
                 .any(|x| x.factor == "volume_steadiness" && x.impact > 0),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn listings_cost_their_lists_weight_up_to_a_cap() {
+        let day = counts(&[("accepted", 1000), ("delivered", 1000)]);
+        let listed = |n: usize| Inputs {
+            days: vec![day; 7],
+            domains: None,
+            blocklists: Some(Monitored {
+                targets: 4,
+                listed: (0..n)
+                    .map(|i| (format!("192.0.2.{i}"), "Spamhaus ZEN".to_owned(), 25))
+                    .collect(),
+            }),
+        };
+        let one = score(&listed(1));
+        assert_eq!(one.score, 75, "{one:?}");
+        assert!(
+            one.reasons
+                .iter()
+                .any(|r| r.factor == "blocklists" && r.message.contains("192.0.2.0 on Spamhaus ZEN"))
+        );
+        assert_eq!(score(&listed(5)).score, 100 - MAX_BLOCKLIST_IMPACT);
     }
 
     #[test]

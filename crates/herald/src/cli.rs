@@ -63,9 +63,16 @@ pub enum Command {
     /// summarise.
     #[command(subcommand)]
     Dmarc(DmarcCommand),
-    /// Check a domain's DNS records.
+    /// Check a domain's DNS records, or an address, network or domain
+    /// against the blocklists.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Blocklist listings found by the scheduled checks.
+    #[command(subcommand)]
+    Blocklists(BlocklistsCommand),
+    /// An account's alerts: list and acknowledge.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
     /// Delete history older than `[retention]` keeps it (the server does
     /// this daily).
     #[command(subcommand)]
@@ -163,6 +170,56 @@ pub enum CheckCommand {
     /// brand verified (their mail is refused), or that no brand verified.
     /// Exit status 1 when an approval names another brand's domain.
     Senders,
+    /// Check an IP address, a network (CIDR: sampled) or a domain against
+    /// the configured blocklists now; exit status 1 when a list names it.
+    Blocklists { target: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlocklistsCommand {
+    /// Listings, newest first: every one, or an account's targets'.
+    List {
+        /// Only the targets watched for this account.
+        #[arg(long, value_name = "NAME")]
+        account: Option<String>,
+        /// Only listings that have not ended.
+        #[arg(long)]
+        active: bool,
+        /// Only this address or domain.
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Ask the running server to run the scheduled check now, and wait.
+    Run {
+        /// The server's API (default: the URL the running server wrote in its data dir).
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// An admin API key (default: the bootstrap admin key in the data dir).
+        #[arg(long, env = "HERALD_API_KEY", hide_env_values = true, value_name = "KEY")]
+        api_key: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// An account's alerts, newest first (open ones unless --state says).
+    List {
+        #[command(flatten)]
+        account: AccountArg,
+        /// open, resolved or all.
+        #[arg(long, default_value = "open")]
+        state: String,
+        /// Only this kind (blocklist, bounce_rate, webhook_disabled, ...).
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// Acknowledge an alert: someone is on it (it stays open until its
+    /// condition ends).
+    Ack {
+        id: String,
+        #[command(flatten)]
+        account: AccountArg,
+    },
 }
 
 #[derive(Debug, Args)]

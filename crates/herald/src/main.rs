@@ -10,6 +10,7 @@ mod dmarc_cmd;
 mod domain_cmd;
 mod events_cmd;
 mod logging;
+mod monitor_cmd;
 mod output;
 mod private_files;
 mod queue_cmd;
@@ -103,6 +104,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Retention(cli::RetentionCommand::Run) => {
             retention::command(open(&config).await?.store().as_ref(), &config.retention, cli.json).await
         }
+        Command::Check(CheckCommand::Blocklists { target }) => {
+            monitor_cmd::check(&config, &open(&config).await?, &target, cli.json).await
+        }
+        Command::Blocklists(cmd) => monitor_cmd::blocklists(&config, &open(&config).await?, cmd, cli.json).await,
+        Command::Alerts(cmd) => monitor_cmd::alerts(&open(&config).await?, cmd, cli.json).await,
         Command::Check(CheckCommand::Senders) => commands::check_senders(&open(&config).await?, cli.json).await,
         Command::Check(cmd) => dmarc_cmd::check(&config, &open(&config).await?, cmd, cli.json).await,
         Command::Rules(cmd) => rules_cmd::run(&config, cmd, cli.json),

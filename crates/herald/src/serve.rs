@@ -118,6 +118,56 @@ pub(crate) fn resolver(config: &Config) -> anyhow::Result<Arc<dyn Resolver>> {
     Ok(Arc::new(resolver.context("cannot set up the DNS resolver")?))
 }
 
+/// What the blocklist monitor watches: the configured lists, the pools'
+/// addresses (each also the accounts' it is mapped to), the platform's own
+/// domains, with the bootstrap account as the operator.
+pub(crate) fn monitor_settings(config: &Config) -> herald_monitor::Settings {
+    let operator = herald_types::AccountName::parse(BOOTSTRAP_ACCOUNT).unwrap_or_else(|_| unreachable!());
+    let mut settings = herald_monitor::Settings::defaults(operator);
+    settings.lists = config.blocklists.lists.clone();
+    settings.interval = config.blocklists.interval;
+    settings.pace = config.blocklists.pace;
+    settings.max_samples = config.blocklists.max_samples;
+    for pool in &config.delivery.pools.pools {
+        let accounts: Vec<herald_types::AccountName> = pool
+            .accounts
+            .iter()
+            .filter_map(|a| herald_types::AccountName::parse(a).ok())
+            .collect();
+        for source in &pool.sources {
+            match settings.sending_ips.iter_mut().find(|(ip, _)| *ip == source.ip) {
+                Some((_, mapped)) => mapped.extend(accounts.iter().cloned()),
+                None => settings.sending_ips.push((source.ip, accounts.clone())),
+            }
+        }
+    }
+    let tracking_host = config.domains.tracking_host.clone();
+    for d in [config.bounce_domain.clone(), config.hostname.clone(), tracking_host] {
+        if herald_checks::normalize_domain(&d).is_some() && !settings.platform_domains.contains(&d) {
+            settings.platform_domains.push(d);
+        }
+    }
+    settings.return_path_label = config.domains.return_path_label.clone();
+    settings.tracking_label = config.domains.tracking_label.clone();
+    settings
+}
+
+/// The blocklist checks' resolver: uncached, so a delisting is seen by the
+/// next check (each run asks each name once anyway).
+pub(crate) fn monitor_resolver(config: &Config) -> anyhow::Result<Arc<dyn Resolver>> {
+    let settings = Settings {
+        timeout: config.blocklists.pace.timeout.min(Duration::from_secs(5)),
+        retries: 1,
+        cache: false,
+    };
+    let resolver = if config.dns_servers.is_empty() {
+        HickoryResolver::system(settings)
+    } else {
+        HickoryResolver::with_servers(&config.dns_servers, settings)
+    };
+    Ok(Arc::new(resolver.context("cannot set up the DNS resolver")?))
+}
+
 fn open_spool(dir: &Path, events: Arc<dyn EventSink>) -> anyhow::Result<Arc<Spool>> {
     Ok(Arc::new(
         Spool::open_with_events(dir, SpoolOptions::default(), Some(events))
@@ -242,11 +292,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let grace = config.shutdown_timeout;
     let render: herald_webhooks::Render =
         Arc::new(|e, account| serde_json::to_value(herald_http::views::event(e, account)).unwrap_or_default());
+    // Every alert goes one way: recorded, an `alert` event, the webhooks.
+    let alerter = herald_events::alerts::Alerter::new(store.clone(), sink.clone());
     let webhooks = herald_webhooks::Dispatcher::new(
         store.clone(),
         config.webhooks.clone(),
         render,
-        sink.clone(),
+        alerter.clone(),
         wake,
         outbound.clone(),
     )
@@ -254,10 +306,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let webhooks = tokio::spawn(webhooks.run(stop_rx.clone()));
     tokio::spawn(herald_events::reputation::run_alerts(
         store.clone(),
-        sink.clone(),
+        alerter.clone(),
         config.alerts.clone(),
         stop_rx.clone(),
     ));
+    let monitor = Arc::new(herald_monitor::Monitor::new(
+        store.clone(),
+        monitor_resolver(&config)?,
+        alerter.clone(),
+        monitor_settings(&config),
+    ));
+    tokio::spawn(monitor.clone().run(stop_rx.clone()));
     let delivery = {
         let mta = mta.clone();
         let rx = stop_rx.clone();
@@ -353,6 +412,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             dmarc: Some(dmarc),
             resolver: Some(resolver),
             auth_failures: Arc::new(herald_http::AuthFailures::new(config.http_auth_failure_limit as usize)),
+            monitor: Some(monitor.clone()),
         },
         HttpOptions {
             request_timeout: config.request_timeout,

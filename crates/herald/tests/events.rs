@@ -48,7 +48,7 @@ give_up_after = "{give_up_after}"
 
 [alerts]
 check_interval = "300ms"
-min_volume = 4
+min_volume = 5
 "#
     );
     let mut h = Harness::start(Path::new(BIN), o).await?;
@@ -687,7 +687,6 @@ async fn alerts_and_reputation(store: TempStore) -> anyhow::Result<()> {
     ensure!(shown["settings"]["bounce_alert_percent"] == 50.0, "{shown}");
     let bad = s.server.cli(&["account", "set", "acme", "--complaint-alert", "0"])?;
     ensure!(!bad.status.success(), "0% is refused");
-    let before = watcher.posts().len();
     // Another address: gone@other.test is suppressed now, and dropped.
     s.send("gone@example.test").await?;
     wait_for("another bounce counted", WAIT, || async {
@@ -697,14 +696,48 @@ async fn alerts_and_reputation(store: TempStore) -> anyhow::Result<()> {
             .filter(|st| st["data"][0]["counts"]["bounced_hard"] == 2)
     })
     .await?;
+    // Under the new threshold the condition has ended: one "resolved"
+    // alert, told to the webhook too.
+    let alerts = wait_for("the bounce-rate alert resolved", WAIT, || async {
+        s.get("/api/v1/events?type=alert")
+            .await
+            .ok()
+            .and_then(|p| p["data"].as_array().cloned())
+            .filter(|a| a.len() >= 2)
+    })
+    .await?;
+    ensure!(
+        alerts[1]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("bounce_rate resolved: ")),
+        "{alerts:?}"
+    );
+    let told = |posts: &[Post]| -> Vec<String> {
+        events_of(posts)
+            .unwrap_or_default()
+            .iter()
+            .filter(|e| e["type"] == "alert")
+            .map(|e| e["reason"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    wait_for("the resolution posted", WAIT, || {
+        let got = told(&watcher.posts());
+        async move {
+            got.iter()
+                .any(|r| r.starts_with("bounce_rate resolved: "))
+                .then_some(())
+        }
+    })
+    .await?;
     // Nothing to wait for when nothing should happen: give the checker
-    // (every 300 ms) three turns, then look.
+    // (every 300 ms) three turns, then look: no new alert either way.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let alerts = s.get("/api/v1/events?type=alert").await?;
     ensure!(
-        alerts["data"].as_array().map(Vec::len) == Some(1),
-        "one alert only: {alerts}"
+        alerts["data"].as_array().map(Vec::len) == Some(2),
+        "one alert and its resolution only: {alerts}"
     );
-    ensure!(watcher.posts().len() == before);
+    let posted = told(&watcher.posts());
+    ensure!(posted.len() == 2, "{posted:?}");
     Ok(())
 }

@@ -73,6 +73,8 @@ pub struct AppState {
     pub resolver: Option<Arc<dyn herald_dns::Resolver>>,
     /// Failed API authentications per client address.
     pub auth_failures: Arc<limits::AuthFailures>,
+    /// Blocklist checks and the scheduled monitor, when configured.
+    pub monitor: Option<Arc<herald_monitor::Monitor>>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -352,3 +352,44 @@ pub fn broken_report(b: herald_store::BrokenReport) -> herald_api_types::dmarc::
         digest: b.digest,
     }
 }
+
+/// A stored listing, with why the viewer watches its target.
+pub fn listing(l: &store::Listing, origins: Vec<String>) -> api::monitor::Listing {
+    api::monitor::Listing {
+        kind: if l.seen.kind == "ip" {
+            api::monitor::TargetKind::Ip
+        } else {
+            api::monitor::TargetKind::Domain
+        },
+        target: l.seen.target.clone(),
+        list: l.seen.list.clone(),
+        name: l.seen.name.clone(),
+        started_at: l.started_at,
+        ended_at: l.ended_at,
+        last_seen_at: l.last_seen_at,
+        codes: l.seen.codes.clone(),
+        reason: l.seen.reason.clone(),
+        delist_url: l.seen.delist_url.clone(),
+        origins,
+    }
+}
+
+/// A stored alert of the account named `account`.
+pub fn alert(a: &store::Alert, account: &str) -> api::monitor::Alert {
+    api::monitor::Alert {
+        id: a.id.to_string(),
+        account: account.to_owned(),
+        kind: a.kind.clone(),
+        key: a.key.clone(),
+        state: if a.resolved_at.is_some() {
+            api::monitor::AlertState::Resolved
+        } else {
+            api::monitor::AlertState::Open
+        },
+        message: a.message.clone(),
+        opened_at: a.opened_at,
+        notified_at: a.notified_at,
+        resolved_at: a.resolved_at,
+        acknowledged_at: a.acknowledged_at,
+    }
+}

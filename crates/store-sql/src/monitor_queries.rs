@@ -4,7 +4,7 @@
 
 macro_rules! listing_select {
     () => {
-        "SELECT id, target, kind, list, name, codes, reason, delist_url, started_at, last_seen_at, ended_at \
+        "SELECT id, target, kind, list, name, codes, reason, delist_url, weight, started_at, last_seen_at, ended_at \
          FROM blocklist_listings"
     };
 }
@@ -38,6 +38,7 @@ macro_rules! impl_monitor_store {
                     codes: codes.split(',').filter(|c| !c.is_empty()).map(str::to_owned).collect(),
                     reason: col(row, "reason")?,
                     delist_url: col(row, "delist_url")?,
+                    weight: u32::try_from(col::<i64>(row, "weight")?).map_err(|e| error::corrupt("weight", e))?,
                 },
                 started_at: time_ms::from_ms(col(row, "started_at")?),
                 last_seen_at: time_ms::from_ms(col(row, "last_seen_at")?),
@@ -66,8 +67,8 @@ macro_rules! impl_monitor_store {
                 let codes = seen.codes.join(",");
                 let mut tx = self.pool.begin().await.map_err(error::plain)?;
                 let inserted = sqlx::query(
-                    "INSERT INTO blocklist_listings (target, kind, list, name, codes, reason, delist_url, started_at, \
-                     last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+                    "INSERT INTO blocklist_listings (target, kind, list, name, codes, reason, delist_url, weight, \
+                     started_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $8, $8) \
                      ON CONFLICT (target, list) WHERE ended_at IS NULL DO NOTHING RETURNING id",
                 )
                 .bind(&seen.target)
@@ -78,6 +79,7 @@ macro_rules! impl_monitor_store {
                 .bind(&seen.reason)
                 .bind(&seen.delist_url)
                 .bind(at)
+                .bind(i64::from(seen.weight))
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(error::plain)?
@@ -85,7 +87,7 @@ macro_rules! impl_monitor_store {
                 if !inserted {
                     sqlx::query(
                         "UPDATE blocklist_listings SET last_seen_at = $1, codes = $2, reason = $3, delist_url = $4, \
-                         name = $5 WHERE target = $6 AND list = $7 AND ended_at IS NULL",
+                         name = $5, weight = $8 WHERE target = $6 AND list = $7 AND ended_at IS NULL",
                     )
                     .bind(at)
                     .bind(&codes)
@@ -94,6 +96,7 @@ macro_rules! impl_monitor_store {
                     .bind(&seen.name)
                     .bind(&seen.target)
                     .bind(&seen.list)
+                    .bind(i64::from(seen.weight))
                     .execute(&mut *tx)
                     .await
                     .map_err(error::plain)?;
@@ -234,15 +237,25 @@ macro_rules! impl_monitor_store {
                 Ok(if inserted { AlertOpened::New(alert) } else { AlertOpened::Existing(alert) })
             }
 
-            async fn alert_notified(&self, id: &AlertId, message: &str, at: time::OffsetDateTime) -> StoreResult<()> {
-                sqlx::query("UPDATE alerts SET notified_at = $1, message = $2 WHERE id = $3")
-                    .bind(time_ms::to_ms(at))
-                    .bind(message)
-                    .bind(id.as_str())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(error::plain)?;
-                Ok(())
+            async fn alert_notified(
+                &self,
+                id: &AlertId,
+                message: &str,
+                previous: time::OffsetDateTime,
+                at: time::OffsetDateTime,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE alerts SET notified_at = $1, message = $2 WHERE id = $3 AND notified_at = $4 \
+                     AND resolved_at IS NULL",
+                )
+                .bind(time_ms::to_ms(at))
+                .bind(message)
+                .bind(id.as_str())
+                .bind(time_ms::to_ms(previous))
+                .execute(&self.pool)
+                .await
+                .map_err(error::plain)?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn resolve_alert(

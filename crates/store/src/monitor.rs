@@ -24,6 +24,8 @@ pub struct SeenListing {
     pub codes: Vec<String>,
     pub reason: String,
     pub delist_url: Option<String>,
+    /// Points the listing takes off a reputation score.
+    pub weight: u32,
 }
 
 /// A stored listing.
@@ -127,8 +129,15 @@ pub trait MonitorStore: Send + Sync {
     async fn open_alert(&self, new: &NewAlert, at: OffsetDateTime) -> StoreResult<AlertOpened>;
 
     /// Notes that an open alert was notified again at `at`, with the
-    /// condition's current message.
-    async fn alert_notified(&self, id: &AlertId, message: &str, at: OffsetDateTime) -> StoreResult<()>;
+    /// condition's current message, unless another node did since
+    /// `previous` (its `notified_at` as read): whether this call did.
+    async fn alert_notified(
+        &self,
+        id: &AlertId,
+        message: &str,
+        previous: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
 
     /// Resolves the open alert of `account` with `key`; it, if one was open.
     async fn resolve_alert(&self, account: &AccountId, key: &str, at: OffsetDateTime) -> StoreResult<Option<Alert>>;

@@ -31,6 +31,8 @@ pub struct Zones {
     records: Vec<(String, RData)>,
     /// Names (and everything below them) answered as DNSSEC-validated.
     signed: Vec<String>,
+    /// Names (and everything below them) never answered: the client times out.
+    silent: Vec<String>,
 }
 
 fn name(s: &str) -> anyhow::Result<Name> {
@@ -119,6 +121,13 @@ impl Zones {
         self
     }
 
+    /// Questions about `name` and the names below it get no answer at all,
+    /// as from a list whose servers are down: the client times out.
+    pub fn silent(mut self, name: &str) -> Self {
+        self.silent.push(name.trim_end_matches('.').to_ascii_lowercase());
+        self
+    }
+
     pub fn txt(self, owner: &str, value: &str) -> Self {
         let chunks = value
             .as_bytes()
@@ -132,6 +141,7 @@ impl Zones {
         Ok(Answering {
             catalog: self.catalog()?,
             signed: self.signed.clone(),
+            silent: self.silent.clone(),
         })
     }
 
@@ -178,6 +188,7 @@ impl Zones {
 struct Answering {
     catalog: Catalog,
     signed: Vec<String>,
+    silent: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -217,10 +228,15 @@ impl RequestHandler for Answering {
             .request_info()
             .map(|i| i.query.name().to_string().trim_end_matches('.').to_ascii_lowercase())
             .unwrap_or_default();
-        let ad = self
-            .signed
-            .iter()
-            .any(|z| asked == *z || asked.ends_with(&format!(".{z}")));
+        let under = |z: &String| asked == *z || asked.ends_with(&format!(".{z}"));
+        if self.silent.iter().any(under) {
+            // No response at all: the handle is dropped unanswered.
+            return ResponseInfo::from(hickory_proto::op::Header {
+                metadata: request.metadata,
+                counts: hickory_proto::op::HeaderCounts::default(),
+            });
+        }
+        let ad = self.signed.iter().any(under);
         self.catalog
             .handle_request::<_, T>(
                 request,
@@ -278,6 +294,7 @@ impl DnsServer {
             Server::new(Answering {
                 catalog: Catalog::new(),
                 signed: Vec::new(),
+                silent: Vec::new(),
             }),
         );
         old.shutdown_gracefully().await.ok();

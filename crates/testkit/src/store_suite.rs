@@ -1243,6 +1243,7 @@ async fn listings_open_once_and_end(s: Arc<dyn Store>) -> anyhow::Result<()> {
         codes: codes.iter().map(|c| (*c).to_owned()).collect(),
         reason: "SBL".into(),
         delist_url: Some("https://check.spamhaus.org/".into()),
+        weight: 25,
     };
     ensure!(
         s.listing_seen(&seen(&["127.0.0.2"]), t0).await?,
@@ -1264,7 +1265,7 @@ async fn listings_open_once_and_end(s: Arc<dyn Store>) -> anyhow::Result<()> {
         .await?;
     ensure!(open.len() == 1, "{open:?}");
     ensure!(open[0].started_at == t0 && open[0].last_seen_at == later);
-    ensure!(open[0].seen.codes == ["127.0.0.2", "127.0.0.4"]);
+    ensure!(open[0].seen.codes == ["127.0.0.2", "127.0.0.4"] && open[0].seen.weight == 25);
     ensure!(
         s.listing_ended("192.0.2.10", "zen.spamhaus.org", later + time::Duration::hours(1))
             .await?
@@ -1365,8 +1366,16 @@ async fn alerts_are_one_open_per_condition(s: Arc<dyn Store>) -> anyhow::Result<
         ),
         "per account"
     );
-    s.alert_notified(&first.id, "still listed", t0 + time::Duration::days(1))
-        .await?;
+    let next_day = t0 + time::Duration::days(1);
+    ensure!(
+        s.alert_notified(&first.id, "still listed", first.notified_at, next_day)
+            .await?
+    );
+    ensure!(
+        !s.alert_notified(&first.id, "again", first.notified_at, next_day)
+            .await?,
+        "another node notified it first"
+    );
     // Acknowledged only by its own account.
     ensure!(
         s.acknowledge_alert(std::slice::from_ref(&other.id), &first.id, t0)

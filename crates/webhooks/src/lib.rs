@@ -30,7 +30,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use herald_events::Stage;
 use herald_store::{Store, Webhook, WebhookStatus};
-use herald_types::{Event, EventKind, EventSink, MessageId, WebhookId};
+use herald_types::{Event, EventKind, WebhookId};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use tokio::sync::{Notify, watch};
@@ -105,7 +105,7 @@ pub struct Dispatcher {
     http: herald_outbound::Guard,
     settings: Settings,
     render: Render,
-    events: Arc<dyn EventSink>,
+    alerter: herald_events::alerts::Alerter,
     /// Woken when events are stored.
     wake: Arc<Notify>,
     running: Mutex<HashSet<WebhookId>>,
@@ -142,7 +142,7 @@ impl Dispatcher {
         store: Arc<dyn Store>,
         settings: Settings,
         render: Render,
-        events: Arc<dyn EventSink>,
+        alerter: herald_events::alerts::Alerter,
         wake: Arc<Notify>,
         outbound: Arc<herald_outbound::Policy>,
     ) -> Result<Arc<Self>, reqwest::Error> {
@@ -156,7 +156,7 @@ impl Dispatcher {
             http,
             settings,
             render,
-            events,
+            alerter,
             wake,
             running: Mutex::new(HashSet::new()),
         }))
@@ -192,6 +192,7 @@ impl Dispatcher {
     async fn serve(self: Arc<Self>, id: WebhookId, mut stop: watch::Receiver<bool>) {
         let mut backoff = self.settings.retry_initial;
         let mut account: Option<String> = None;
+        let mut alert_settled = false;
         loop {
             if *stop.borrow() {
                 break;
@@ -205,6 +206,13 @@ impl Dispatcher {
                     continue;
                 }
             };
+            // Active again: the alert that told of its disabling ends.
+            if !alert_settled {
+                match self.alerter.resolve(&hook.account, &disabled_key(&hook.id)).await {
+                    Ok(_) => alert_settled = true,
+                    Err(e) => tracing::warn!(webhook = %id, error = %e, "cannot resolve the webhook's alert"),
+                }
+            }
             let owed = match self
                 .store
                 .page_events(&hook.owed(), hook.cursor, hook.batch_size.max(ENGAGEMENT_BATCH))
@@ -324,14 +332,23 @@ impl Dispatcher {
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
         tracing::error!(webhook = %hook.id, url = %hook.url, since = %since, "webhook disabled after failing too long");
-        // An alert is not about a message; its message id names nothing.
-        let mut alert = Event::new(EventKind::Alert, hook.account.clone(), MessageId::generate());
-        alert.reason = Some(format!(
+        let message = format!(
             "webhook {} disabled: {} failing since {since} ({why})",
             hook.id, hook.url
-        ));
-        self.events.emit(alert);
+        );
+        if let Err(e) = self
+            .alerter
+            .raise(&hook.account, "webhook_disabled", &disabled_key(&hook.id), &message)
+            .await
+        {
+            tracing::error!(webhook = %hook.id, error = %e, "cannot record the webhook's alert");
+        }
     }
+}
+
+/// The condition of a disabled webhook.
+fn disabled_key(id: &WebhookId) -> String {
+    format!("webhook_disabled:{id}")
 }
 
 #[cfg(test)]
@@ -343,7 +360,7 @@ mod tests {
         let e = |kind| {
             (
                 0,
-                Event::new(kind, herald_types::AccountId::generate(), MessageId::generate()),
+                Event::new(kind, herald_types::AccountId::generate(), herald_types::MessageId::generate()),
             )
         };
         let owed = [

@@ -27,6 +27,7 @@ pub struct RawConfig {
     pub tracking: RawTracking,
     pub webhooks: RawWebhooks,
     pub alerts: RawAlerts,
+    pub blocklists: RawBlocklists,
     pub dmarc: RawDmarc,
     pub inbound: RawInbound,
     pub retention: RawRetention,
@@ -387,6 +388,59 @@ impl Default for RawAlerts {
             min_volume: 100,
         }
     }
+}
+
+/// `[blocklists]`: the scheduled check of every sending IP, SPF-authorised
+/// network and domain against DNS blocklists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawBlocklists {
+    /// The lists' DNS zones. Herald knows the codes of Spamhaus (ZEN, SBL,
+    /// XBL, PBL, DBL, and their DQS zones `<key>.zen.dq.spamhaus.net`),
+    /// SpamCop, Barracuda, UCEPROTECT 1–3, PSBL, Mailspike, SURBL and
+    /// URIBL; any other zone is read as an IPv4 list (127.0.0.x listed).
+    /// Spamhaus and URIBL refuse queries from public resolvers: use your
+    /// own resolver (`[dns] nameservers`) or a DQS key.
+    pub lists: Vec<String>,
+    /// Lists the catalogue does not know that answer about domains or
+    /// IPv6 addresses.
+    pub custom: Vec<RawCustomList>,
+    /// Between scheduled checks ("0s": only on demand).
+    pub check_interval: String,
+    /// Lookups in flight at once.
+    pub concurrency: u32,
+    /// The longest one lookup may take.
+    pub timeout: String,
+    /// Addresses sampled per network (first, last, one per /24 or /64).
+    pub max_samples: u32,
+}
+
+impl Default for RawBlocklists {
+    fn default() -> Self {
+        Self {
+            lists: herald_checks::blocklists::DEFAULT_LISTS
+                .iter()
+                .map(|z| (*z).to_owned())
+                .collect(),
+            custom: Vec::new(),
+            check_interval: s("1h"),
+            concurrency: 64,
+            timeout: s("10s"),
+            max_samples: 16,
+        }
+    }
+}
+
+/// One `[[blocklists.custom]]` list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCustomList {
+    pub zone: String,
+    pub name: String,
+    /// "ip" (IPv4), "ip6" (IPv4 and IPv6) or "domain".
+    pub kind: String,
+    /// Where a listing is looked up; `{}` stands for the address or domain.
+    pub delist_url: String,
 }
 
 /// `[retention]`: how long history is kept ("0s": forever).

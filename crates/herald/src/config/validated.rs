@@ -97,8 +97,70 @@ pub struct Config {
     pub inbound: InboundLimits,
     /// `[retention]`: how long history is kept.
     pub retention: crate::retention::Retention,
+    /// `[blocklists]`, checked.
+    pub blocklists: BlocklistSettings,
     /// The config with every default resolved, for `config check`.
     effective: RawConfig,
+}
+
+/// `[blocklists]`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlocklistSettings {
+    pub lists: Vec<herald_checks::blocklists::Blocklist>,
+    pub interval: Duration,
+    pub pace: herald_checks::blocklists::Pace,
+    pub max_samples: usize,
+}
+
+fn blocklist_settings(raw: &super::raw::RawBlocklists) -> Result<BlocklistSettings, ConfigError> {
+    use herald_checks::blocklists::{Blocklist, Pace, Subject};
+    let mut lists: Vec<Blocklist> = Vec::new();
+    for (i, zone) in raw.lists.iter().enumerate() {
+        let list = Blocklist::named(zone).ok_or_else(|| bad(format!("blocklists.lists[{i}]"), zone, "a DNS zone"))?;
+        if !lists.iter().any(|l| l.zone == list.zone) {
+            lists.push(list);
+        }
+    }
+    for (i, c) in raw.custom.iter().enumerate() {
+        let key = |f: &str| format!("blocklists.custom[{i}].{f}");
+        let subject = match c.kind.as_str() {
+            "ip" | "" => Subject::Ip { ipv6: false },
+            "ip6" => Subject::Ip { ipv6: true },
+            "domain" => Subject::Domain,
+            other => return Err(bad(key("kind"), other, "\"ip\", \"ip6\" or \"domain\"")),
+        };
+        let name = if c.name.trim().is_empty() {
+            c.zone.clone()
+        } else {
+            c.name.clone()
+        };
+        let delist = (!c.delist_url.is_empty()).then(|| c.delist_url.clone());
+        if let Some(u) = &delist
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            return Err(bad(key("delist_url"), u, "an http(s) URL"));
+        }
+        let list = Blocklist::custom(&c.zone, &name, subject, delist)
+            .ok_or_else(|| bad(key("zone"), &c.zone, "a DNS zone"))?;
+        lists.retain(|l| l.zone != list.zone);
+        lists.push(list);
+    }
+    let timeout = positive_duration("blocklists.timeout", &raw.timeout)?;
+    if raw.concurrency == 0 || raw.concurrency > 4096 {
+        return Err(bad("blocklists.concurrency", &raw.concurrency.to_string(), "1 to 4096"));
+    }
+    if raw.max_samples == 0 || raw.max_samples > 256 {
+        return Err(bad("blocklists.max_samples", &raw.max_samples.to_string(), "1 to 256"));
+    }
+    Ok(BlocklistSettings {
+        lists,
+        interval: duration("blocklists.check_interval", &raw.check_interval)?,
+        pace: Pace {
+            concurrency: raw.concurrency as usize,
+            timeout,
+        },
+        max_samples: raw.max_samples as usize,
+    })
 }
 
 /// `[inbound]`, checked.
@@ -771,6 +833,7 @@ impl Config {
                 ),
             ],
         };
+        let blocklists = blocklist_settings(&raw.blocklists)?;
         let inbound = InboundLimits {
             forwards_per_hour: raw.inbound.forwards_per_hour,
             unreadable_per_ip: raw.inbound.unreadable_per_ip,
@@ -796,6 +859,7 @@ impl Config {
             retention,
             webhooks,
             alerts,
+            blocklists,
             effective,
             hostname,
             data_dir,

@@ -8,6 +8,7 @@ pub mod dmarc;
 pub mod domains;
 pub mod events;
 pub mod messages;
+pub mod monitor;
 pub mod queue;
 pub mod reputation;
 pub mod stats;
@@ -139,6 +140,11 @@ pub fn api(send_body_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(dmarc::broken))
         .routes(routes!(dmarc::summary))
         .routes(routes!(checks::dns))
+        .routes(routes!(monitor::check))
+        .routes(routes!(monitor::listings))
+        .routes(routes!(monitor::run))
+        .routes(routes!(monitor::alerts))
+        .routes(routes!(monitor::acknowledge))
         .routes(routes!(suppressions::list, suppressions::add))
         .routes(routes!(suppressions::export))
         .routes(routes!(suppressions::show, suppressions::remove))

@@ -10,6 +10,7 @@ CREATE TABLE blocklist_listings (
     codes        TEXT NOT NULL,
     reason       TEXT NOT NULL,
     delist_url   TEXT,
+    weight       BIGINT NOT NULL,
     started_at   BIGINT NOT NULL,
     last_seen_at BIGINT NOT NULL,
     ended_at     BIGINT

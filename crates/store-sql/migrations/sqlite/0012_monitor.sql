@@ -10,6 +10,7 @@ CREATE TABLE blocklist_listings (
     codes        TEXT NOT NULL,
     reason       TEXT NOT NULL,
     delist_url   TEXT,
+    weight       INTEGER NOT NULL,
     started_at   INTEGER NOT NULL,
     last_seen_at INTEGER NOT NULL,
     ended_at     INTEGER
