@@ -360,7 +360,11 @@ mod tests {
         let e = |kind| {
             (
                 0,
-                Event::new(kind, herald_types::AccountId::generate(), herald_types::MessageId::generate()),
+                Event::new(
+                    kind,
+                    herald_types::AccountId::generate(),
+                    herald_types::MessageId::generate(),
+                ),
             )
         };
         let owed = [
