@@ -124,6 +124,9 @@ pub struct SettingsPatch {
     pub daily_quota: Option<u32>,
     /// Recipients a minute; `Some(0)` removes the limit. Operator or master only.
     pub rate_per_minute: Option<u32>,
+    /// The spam score over which mail is held (1 to 1000). Operator or
+    /// master only: an account cannot raise its own.
+    pub spam_threshold: Option<f64>,
     /// Streams' sending domains, merged into the current ones: a stream
     /// named with `""` loses its own domain.
     pub stream_domains: Option<std::collections::BTreeMap<String, String>>,

@@ -231,14 +231,28 @@ impl Accounts {
     pub async fn update_settings(&self, caller: &Caller, name: &str, patch: &SettingsPatch) -> AccountsResult<Account> {
         let target = self.account(caller, name).await?;
         let mut settings = target.settings.clone();
-        if patch.daily_quota.is_some() || patch.rate_per_minute.is_some() {
+        if patch.daily_quota.is_some() || patch.rate_per_minute.is_some() || patch.spam_threshold.is_some() {
             // A limit is set from above: the operator, or the master for its
             // sub. An account's own key cannot lift its own.
             let own = caller.key_account.as_ref().is_none_or(|k| k.id == target.id);
             if !caller.admin && own {
                 return Err(AccountsError::Forbidden(
-                    "an account's quota and rate are set by its master or the operator".to_owned(),
+                    "an account's quota, rate and spam threshold are set by its master or the operator".to_owned(),
                 ));
+            }
+            if let Some(t) = patch.spam_threshold {
+                if !(1.0..=1000.0).contains(&t) {
+                    return Err(AccountsError::Invalid(herald_types::InvalidValue::new(
+                        "spam_threshold",
+                        &t.to_string(),
+                        "a score from 1 to 1000",
+                    )));
+                }
+                // Hundredths: 100 to 100,000.
+                #[allow(clippy::cast_possible_truncation)]
+                {
+                    settings.spam_threshold_centi = Some((t * 100.0).round() as i32);
+                }
             }
             if let Some(q) = patch.daily_quota {
                 settings.daily_quota = (q > 0).then_some(q);

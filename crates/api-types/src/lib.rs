@@ -110,6 +110,10 @@ pub struct AccountSettings {
     /// Recipients a minute (absent: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_per_minute: Option<u32>,
+    /// The spam score (spamd) over which its mail is held (absent: the
+    /// server's `[spamd] threshold`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spam_threshold: Option<f64>,
     /// Streams that send in a domain of their own: stream name to sending
     /// domain. Their mail is DKIM-signed and bounces in that domain.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -157,6 +161,11 @@ pub struct UpdateAccountSettings {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 4294967295_u64, format = Int64)]
     pub rate_per_minute: Option<u32>,
+    /// The spam score over which the account's mail is held, 1 to 1000.
+    /// Set like the quota (403 for the account's own key).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub spam_threshold: Option<f64>,
     /// Streams' own sending domains, merged into the current ones: stream
     /// name (1–32 of a-z, 0-9, '-', '_') to a domain the brand registered;
     /// `""` takes a stream's domain away. A stream with a domain writes
@@ -343,7 +352,36 @@ pub struct Event {
     /// for; 1 for a single one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
+    /// `accepted` and `held`: the content's spam score from SpamAssassin's
+    /// spamd, when Herald is configured to ask it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spam: Option<SpamScore>,
 }
+
+/// What releasing or dropping a held message did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HeldOutcome {
+    #[schema(example = "msg_0190f0b8a1c27d3e8f00112233445566")]
+    pub id: String,
+    /// The recipients released for delivery (or dropped).
+    pub recipients: u32,
+}
+
+/// What SpamAssassin's spamd said of a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SpamScore {
+    #[schema(example = 1000.0)]
+    pub score: f64,
+    /// The account's threshold: over it, the message is held.
+    #[schema(example = 5.0)]
+    pub threshold: f64,
+    /// The rules that hit.
+    #[schema(example = json!(["GTUBE", "MISSING_DATE"]))]
+    pub rules: Vec<String>,
+}
+
+// Scores are finite numbers.
+impl Eq for SpamScore {}
 
 /// A page of events and the cursor for the next one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -455,6 +455,10 @@ pub enum QueueAction {
     Bounce { id: String },
     /// Remove the message without notice.
     Purge { id: String },
+    /// Deliver a message held for its spam score (an admin key only).
+    Release { id: String },
+    /// Drop a message held for its spam score (`dropped` events).
+    Drop { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -531,6 +535,10 @@ pub enum AccountCommand {
         /// Recipients a minute the account may send (0 removes the limit).
         #[arg(long, value_name = "PER_MINUTE")]
         rate: Option<u32>,
+        /// The spam score (spamd) over which the account's mail is held
+        /// (1 to 1000; default `[spamd] threshold`).
+        #[arg(long, value_name = "SCORE")]
+        spam_threshold: Option<f64>,
         /// A stream's own sending domain, one the brand registered: its mail
         /// is DKIM-signed and bounces in it (`newsletter=news.example.com`;
         /// `newsletter=` takes it away). Repeatable.

@@ -46,6 +46,8 @@ pub async fn run(config: &Config, args: QueueArgs, json: bool) -> anyhow::Result
         QueueAction::Retry { id } => (Method::POST, format!("/api/v1/queue/{id}/retry")),
         QueueAction::Bounce { id } => (Method::POST, format!("/api/v1/queue/{id}/bounce")),
         QueueAction::Purge { id } => (Method::DELETE, format!("/api/v1/queue/{id}")),
+        QueueAction::Release { id } => (Method::POST, format!("/api/v1/messages/{id}/release")),
+        QueueAction::Drop { id } => (Method::POST, format!("/api/v1/messages/{id}/drop")),
         QueueAction::Destinations => (Method::GET, "/api/v1/queue/destinations".to_owned()),
         QueueAction::Warmup => (Method::GET, "/api/v1/warmup".to_owned()),
     };
@@ -71,6 +73,18 @@ pub async fn run(config: &Config, args: QueueArgs, json: bool) -> anyhow::Result
         QueueAction::Retry { id } => output::note(&format!("{id}: every pending recipient will be tried now")),
         QueueAction::Bounce { id } => output::note(&format!("{id}: bounced")),
         QueueAction::Purge { id } => output::note(&format!("{id}: purged")),
+        QueueAction::Release { .. } | QueueAction::Drop { .. } => {
+            let done: herald_api_types::HeldOutcome = serde_json::from_str(&body)?;
+            if json {
+                return output::json(&done);
+            }
+            let what = if matches!(args.action, QueueAction::Release { .. }) {
+                "released"
+            } else {
+                "dropped"
+            };
+            output::note(&format!("{}: {} recipients {what}", done.id, done.recipients));
+        }
         QueueAction::Destinations => {
             let list: List<QueueDestination> = serde_json::from_str(&body)?;
             if json {

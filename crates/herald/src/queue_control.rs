@@ -113,4 +113,12 @@ impl QueueControl for SpoolQueue {
     fn purge(&self, id: &MessageId) -> bool {
         self.mta.purge(id).is_ok()
     }
+
+    fn release(&self, id: &MessageId) -> Option<usize> {
+        self.mta.release(id).ok()
+    }
+
+    fn drop_held(&self, id: &MessageId, why: &str) -> Option<usize> {
+        self.mta.drop_held(id, why).ok()
+    }
 }

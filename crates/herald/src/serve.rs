@@ -324,14 +324,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
 
     // SMTP listeners.
-    let acceptance = Arc::new(Acceptor::new(
+    let mut taking = Acceptor::new(
         config.hostname.clone(),
         accounts.clone(),
         spool.clone(),
         Arc::new(mta.clone()),
         sink.clone(),
         config.smtp.max_message_size,
-    ));
+    );
+    if let Some(spamd) = &config.spamd {
+        tracing::info!(address = %spamd.address, threshold = spamd.threshold, "messages are scored by spamd");
+        taking = taking.with_spamd(spamd.clone());
+    }
+    let acceptance = Arc::new(taking);
     let inbound = Arc::new(Inbound::new(
         keys.clone(),
         store.clone(),

@@ -101,6 +101,16 @@ pub trait QueueControl: Send + Sync {
     fn retry(&self, id: &herald_types::MessageId) -> bool;
     fn bounce(&self, id: &herald_types::MessageId) -> bool;
     fn purge(&self, id: &herald_types::MessageId) -> bool;
+    /// Releases the held recipients of `id` for delivery now; how many
+    /// (`None`: not queued).
+    fn release(&self, _id: &herald_types::MessageId) -> Option<usize> {
+        None
+    }
+    /// Drops the held recipients of `id`, with `dropped` events giving
+    /// `why`; how many (`None`: not queued).
+    fn drop_held(&self, _id: &herald_types::MessageId, _why: &str) -> Option<usize> {
+        None
+    }
     /// Whether a recipient domain's mail goes to `destination` (a
     /// provider's name or a destination's key).
     fn goes_to(&self, _domain: &str, _destination: &str) -> bool {

@@ -31,6 +31,7 @@ pub fn account(a: &store::Account) -> api::Account {
             complaint_alert_percent: f64::from(a.settings.complaint_alert_bp) / 100.0,
             daily_quota: a.settings.daily_quota,
             rate_per_minute: a.settings.rate_per_minute,
+            spam_threshold: a.settings.spam_threshold_centi.map(|c| f64::from(c) / 100.0),
             stream_domains: a.settings.stream_domains.clone(),
         },
     }
@@ -154,6 +155,11 @@ pub fn event(e: &herald_types::Event, account_name: &str) -> api::Event {
         machine: e.engagement.as_ref().map(|g| g.machine),
         url: e.engagement.as_ref().and_then(|g| g.url.clone()),
         count: e.engagement.as_ref().map(|g| g.count),
+        spam: e.spam.as_ref().map(|g| api::SpamScore {
+            score: g.score,
+            threshold: g.threshold,
+            rules: g.rules.clone(),
+        }),
     }
 }
 

@@ -52,7 +52,13 @@ pub struct Acceptor {
     events: Arc<dyn EventSink>,
     max_message_size: usize,
     quotas: crate::quota::Quotas,
+    /// Content scoring, when `[spamd]` is configured, and the scans in
+    /// flight at once.
+    spamd: Option<(crate::spamd::SpamdSettings, Arc<tokio::sync::Semaphore>)>,
 }
+
+/// Messages scored by spamd at once; more wait their turn.
+const SCANS: usize = 16;
 
 impl std::fmt::Debug for Acceptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -79,6 +85,58 @@ impl Acceptor {
             events,
             max_message_size,
             quotas: crate::quota::Quotas::default(),
+            spamd: None,
+        }
+    }
+
+    /// Every message is scored by spamd before it is queued; over the
+    /// account's threshold it is held.
+    #[must_use]
+    pub fn with_spamd(mut self, settings: crate::spamd::SpamdSettings) -> Self {
+        self.spamd = Some((settings, Arc::new(tokio::sync::Semaphore::new(SCANS))));
+        self
+    }
+
+    /// The content's score against the account's threshold; `None` when
+    /// no spamd is configured, or it failed and unscored mail is accepted.
+    async fn score(&self, facts: &AccountFacts, body: &[u8]) -> Result<Option<herald_types::SpamScore>, SubmitError> {
+        let Some((settings, scans)) = &self.spamd else {
+            return Ok(None);
+        };
+        // A message personalised per recipient is scored as its first
+        // recipient's copy: the others differ only in their values.
+        let rendered;
+        let content: &[u8] = if herald_message::personal::is_personal(body) {
+            let stored = herald_message::personal::decode(body).map_err(|e| SubmitError::BadHeaders(e.to_string()))?;
+            rendered =
+                herald_message::personal::render(&stored, 0).map_err(|e| SubmitError::BadHeaders(e.to_string()))?;
+            &rendered
+        } else {
+            body
+        };
+        let _turn = scans.acquire().await.map_err(|_| SubmitError::Unavailable)?;
+        let threshold = facts
+            .settings
+            .spam_threshold_centi
+            .map_or(settings.threshold, |c| f64::from(c) / 100.0);
+        match crate::spamd::check(settings, content).await {
+            Ok(v) => {
+                metrics::counter!("herald_spamd_scans_total", "outcome" => if v.score > threshold { "held" } else { "passed" }).increment(1);
+                Ok(Some(herald_types::SpamScore {
+                    score: v.score,
+                    threshold,
+                    rules: v.rules,
+                }))
+            }
+            Err(e) => {
+                metrics::counter!("herald_spamd_scans_total", "outcome" => "error").increment(1);
+                tracing::warn!(error = %e, accept = settings.accept_on_error, "spamd could not score a message");
+                if settings.accept_on_error {
+                    Ok(None)
+                } else {
+                    Err(SubmitError::Unavailable)
+                }
+            }
         }
     }
 
@@ -333,8 +391,44 @@ impl Acceptor {
                 u32::try_from(queued).unwrap_or(u32::MAX),
             )
             .await?;
+        // Scored before it is stored: over the threshold, every queued
+        // recipient is held (with a `held` event) until an operator
+        // releases or drops it.
+        let spam = if queued > 0 {
+            self.score(&facts, &body).await?
+        } else {
+            None
+        };
+        let held = spam.as_ref().is_some_and(|s| s.score > s.threshold);
+        let mut events = events;
+        if let Some(score) = &spam {
+            let mut holds = Vec::new();
+            for e in events.iter_mut().filter(|e| e.kind == EventKind::Accepted) {
+                e.spam = Some(score.clone());
+                if held {
+                    let mut h = e.clone();
+                    h.id = herald_types::EventId::generate();
+                    h.kind = EventKind::Held;
+                    h.header_id = None;
+                    h.reason = Some(format!(
+                        "spam score {:.1} is over the threshold {:.1}{}",
+                        score.score,
+                        score.threshold,
+                        if score.rules.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", score.rules.join(", "))
+                        }
+                    ));
+                    holds.push(h);
+                }
+            }
+            events.extend(holds);
+        }
         let stored = if queued == 0 {
             self.spool.journal_events(events).await
+        } else if held {
+            self.spool.enqueue_held_with(id.clone(), envelope, body, events).await
         } else {
             self.spool.enqueue_with(id.clone(), envelope, body, events).await
         };
@@ -343,7 +437,9 @@ impl Acceptor {
             SubmitError::Unavailable
         })?;
         tracing::info!(message = %id, account = %account, from = %sender, recipients = outcomes.len(), queued, size, client = %client_ip, "accepted");
-        if queued > 0 {
+        if held {
+            tracing::warn!(message = %id, account = %account, score = spam.as_ref().map_or(0.0, |s| s.score), "held: spam score over the threshold");
+        } else if queued > 0 {
             self.mta.submit(&id);
         }
         Ok(Accepted {

@@ -21,6 +21,7 @@ mod ingress;
 mod prepare;
 mod quota;
 mod senders;
+pub mod spamd;
 
 pub use accept::{Acceptor, Deliver};
 pub use forward::{FORWARDING_LOCAL, ForwardLimit};

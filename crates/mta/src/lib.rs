@@ -226,6 +226,17 @@ impl Mta {
         self.inner.give_up(id, true)
     }
 
+    /// Releases `id`'s held recipients for delivery now; how many.
+    pub fn release(&self, id: &MessageId) -> Result<usize, QueueError> {
+        self.inner.release(id)
+    }
+
+    /// Drops `id`'s held recipients with a `dropped` event giving `why`;
+    /// how many.
+    pub fn drop_held(&self, id: &MessageId, why: &str) -> Result<usize, QueueError> {
+        self.inner.drop_held(id, why)
+    }
+
     /// Messages waiting in memory for their next attempt (for metrics).
     pub fn scheduled(&self) -> usize {
         self.inner.scheduled()

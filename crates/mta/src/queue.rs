@@ -356,6 +356,47 @@ impl Inner {
         Ok(())
     }
 
+    /// Held recipients of `id` become pending, due now; how many.
+    pub fn release(&self, id: &MessageId) -> Result<usize, QueueError> {
+        let q = self.spool.get(id).ok_or(QueueError::NotFound)?;
+        let now = now_ms();
+        let mut released = 0;
+        for (i, s) in q.states.iter().enumerate() {
+            if s.status == RcptStatus::Held && self.spool.update(id, i, RcptState::new(now)).is_ok() {
+                released += 1;
+            }
+        }
+        if released > 0 {
+            self.schedule_at(now, id);
+        }
+        Ok(released)
+    }
+
+    /// Held recipients of `id` are removed, each with a `dropped` event
+    /// giving `why`; how many.
+    pub fn drop_held(&self, id: &MessageId, why: &str) -> Result<usize, QueueError> {
+        let q = self.spool.get(id).ok_or(QueueError::NotFound)?;
+        let mut dropped = 0;
+        for (i, s) in q.states.iter().enumerate() {
+            if s.status != RcptStatus::Held {
+                continue;
+            }
+            let mut event =
+                Event::new(EventKind::Dropped, q.envelope.account.clone(), q.id.clone()).of_message(&q.envelope);
+            event.recipient = q.envelope.recipients.get(i).map(ToString::to_string);
+            event.sender = Some(q.envelope.sender.to_string());
+            event.reason = Some(why.to_owned());
+            let purged = RcptState {
+                status: RcptStatus::Purged,
+                ..*s
+            };
+            if self.spool.update_with_event(&q.id, i, purged, event).is_ok() {
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
+    }
+
     pub fn give_up(&self, id: &MessageId, silently: bool) -> Result<(), QueueError> {
         let q = self.spool.get(id).ok_or(QueueError::NotFound)?;
         let answer = SmtpAnswer {

@@ -284,6 +284,29 @@ impl Spool {
         body: Vec<u8>,
         events: Vec<Event>,
     ) -> Result<(), SpoolError> {
+        self.enqueue_inner(id, envelope, body, events, false).await
+    }
+
+    /// [`Spool::enqueue_with`] with every recipient `Held`: durable, and
+    /// delivered only once released.
+    pub async fn enqueue_held_with(
+        &self,
+        id: MessageId,
+        envelope: Envelope,
+        body: Vec<u8>,
+        events: Vec<Event>,
+    ) -> Result<(), SpoolError> {
+        self.enqueue_inner(id, envelope, body, events, true).await
+    }
+
+    async fn enqueue_inner(
+        &self,
+        id: MessageId,
+        envelope: Envelope,
+        body: Vec<u8>,
+        events: Vec<Event>,
+        held: bool,
+    ) -> Result<(), SpoolError> {
         if envelope.recipients.is_empty() {
             return Err(SpoolError::Invalid("a message needs at least one recipient"));
         }
@@ -297,6 +320,7 @@ impl Spool {
                 envelope: Arc::new(envelope),
                 body,
                 events: self.journaled(events),
+                held,
                 ack,
             })
             .map_err(|_| SpoolError::Stopped)?;

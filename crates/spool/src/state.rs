@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-/// Where a recipient stands. Everything but `Pending` is final.
+/// Where a recipient stands. Everything but `Pending` and `Held` is final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum RcptStatus {
@@ -14,6 +14,9 @@ pub enum RcptStatus {
     Expired = 3,
     /// Removed by an operator (`herald queue purge`).
     Purged = 4,
+    /// Kept from delivery (its content scored as spam) until an operator
+    /// releases it (back to `Pending`) or drops it (`Purged`). Not final.
+    Held = 5,
 }
 
 impl RcptStatus {
@@ -24,12 +27,13 @@ impl RcptStatus {
             2 => Self::Bounced,
             3 => Self::Expired,
             4 => Self::Purged,
+            5 => Self::Held,
             _ => return None,
         })
     }
 
     pub fn is_final(self) -> bool {
-        self != Self::Pending
+        !matches!(self, Self::Pending | Self::Held)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +43,7 @@ impl RcptStatus {
             Self::Bounced => "bounced",
             Self::Expired => "expired",
             Self::Purged => "purged",
+            Self::Held => "held",
         }
     }
 }
@@ -60,6 +65,14 @@ impl RcptState {
             status: RcptStatus::Pending,
             attempts: 0,
             next_attempt_ms: now_ms,
+        }
+    }
+
+    /// A new recipient kept from delivery until released.
+    pub fn held(now_ms: i64) -> Self {
+        Self {
+            status: RcptStatus::Held,
+            ..Self::new(now_ms)
         }
     }
 }

@@ -52,6 +52,8 @@ pub enum Command {
         body: Vec<u8>,
         /// Events journaled with the message (its `accepted` events).
         events: Vec<Journaled>,
+        /// Every recipient starts `Held` instead of `Pending`.
+        held: bool,
         ack: oneshot::Sender<Result<(), SpoolError>>,
     },
     /// A recipient's new state: durable with the next sync, no answer.
@@ -156,6 +158,7 @@ impl Writer {
                     envelope,
                     body,
                     events: journaled,
+                    held,
                     ack,
                 } => {
                     if let Some(why) = &self.failed {
@@ -178,7 +181,9 @@ impl Writer {
                         len: body_len,
                         crc,
                     };
-                    let states = vec![RcptState::new(state::to_ms(envelope.received_at)); envelope.recipients.len()];
+                    let at = state::to_ms(envelope.received_at);
+                    let one = if held { RcptState::held(at) } else { RcptState::new(at) };
+                    let states = vec![one; envelope.recipients.len()];
                     record::encode_message_parts(id, loc, &envelope, &states, journal_buf);
                     for e in &journaled {
                         record::encode_event(e.seq, &e.json, journal_buf);

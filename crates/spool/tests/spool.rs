@@ -414,3 +414,37 @@ async fn large_bodies_among_small_ones_read_back_exactly() {
         assert_eq!(&reopened.read_body(id).unwrap(), body, "after a restart too");
     }
 }
+
+#[tokio::test]
+async fn a_held_message_stays_held_across_a_restart_until_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = herald_types::MessageId::generate();
+    {
+        let spool = Spool::open(dir.path(), SpoolOptions::default()).unwrap();
+        spool
+            .enqueue_held_with(
+                id.clone(),
+                envelope(&["a@example.net", "b@example.org"]),
+                body(1),
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        let q = spool.get(&id).unwrap();
+        assert!(q.states.iter().all(|s| s.status == RcptStatus::Held));
+        spool.close();
+    }
+    let spool = Spool::open(dir.path(), SpoolOptions::default()).unwrap();
+    let q = spool.get(&id).expect("held mail is recovered, not finished");
+    assert!(q.states.iter().all(|s| s.status == RcptStatus::Held), "{:?}", q.states);
+    // Released: pending again; dropped: purged, and the message leaves.
+    let pending = RcptState::new(1_700_000_000_000);
+    assert!(!spool.update(&id, 0, pending).unwrap());
+    let purged = RcptState {
+        status: RcptStatus::Purged,
+        ..pending
+    };
+    assert!(!spool.update(&id, 1, purged).unwrap(), "one recipient is still pending");
+    assert!(spool.update(&id, 0, delivered()).unwrap());
+    assert!(spool.get(&id).is_none());
+}

@@ -9,7 +9,7 @@
 // query as a `&'static str`: sqlx 0.9 accepts only static SQL unless told
 // otherwise, which keeps values out of SQL text by construction.
 
-/// Rows per multi-row INSERT on SQLite: 20 columns each, well under its
+/// Rows per multi-row INSERT on SQLite: 22 columns each, well under its
 /// limit of 32,766 bound values.
 pub(crate) const EVENT_ROWS: usize = 200;
 /// Rows per multi-row INSERT on PostgreSQL. sqlx's cost per statement grows
@@ -42,8 +42,8 @@ macro_rules! smtp_credential_select {
 macro_rules! event_select {
     () => {
         "SELECT id, at, kind, account_id, stream, message_id, recipient, sender, source_ip, mx, smtp_code, \
-         smtp_enhanced, smtp_text, smtp_phase, bounce_class, bounce_reason, tags, metadata, engagement, reason, rcpt_index \
-         FROM events"
+         smtp_enhanced, smtp_text, smtp_phase, bounce_class, bounce_reason, tags, metadata, engagement, reason, rcpt_index, \
+         spam FROM events"
     };
 }
 
@@ -173,6 +173,10 @@ macro_rules! impl_sql_store {
                 Some(g) => Some(serde_json::from_str(&g).map_err(|e| error::corrupt("engagement", e))?),
                 None => None,
             };
+            let spam = match json("spam")? {
+                Some(g) => Some(serde_json::from_str(&g).map_err(|e| error::corrupt("spam", e))?),
+                None => None,
+            };
             Ok(Event {
                 id: parsed(row, "id", EventId::parse)?,
                 kind: parsed(row, "kind", EventKind::parse)?,
@@ -193,6 +197,7 @@ macro_rules! impl_sql_store {
                 tags,
                 metadata,
                 engagement,
+                spam,
             })
         }
 
@@ -582,7 +587,7 @@ macro_rules! impl_sql_store {
                     let mut q = sqlx::QueryBuilder::new(
                         "INSERT INTO events (id, at, kind, account_id, stream, message_id, recipient, sender, source_ip, \
                          mx, smtp_code, smtp_enhanced, smtp_text, smtp_phase, bounce_class, bounce_reason, tags, metadata, \
-                         engagement, reason, rcpt_index) ",
+                         engagement, reason, rcpt_index, spam) ",
                     );
                     q.push_values(chunk, |mut b, e| {
                         b.push_bind(e.id.as_str().to_owned())
@@ -605,7 +610,8 @@ macro_rules! impl_sql_store {
                             .push_bind((!e.metadata.is_empty()).then(|| serde_json::to_string(&e.metadata).unwrap_or_default()))
                             .push_bind(e.engagement.as_ref().map(|g| serde_json::to_string(g).unwrap_or_default()))
                             .push_bind(e.reason.clone())
-                            .push_bind(e.rcpt_index.map(i64::from));
+                            .push_bind(e.rcpt_index.map(i64::from))
+                            .push_bind(e.spam.as_ref().map(|g| serde_json::to_string(g).unwrap_or_default()));
                     });
                     q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
                     for row in q.build().fetch_all(&mut *tx).await.map_err(error::plain)? {

@@ -87,7 +87,7 @@ fn counters_of(e: &Event, first: bool) -> Vec<(usize, i64)> {
         EventKind::Clicked if machine => vec![(counter("clicked_machine"), times)],
         EventKind::Clicked if first => vec![(counter("clicked"), times), (counter("clicked_unique"), 1)],
         EventKind::Clicked => vec![(counter("clicked"), times)],
-        EventKind::Replied | EventKind::Alert => Vec::new(),
+        EventKind::Replied | EventKind::Alert | EventKind::Held => Vec::new(),
     }
 }
 

@@ -18,6 +18,7 @@ mod pki;
 mod process;
 mod receiver;
 mod smtp_sink;
+mod spamd;
 pub mod store_suite;
 mod temp_store;
 
@@ -28,4 +29,5 @@ pub use pki::{HttpsServer, Identity, Page, TestCa};
 pub use process::{HeraldProcess, wait_for};
 pub use receiver::{Mode, Post, Receiver};
 pub use smtp_sink::{Behaviour, Phase, Rule, SinkMessage, SinkOptions, SmtpSink};
+pub use spamd::Spamd;
 pub use temp_store::{DEFAULT_POSTGRES_URL, POSTGRES_ENV, TempStore, postgres_url};

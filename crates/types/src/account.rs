@@ -91,6 +91,11 @@ pub struct AccountSettings {
     /// Recipients a minute; `None`: no limit. Set like the quota.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_per_minute: Option<u32>,
+    /// The spam score (spamd) over which the account's mail is held, in
+    /// hundredths (500 = 5.0); `None`: `[spamd] threshold`. Set like the
+    /// quota: an account cannot raise its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spam_threshold_centi: Option<i32>,
     /// Streams that send in a domain of their own (stream name to one of
     /// the brand's sending domains): their mail is signed (DKIM `d=`) and
     /// bounces (return path) in that domain, so one stream's reputation
@@ -175,6 +180,7 @@ impl Default for AccountSettings {
             complaint_alert_bp: Self::DEFAULT_COMPLAINT_ALERT_BP,
             daily_quota: None,
             rate_per_minute: None,
+            spam_threshold_centi: None,
             stream_domains: std::collections::BTreeMap::new(),
         }
     }

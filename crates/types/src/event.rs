@@ -27,10 +27,14 @@ pub enum EventKind {
     /// Something an account should know: a webhook disabled, a rate over
     /// its threshold. `reason` says what.
     Alert,
+    /// Kept from delivery: its content scored over the account's spam
+    /// threshold (`spam` says the score and the rules that hit). Released
+    /// or dropped by the operator.
+    Held,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Accepted,
         Self::Delivered,
         Self::Deferred,
@@ -43,6 +47,7 @@ impl EventKind {
         Self::Unsubscribed,
         Self::Replied,
         Self::Alert,
+        Self::Held,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +64,7 @@ impl EventKind {
             Self::Unsubscribed => "unsubscribed",
             Self::Replied => "replied",
             Self::Alert => "alert",
+            Self::Held => "held",
         }
     }
 
@@ -67,7 +73,7 @@ impl EventKind {
             InvalidValue::new(
                 "event type",
                 s,
-                "accepted, delivered, deferred, bounced, dropped, expired, opened, clicked, complained, unsubscribed, replied or alert",
+                "accepted, delivered, deferred, bounced, dropped, expired, opened, clicked, complained, unsubscribed, replied, alert or held",
             )
         })
     }
@@ -110,6 +116,21 @@ pub struct BounceInfo {
     pub reason: String,
 }
 
+/// What SpamAssassin's `spamd` said of a message's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpamScore {
+    /// Its score (GTUBE scores 1000).
+    pub score: f64,
+    /// The account's threshold it was held over (or kept under).
+    pub threshold: f64,
+    /// The rules that hit, as spamd names them.
+    #[serde(default)]
+    pub rules: Vec<String>,
+}
+
+// Scores are finite: the reader refuses NaN and infinities.
+impl Eq for SpamScore {}
+
 /// One event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -149,6 +170,10 @@ pub struct Event {
     /// machine made it, and the link followed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engagement: Option<Engagement>,
+    /// The content's spam score, on `accepted` and `held` events when
+    /// spamd scored the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spam: Option<SpamScore>,
 }
 
 /// What an open or a click tells.
@@ -197,6 +222,7 @@ impl Event {
             tags: Vec::new(),
             metadata: Vec::new(),
             engagement: None,
+            spam: None,
         }
     }
 

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawConfig {
     /// Answer rules, first match wins, before Herald's defaults.
@@ -28,6 +28,7 @@ pub struct RawConfig {
     pub webhooks: RawWebhooks,
     pub alerts: RawAlerts,
     pub blocklists: RawBlocklists,
+    pub spamd: RawSpamd,
     pub dmarc: RawDmarc,
     pub inbound: RawInbound,
     pub retention: RawRetention,
@@ -427,6 +428,36 @@ impl Default for RawBlocklists {
             concurrency: 64,
             timeout: s("10s"),
             max_samples: 16,
+        }
+    }
+}
+
+/// `[spamd]`: SpamAssassin's spamd scores each message before it is
+/// queued; over the threshold it is held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSpamd {
+    /// `host:port` of spamd (empty: no content scoring).
+    pub address: String,
+    /// Messages scoring over this are held (an account may have its own).
+    pub threshold: f64,
+    /// The longest a score may take.
+    pub timeout: String,
+    /// The most of a message sent to spamd, in bytes (cut at a line end).
+    pub max_size: u64,
+    /// When spamd cannot score a message: "accept" it unscored, or
+    /// "tempfail" (451 / 503: the client tries again later).
+    pub on_error: String,
+}
+
+impl Default for RawSpamd {
+    fn default() -> Self {
+        Self {
+            address: String::new(),
+            threshold: 5.0,
+            timeout: s("30s"),
+            max_size: 512 * 1024,
+            on_error: s("accept"),
         }
     }
 }

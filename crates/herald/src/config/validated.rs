@@ -53,7 +53,7 @@ impl LogFormat {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub hostname: String,
     pub data_dir: PathBuf,
@@ -99,6 +99,8 @@ pub struct Config {
     pub retention: crate::retention::Retention,
     /// `[blocklists]`, checked.
     pub blocklists: BlocklistSettings,
+    /// `[spamd]`, when an address is set.
+    pub spamd: Option<herald_intake::spamd::SpamdSettings>,
     /// The config with every default resolved, for `config check`.
     effective: RawConfig,
 }
@@ -110,6 +112,43 @@ pub struct BlocklistSettings {
     pub interval: Duration,
     pub pace: herald_checks::blocklists::Pace,
     pub max_samples: usize,
+}
+
+fn spamd_settings(raw: &super::raw::RawSpamd) -> Result<Option<herald_intake::spamd::SpamdSettings>, ConfigError> {
+    if raw.address.trim().is_empty() {
+        return Ok(None);
+    }
+    let address = raw
+        .address
+        .trim()
+        .parse()
+        .map_err(|_| bad("spamd.address", &raw.address, "host:port, e.g. \"127.0.0.1:783\""))?;
+    if !(raw.threshold.is_finite() && (1.0..=1000.0).contains(&raw.threshold)) {
+        return Err(bad(
+            "spamd.threshold",
+            &raw.threshold.to_string(),
+            "a score from 1 to 1000",
+        ));
+    }
+    if !(1024..=64 * 1024 * 1024).contains(&raw.max_size) {
+        return Err(bad(
+            "spamd.max_size",
+            &raw.max_size.to_string(),
+            "1024 to 67108864 bytes",
+        ));
+    }
+    let accept_on_error = match raw.on_error.as_str() {
+        "accept" => true,
+        "tempfail" => false,
+        other => return Err(bad("spamd.on_error", other, "\"accept\" or \"tempfail\"")),
+    };
+    Ok(Some(herald_intake::spamd::SpamdSettings {
+        address,
+        threshold: raw.threshold,
+        timeout: positive_duration("spamd.timeout", &raw.timeout)?,
+        max_size: usize::try_from(raw.max_size).unwrap_or(usize::MAX),
+        accept_on_error,
+    }))
 }
 
 fn blocklist_settings(raw: &super::raw::RawBlocklists) -> Result<BlocklistSettings, ConfigError> {
@@ -834,6 +873,7 @@ impl Config {
             ],
         };
         let blocklists = blocklist_settings(&raw.blocklists)?;
+        let spamd = spamd_settings(&raw.spamd)?;
         let inbound = InboundLimits {
             forwards_per_hour: raw.inbound.forwards_per_hour,
             unreadable_per_ip: raw.inbound.unreadable_per_ip,
@@ -860,6 +900,7 @@ impl Config {
             webhooks,
             alerts,
             blocklists,
+            spamd,
             effective,
             hostname,
             data_dir,

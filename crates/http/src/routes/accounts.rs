@@ -143,6 +143,7 @@ pub async fn update_settings(
                 complaint_alert_percent: req.complaint_alert_percent,
                 daily_quota: req.daily_quota,
                 rate_per_minute: req.rate_per_minute,
+                spam_threshold: req.spam_threshold,
                 stream_domains: req.stream_domains,
             },
         )

@@ -305,6 +305,7 @@ fn state_after(kind: EventKind) -> Option<&'static str> {
         EventKind::Bounced => Some("bounced"),
         EventKind::Dropped => Some("dropped"),
         EventKind::Expired => Some("expired"),
+        EventKind::Held => Some("held"),
         EventKind::Opened
         | EventKind::Clicked
         | EventKind::Complained

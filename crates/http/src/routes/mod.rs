@@ -159,6 +159,8 @@ pub fn api(send_body_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(queue::show, queue::purge))
         .routes(routes!(queue::retry))
         .routes(routes!(queue::bounce))
+        .routes(routes!(queue::release))
+        .routes(routes!(queue::drop_held))
         .routes(routes!(track::open))
         .routes(routes!(track::click))
         .routes(routes!(track::unsubscribe_page, track::unsubscribe))

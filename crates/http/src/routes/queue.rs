@@ -221,3 +221,61 @@ pub async fn purge(
         Err(not_found())
     }
 }
+
+fn nothing_held() -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "conflict", "the message has no held recipient")
+}
+
+/// Release a held message (its content scored over the spam threshold):
+/// its held recipients are delivered now. An admin key only: an account
+/// cannot wave its own mail past the content check (404 for any other).
+#[utoipa::path(post, path = "/api/v1/messages/{id}/release", tag = "messages",
+    params(("id" = herald_api_types::patterns::MessageId, Path, description = "message id (msg_…)")),
+    responses((status = 200, body = herald_api_types::HeldOutcome), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "nothing held")),
+    security(("bearer" = [])))]
+pub async fn release(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<herald_api_types::HeldOutcome>> {
+    if !caller.admin {
+        return Err(not_found());
+    }
+    let (id, _) = find(&s, &caller, &id)?;
+    match queue(&s)?.release(&id) {
+        None => Err(not_found()),
+        Some(0) => Err(nothing_held()),
+        Some(n) => {
+            tracing::info!(message = %id, recipients = n, "held message released");
+            Ok(Json(herald_api_types::HeldOutcome {
+                id: id.to_string(),
+                recipients: u32::try_from(n).unwrap_or(u32::MAX),
+            }))
+        }
+    }
+}
+
+/// Drop a held message: its held recipients are not sent, each with a
+/// `dropped` event. The message's account or an admin key.
+#[utoipa::path(post, path = "/api/v1/messages/{id}/drop", tag = "messages",
+    params(("id" = herald_api_types::patterns::MessageId, Path, description = "message id (msg_…)")),
+    responses((status = 200, body = herald_api_types::HeldOutcome), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "nothing held")),
+    security(("bearer" = [])))]
+pub async fn drop_held(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<herald_api_types::HeldOutcome>> {
+    let (id, _) = find(&s, &caller, &id)?;
+    let who = if caller.admin { "the operator" } else { "the account" };
+    match queue(&s)?.drop_held(&id, &format!("held: dropped by {who}")) {
+        None => Err(not_found()),
+        Some(0) => Err(nothing_held()),
+        Some(n) => Ok(Json(herald_api_types::HeldOutcome {
+            id: id.to_string(),
+            recipients: u32::try_from(n).unwrap_or(u32::MAX),
+        })),
+    }
+}
