@@ -752,6 +752,22 @@ pub struct SendResult {
     #[schema(example = "msg_0190f0b8a1c27d3e8f00112233445566")]
     pub id: String,
     pub recipients: Vec<RecipientResult>,
+    /// What to fix in the content (the message was sent all the same): no
+    /// text part, no `<html>`/`<body>`, images without `alt`, HTML over
+    /// 102 KB (Gmail clips it), links through URL shorteners.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ContentWarning>,
+}
+
+/// One thing to fix in a sent message's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContentWarning {
+    /// `text_missing`, `html_no_html`, `html_no_body`, `image_no_alt`,
+    /// `html_clipped` or `url_shortener`.
+    #[schema(example = "image_no_alt")]
+    pub code: String,
+    #[schema(example = "2 images without alt text: readers who block images see nothing in their place")]
+    pub message: String,
 }
 
 /// One recipient of a sent message: where it stands and how it got there.

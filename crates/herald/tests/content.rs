@@ -184,3 +184,51 @@ async fn without_spamd_tempfail_refuses_for_now() -> anyhow::Result<()> {
     ensure!(a.status == 503, "{} {}", a.status, a.body);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_send_api_warns_about_html_that_needs_fixing() -> anyhow::Result<()> {
+    let mut h = Harness::start(Path::new(BIN), Options::new(TempStore::sqlite()?)?).await?;
+    h.key = h.account("acme", None)?;
+    let send = |body: Value| {
+        let call = h.api.call("POST", "/api/v1/messages").key(&h.key).json(body);
+        async move { call.send().await }
+    };
+    let sloppy = send(json!({
+        "from": "news@acme.test", "to": ["someone@example.test"], "subject": "News",
+        "html": format!("<p>Hi <img src=\"https://acme.test/a.png\"> <a href=\"https://bit.ly/x\">deal</a></p>{}", " ".repeat(110 * 1024))
+    }))
+    .await?;
+    ensure!(sloppy.status == 202, "{}", sloppy.body);
+    let codes: Vec<&str> = sloppy.body["warnings"]
+        .as_array()
+        .context("warnings")?
+        .iter()
+        .filter_map(|w| w["code"].as_str())
+        .collect();
+    ensure!(
+        codes
+            == [
+                "text_missing",
+                "html_no_html",
+                "html_no_body",
+                "image_no_alt",
+                "html_clipped",
+                "url_shortener"
+            ],
+        "{}",
+        sloppy.body
+    );
+    // Sent all the same.
+    h.wait_events("delivered", "someone@example.test", 1).await?;
+    let tidy = send(json!({
+        "from": "news@acme.test", "to": ["other@example.test"], "subject": "News", "text": "Hi",
+        "html": "<html><body><p>Hi</p><img src=\"https://acme.test/a.png\" alt=\"Acme\"></body></html>"
+    }))
+    .await?;
+    ensure!(
+        tidy.status == 202 && tidy.body.get("warnings").is_none(),
+        "{}",
+        tidy.body
+    );
+    Ok(())
+}

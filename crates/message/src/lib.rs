@@ -10,6 +10,7 @@
 mod authors;
 mod build;
 mod headers;
+pub mod lint;
 pub mod mbox;
 mod parts;
 pub mod personal;

@@ -239,6 +239,18 @@ async fn handle(
     // The request's bytes are not needed past here: a large one is not
     // held twice while its message is built.
     drop(body);
+    // Content warnings: the message goes out all the same.
+    let warnings: Vec<herald_api_types::ContentWarning> = match (&req.raw, &req.html) {
+        (Some(raw), _) => herald_message::lint::raw(raw.as_bytes()),
+        (None, Some(html)) => herald_message::lint::html(html, req.text.is_some()),
+        (None, None) => Vec::new(),
+    }
+    .into_iter()
+    .map(|w| herald_api_types::ContentWarning {
+        code: w.code.to_owned(),
+        message: w.message,
+    })
+    .collect();
     let origin = Origin {
         account,
         client_ip: peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
@@ -286,6 +298,7 @@ async fn handle(
     let answer = SendResult {
         id: id.unwrap_or_default(),
         recipients,
+        warnings,
     };
     serde_json::to_string(&answer)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
