@@ -127,6 +127,8 @@ pub struct SettingsPatch {
     /// The spam score over which mail is held (1 to 1000). Operator or
     /// master only: an account cannot raise its own.
     pub spam_threshold: Option<f64>,
+    /// Where alerts are mailed; `Some("")` stops mailing them.
+    pub alert_email: Option<String>,
     /// Streams' sending domains, merged into the current ones: a stream
     /// named with `""` loses its own domain.
     pub stream_domains: Option<std::collections::BTreeMap<String, String>>,

@@ -297,6 +297,13 @@ impl Accounts {
                 Some(herald_types::EmailAddress::parse(to)?.to_string())
             };
         }
+        if let Some(to) = patch.alert_email.as_deref().map(str::trim) {
+            settings.alert_email = if to.is_empty() {
+                None
+            } else {
+                Some(herald_types::EmailAddress::parse(to)?.to_string())
+            };
+        }
         if let Some(url) = patch.reply_url.as_deref().map(str::trim) {
             settings.reply_url = if url.is_empty() {
                 None

@@ -114,6 +114,9 @@ pub struct AccountSettings {
     /// server's `[spamd] threshold`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spam_threshold: Option<f64>,
+    /// Where its alerts are mailed, beside the `alert` events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_email: Option<String>,
     /// Streams that send in a domain of their own: stream name to sending
     /// domain. Their mail is DKIM-signed and bounces in that domain.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -166,6 +169,10 @@ pub struct UpdateAccountSettings {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 1000)]
     pub spam_threshold: Option<f64>,
+    /// Where alerts are mailed (an address); `""` stops mailing them.
+    #[serde(default)]
+    #[schema(value_type = Option<patterns::EmailAddressOrEmpty>)]
+    pub alert_email: Option<String>,
     /// Streams' own sending domains, merged into the current ones: stream
     /// name (1–32 of a-z, 0-9, '-', '_') to a domain the brand registered;
     /// `""` takes a stream's domain away. A stream with a domain writes

@@ -539,6 +539,9 @@ pub enum AccountCommand {
         /// (1 to 1000; default `[spamd] threshold`).
         #[arg(long, value_name = "SCORE")]
         spam_threshold: Option<f64>,
+        /// Mail the account's alerts to this address ("" stops).
+        #[arg(long, value_name = "ADDRESS")]
+        alert_email: Option<String>,
         /// A stream's own sending domain, one the brand registered: its mail
         /// is DKIM-signed and bounces in it (`newsletter=news.example.com`;
         /// `newsletter=` takes it away). Repeatable.

@@ -125,6 +125,7 @@ pub async fn account(accounts: &Accounts, cmd: AccountCommand, json: bool) -> an
             daily_quota,
             rate,
             spam_threshold,
+            alert_email,
             stream_domains,
         } => {
             let stream_domains = if stream_domains.is_empty() {
@@ -151,11 +152,12 @@ pub async fn account(accounts: &Accounts, cmd: AccountCommand, json: bool) -> an
                 daily_quota,
                 rate_per_minute: rate,
                 spam_threshold,
+                alert_email,
                 stream_domains,
             };
             if patch == herald_accounts::SettingsPatch::default() {
                 anyhow::bail!(
-                    "nothing to set: give --track-opens, --track-clicks, --hard-bounces, --soft-bounces, --reply-forward, --reply-url, --bounce-alert, --complaint-alert, --daily-quota, --rate, --spam-threshold or --stream-domain"
+                    "nothing to set: give --track-opens, --track-clicks, --hard-bounces, --soft-bounces, --reply-forward, --reply-url, --bounce-alert, --complaint-alert, --daily-quota, --rate, --spam-threshold, --alert-email or --stream-domain"
                 );
             }
             let caller = operator_on(accounts, &name).await?;

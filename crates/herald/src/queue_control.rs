@@ -122,3 +122,31 @@ impl QueueControl for SpoolQueue {
         self.mta.drop_held(id, why).ok()
     }
 }
+
+/// The MTA's warm-up counts, for the `warmup_cap` alert.
+pub struct WarmupCaps {
+    pub mta: Mta,
+    /// Pool name to the accounts it is for.
+    pub pools: Vec<(String, Vec<String>)>,
+}
+
+impl herald_monitor::conditions::WarmupView for WarmupCaps {
+    fn capped(&self) -> Vec<herald_monitor::conditions::Capped> {
+        self.mta
+            .warmup()
+            .into_iter()
+            .filter(|w| w.daily_cap > 0 && w.sent_today >= w.daily_cap && w.provider != "*")
+            .map(|w| herald_monitor::conditions::Capped {
+                accounts: w
+                    .pool
+                    .as_ref()
+                    .and_then(|p| self.pools.iter().find(|(name, _)| name == p))
+                    .map(|(_, a)| a.clone())
+                    .unwrap_or_default(),
+                key: w.key,
+                provider: w.provider,
+                daily_cap: w.daily_cap,
+            })
+            .collect()
+    }
+}

@@ -152,6 +152,26 @@ pub(crate) fn monitor_settings(config: &Config) -> herald_monitor::Settings {
     settings
 }
 
+/// The conditions the alert path watches beside rates and blocklists:
+/// checked as often as rates (`[alerts] check_interval`); the certificate
+/// Herald serves (the configured one or the self-signed one).
+pub(crate) fn condition_settings(config: &Config) -> herald_monitor::conditions::ConditionSettings {
+    let operator = herald_types::AccountName::parse(BOOTSTRAP_ACCOUNT).unwrap_or_else(|_| unreachable!());
+    let mut settings = herald_monitor::conditions::ConditionSettings::defaults(operator);
+    settings.interval = config.alerts.interval;
+    let c = &config.alert_conditions;
+    settings.slow_interval = c.dmarc_interval;
+    settings.dmarc_unknown_min = c.dmarc_unknown_min;
+    settings.deferral_min = c.deferral_min;
+    settings.deferral_share = c.deferral_share;
+    settings.certificate_warning = c.certificate_warning;
+    settings.certificates = vec![match &config.tls_files {
+        Some((cert, _)) => cert.clone(),
+        None => config.tls_dir().join("cert.pem"),
+    }];
+    settings
+}
+
 /// The blocklist checks' resolver: uncached, so a delisting is seen by the
 /// next check (each run asks each name once anyway).
 pub(crate) fn monitor_resolver(config: &Config) -> anyhow::Result<Arc<dyn Resolver>> {
@@ -292,8 +312,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let grace = config.shutdown_timeout;
     let render: herald_webhooks::Render =
         Arc::new(|e, account| serde_json::to_value(herald_http::views::event(e, account)).unwrap_or_default());
-    // Every alert goes one way: recorded, an `alert` event, the webhooks.
-    let alerter = herald_events::alerts::Alerter::new(store.clone(), sink.clone());
+    let mut taking = Acceptor::new(
+        config.hostname.clone(),
+        accounts.clone(),
+        spool.clone(),
+        Arc::new(mta.clone()),
+        sink.clone(),
+        config.smtp.max_message_size,
+    );
+    if let Some(spamd) = &config.spamd {
+        tracing::info!(address = %spamd.address, threshold = spamd.threshold, "messages are scored by spamd");
+        taking = taking.with_spamd(spamd.clone());
+    }
+    let acceptance = Arc::new(taking);
+    // Every alert goes one way: recorded, an `alert` event, the webhooks,
+    // and mail to the account's alert address when it has one.
+    let alerter = herald_events::alerts::Alerter::new(store.clone(), sink.clone()).with_mail(Arc::new(
+        herald_intake::alert_mail::AlertMailer::new(acceptance.clone(), &config.bounce_domain),
+    ));
     let webhooks = herald_webhooks::Dispatcher::new(
         store.clone(),
         config.webhooks.clone(),
@@ -317,6 +353,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         monitor_settings(&config),
     ));
     tokio::spawn(monitor.clone().run(stop_rx.clone()));
+    let conditions = Arc::new(herald_monitor::conditions::Conditions::new(
+        store.clone(),
+        monitor_resolver(&config)?,
+        dmarc.clone(),
+        alerter.clone(),
+        Some(Arc::new(crate::queue_control::WarmupCaps {
+            mta: mta.clone(),
+            pools: config
+                .delivery
+                .pools
+                .pools
+                .iter()
+                .map(|p| (p.name.clone(), p.accounts.clone()))
+                .collect(),
+        })),
+        condition_settings(&config),
+    ));
+    tokio::spawn(conditions.clone().run(stop_rx.clone()));
     let delivery = {
         let mta = mta.clone();
         let rx = stop_rx.clone();
@@ -324,19 +378,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
 
     // SMTP listeners.
-    let mut taking = Acceptor::new(
-        config.hostname.clone(),
-        accounts.clone(),
-        spool.clone(),
-        Arc::new(mta.clone()),
-        sink.clone(),
-        config.smtp.max_message_size,
-    );
-    if let Some(spamd) = &config.spamd {
-        tracing::info!(address = %spamd.address, threshold = spamd.threshold, "messages are scored by spamd");
-        taking = taking.with_spamd(spamd.clone());
-    }
-    let acceptance = Arc::new(taking);
     let inbound = Arc::new(Inbound::new(
         keys.clone(),
         store.clone(),

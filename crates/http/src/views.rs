@@ -32,6 +32,7 @@ pub fn account(a: &store::Account) -> api::Account {
             daily_quota: a.settings.daily_quota,
             rate_per_minute: a.settings.rate_per_minute,
             spam_threshold: a.settings.spam_threshold_centi.map(|c| f64::from(c) / 100.0),
+            alert_email: a.settings.alert_email.clone(),
             stream_domains: a.settings.stream_domains.clone(),
         },
     }

@@ -15,6 +15,7 @@
 //! before what the message told is stored.
 
 mod accept;
+pub mod alert_mail;
 mod forward;
 mod inbound;
 mod ingress;

@@ -18,6 +18,8 @@
 //! an account sees the listings of its own targets, the operator's account
 //! those of the platform's addresses and domains.
 
+pub mod conditions;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;

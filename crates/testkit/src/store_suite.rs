@@ -162,6 +162,7 @@ async fn status_changes_persist(s: Arc<dyn Store>) -> anyhow::Result<()> {
         daily_quota: Some(10_000),
         rate_per_minute: Some(600),
         spam_threshold_centi: Some(750),
+        alert_email: Some("ops@acme.test".to_owned()),
         stream_domains: [("newsletter".to_owned(), "news.acme.test".to_owned())].into(),
     };
     s.set_account_settings(&a.id, &tracking).await?;

@@ -96,6 +96,9 @@ pub struct AccountSettings {
     /// quota: an account cannot raise its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spam_threshold_centi: Option<i32>,
+    /// Where the account's alerts are mailed (beside the `alert` events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_email: Option<String>,
     /// Streams that send in a domain of their own (stream name to one of
     /// the brand's sending domains): their mail is signed (DKIM `d=`) and
     /// bounces (return path) in that domain, so one stream's reputation
@@ -181,6 +184,7 @@ impl Default for AccountSettings {
             daily_quota: None,
             rate_per_minute: None,
             spam_threshold_centi: None,
+            alert_email: None,
             stream_domains: std::collections::BTreeMap::new(),
         }
     }

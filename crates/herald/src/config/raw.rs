@@ -371,15 +371,26 @@ impl Default for RawWebhooks {
     }
 }
 
-/// `[alerts]`: when accounts' rates are checked against their thresholds.
+/// `[alerts]`: the conditions watched besides blocklists, and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawAlerts {
-    /// How often the last 24 hours' rates are checked.
+    /// How often rates, deferrals, warm-up caps and certificates are checked.
     pub check_interval: String,
     /// Messages that ended (delivered or bounced) in 24 hours below which
     /// no rate alert is raised.
     pub min_volume: u32,
+    /// How often DMARC records and reports are looked at.
+    pub dmarc_check_interval: String,
+    /// Messages failing DMARC from unknown sources (last 7 days) that make
+    /// an alert.
+    pub dmarc_unknown_min: u32,
+    /// A deferral storm: at least this many attempts to a receiving domain
+    /// in the last hour, more than `deferral_percent` of them deferred.
+    pub deferral_min_attempts: u32,
+    pub deferral_percent: u32,
+    /// Alert this long before a certificate Herald serves expires.
+    pub certificate_warning: String,
 }
 
 impl Default for RawAlerts {
@@ -387,6 +398,11 @@ impl Default for RawAlerts {
         Self {
             check_interval: s("5m"),
             min_volume: 100,
+            dmarc_check_interval: s("1h"),
+            dmarc_unknown_min: 10,
+            deferral_min_attempts: 20,
+            deferral_percent: 50,
+            certificate_warning: s("14d"),
         }
     }
 }

@@ -81,6 +81,10 @@ pub struct Config {
     pub webhooks: herald_webhooks::Settings,
     /// When accounts' rates are checked.
     pub alerts: herald_events::reputation::AlertSettings,
+    /// `[alerts]`' other conditions: DMARC checks' interval, unknown
+    /// sources' minimum, deferral storms' attempts and share, certificate
+    /// warning.
+    pub alert_conditions: AlertConditions,
     /// Who counts as a machine on the tracking endpoints.
     pub machines: MachineRules,
     /// `[tracking] coalesce_window`.
@@ -103,6 +107,16 @@ pub struct Config {
     pub spamd: Option<herald_intake::spamd::SpamdSettings>,
     /// The config with every default resolved, for `config check`.
     effective: RawConfig,
+}
+
+/// `[alerts]`' conditions besides rates, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertConditions {
+    pub dmarc_interval: Duration,
+    pub dmarc_unknown_min: u64,
+    pub deferral_min: i64,
+    pub deferral_share: f64,
+    pub certificate_warning: Duration,
 }
 
 /// `[blocklists]`, checked.
@@ -873,6 +887,20 @@ impl Config {
             ],
         };
         let blocklists = blocklist_settings(&raw.blocklists)?;
+        if !(1..=100).contains(&raw.alerts.deferral_percent) {
+            return Err(bad(
+                "alerts.deferral_percent",
+                &raw.alerts.deferral_percent.to_string(),
+                "a percentage from 1 to 100",
+            ));
+        }
+        let alert_conditions = AlertConditions {
+            dmarc_interval: positive_duration("alerts.dmarc_check_interval", &raw.alerts.dmarc_check_interval)?,
+            dmarc_unknown_min: u64::from(raw.alerts.dmarc_unknown_min.max(1)),
+            deferral_min: i64::from(raw.alerts.deferral_min_attempts.max(1)),
+            deferral_share: f64::from(raw.alerts.deferral_percent) / 100.0,
+            certificate_warning: duration("alerts.certificate_warning", &raw.alerts.certificate_warning)?,
+        };
         let spamd = spamd_settings(&raw.spamd)?;
         let inbound = InboundLimits {
             forwards_per_hour: raw.inbound.forwards_per_hour,
@@ -901,6 +929,7 @@ impl Config {
             alerts,
             blocklists,
             spamd,
+            alert_conditions,
             effective,
             hostname,
             data_dir,

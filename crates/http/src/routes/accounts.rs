@@ -144,6 +144,7 @@ pub async fn update_settings(
                 daily_quota: req.daily_quota,
                 rate_per_minute: req.rate_per_minute,
                 spam_threshold: req.spam_threshold,
+                alert_email: req.alert_email,
                 stream_domains: req.stream_domains,
             },
         )
