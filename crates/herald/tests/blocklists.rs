@@ -259,6 +259,26 @@ timeout = "2s"
         .send()
         .await?;
     ensure!(junk.status == 422, "{}", junk.body);
+    // A flood of live checks (each is lookups sent to lists that limit
+    // their users) is cut off per account, with Retry-After.
+    let mut limited = None;
+    for n in 0..40 {
+        let a = h
+            .api
+            .call("GET", "/api/v1/checks/blocklists/198.51.100.7")
+            .key(&globex)
+            .send()
+            .await?;
+        if a.status == 429 {
+            limited = Some((n, a));
+            break;
+        }
+        ensure!(a.status == 200, "{}", a.body);
+    }
+    let (n, flood) = limited.context("no limit on live checks")?;
+    ensure!(n <= 30 && flood.header("retry-after").is_some(), "{n}: {}", flood.body);
+    let other = h.get("/api/v1/checks/blocklists/198.51.100.7").await?;
+    ensure!(other["listed"] == false, "another account is not held back: {other}");
 
     // The CLI: a listed domain fails; a clean address passes (JSON).
     let cli = h.server.cli(&["check", "blocklists", "acme.test"])?;

@@ -105,6 +105,22 @@ pub struct RunSummary {
     pub seconds: f64,
 }
 
+/// Live checks an account may ask for within [`LIVE_WINDOW`] (each up to
+/// `max_samples` x lists lookups, sent to lists that limit their users).
+pub const LIVE_CHECKS: usize = 30;
+pub const LIVE_WINDOW: Duration = Duration::from_secs(60);
+/// Live checks running at once, whoever asks.
+const LIVE_AT_ONCE: usize = 4;
+
+/// Why a live check was not made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveRefusal {
+    /// Not an address, a network or a domain.
+    NotATarget,
+    /// Too many checks lately: try again after this long.
+    TooMany(Duration),
+}
+
 /// The accounts concerned by one address or domain name, and why.
 type Watchers = BTreeMap<Query, Vec<(AccountId, String)>>;
 
@@ -115,6 +131,9 @@ pub struct Monitor {
     settings: Settings,
     /// One run at a time; an on-demand run waits for a scheduled one.
     running: tokio::sync::Mutex<()>,
+    /// Live checks per account lately, and those running.
+    live: std::sync::Mutex<HashMap<AccountId, std::collections::VecDeque<Instant>>>,
+    live_slots: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -133,7 +152,45 @@ impl Monitor {
             alerter,
             settings,
             running: tokio::sync::Mutex::new(()),
+            live: std::sync::Mutex::new(HashMap::new()),
+            live_slots: tokio::sync::Semaphore::new(LIVE_AT_ONCE),
         }
+    }
+
+    /// [`Monitor::check`] on `account`'s behalf: at most [`LIVE_CHECKS`]
+    /// within [`LIVE_WINDOW`] per account, and a few at once in all.
+    pub async fn check_for(
+        &self,
+        account: &AccountId,
+        input: &str,
+    ) -> Result<herald_api_types::monitor::BlocklistReport, LiveRefusal> {
+        if blocklists::expand(input, 1).is_none() {
+            return Err(LiveRefusal::NotATarget);
+        }
+        {
+            let now = Instant::now();
+            let mut live = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if live.len() > 10_000 {
+                live.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < LIVE_WINDOW));
+            }
+            let q = live.entry(account.clone()).or_default();
+            while q.front().is_some_and(|t| now.duration_since(*t) >= LIVE_WINDOW) {
+                q.pop_front();
+            }
+            if q.len() >= LIVE_CHECKS {
+                let wait = q
+                    .front()
+                    .map_or(LIVE_WINDOW, |t| LIVE_WINDOW.saturating_sub(now.duration_since(*t)));
+                return Err(LiveRefusal::TooMany(wait));
+            }
+            q.push_back(now);
+        }
+        let _slot = self
+            .live_slots
+            .acquire()
+            .await
+            .map_err(|_| LiveRefusal::TooMany(LIVE_WINDOW))?;
+        self.check(input).await.ok_or(LiveRefusal::NotATarget)
     }
 
     pub fn settings(&self) -> &Settings {

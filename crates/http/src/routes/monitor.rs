@@ -62,6 +62,7 @@ async fn watched(s: &AppState, caller: &herald_accounts::Caller) -> ApiResult<BT
 #[utoipa::path(get, path = "/api/v1/checks/blocklists/{target}", tag = "checks",
     params(("target" = herald_api_types::patterns::BlocklistTarget, Path, description = "an address, a network (CIDR, '/' as %2F) or a domain")),
     responses((status = 200, body = BlocklistReport), (status = 422, body = ErrorBody, description = "neither an address, a network nor a domain"),
+        (status = 429, body = ErrorBody, description = "more than 30 live checks by the account within a minute; `Retry-After` says when to try again"),
         (status = 503, body = ErrorBody, description = "monitoring not configured")),
     security(("bearer" = [])))]
 pub async fn check(
@@ -71,9 +72,21 @@ pub async fn check(
 ) -> ApiResult<Json<BlocklistReport>> {
     let monitor = s.monitor.as_ref().ok_or_else(unavailable)?;
     let mut report = monitor
-        .check(&target)
+        .check_for(&caller.account.id, &target)
         .await
-        .ok_or_else(|| ApiError::field("target", "not an IP address, a network or a domain name"))?;
+        .map_err(|refusal| match refusal {
+            herald_monitor::LiveRefusal::NotATarget => {
+                ApiError::field("target", "not an IP address, a network or a domain name")
+            }
+            herald_monitor::LiveRefusal::TooMany(wait) => ApiError {
+                retry_after: Some(wait.as_secs().max(1)),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "too many live blocklist checks by this account; try again later",
+                )
+            },
+        })?;
     let mine = watched(&s, &caller).await?;
     let visible: Vec<String> = report
         .checked
