@@ -9,7 +9,6 @@
 //! terms (receivers stop at 10; a monitor may look a little further), and
 //! `a`/`mx` names resolve with their CIDR lengths (`a:host/24`).
 
-use std::net::IpAddr;
 use std::pin::Pin;
 
 use herald_dns::Resolver;
@@ -177,15 +176,11 @@ fn static_name(target: Option<&herald_spf::MacroString>, domain: &str) -> Option
     }
 }
 
-/// The addresses a network stands for when it is one address.
-pub fn single(net: &IpNet) -> Option<IpAddr> {
-    (net.prefix_len() == net.max_prefix_len()).then(|| net.addr())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use herald_dns::StaticResolver;
+    use std::net::IpAddr;
 
     #[tokio::test]
     async fn includes_redirects_a_and_mx_are_followed_and_forbidden_terms_are_not() {
@@ -222,7 +217,6 @@ mod tests {
             ]
         );
         assert!(found.problems.is_empty(), "{:?}", found.problems);
-        assert_eq!(single(&found.networks[2].0), Some(ip("198.51.100.25")));
     }
 
     #[tokio::test]

@@ -381,6 +381,9 @@ async fn check_alerts(
     settings: &AlertSettings,
 ) -> StoreResult<()> {
     let now = time::OffsetDateTime::now_utc();
+    // What holds now; every open rate alert not in it resolves (one read
+    // of the open alerts, not a write per account).
+    let mut holding: std::collections::HashSet<(AccountId, String)> = std::collections::HashSet::new();
     for account in store.list_accounts(herald_store::AccountFilter::All).await? {
         let rows = store
             .stats(&StatsQuery {
@@ -401,16 +404,13 @@ async fn check_alerts(
             account.settings.complaint_alert_bp,
             settings.min_volume,
         );
-        for kind in RATE_KINDS {
-            match alerts.iter().find(|(k, _)| *k == kind) {
-                Some((_, message)) => {
-                    alerter.raise(&account.id, kind, kind, message).await?;
-                }
-                None => {
-                    alerter.resolve(&account.id, kind).await?;
-                }
-            }
+        for (kind, message) in alerts {
+            alerter.raise(&account.id, kind, kind, &message).await?;
+            holding.insert((account.id.clone(), kind.to_owned()));
         }
+    }
+    for kind in RATE_KINDS {
+        alerter.settle(kind, &holding).await?;
     }
     Ok(())
 }

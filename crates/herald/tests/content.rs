@@ -31,8 +31,12 @@ async fn spam_is_held_until_released_and_clean_mail_passes() -> anyhow::Result<(
     let spamd = Spamd::start().await?;
     let mut o = Options::new(TempStore::sqlite()?)?;
     o.extra = format!("[spamd]\naddress = \"{}\"\ntimeout = \"20s\"\n", spamd.addr());
+    o.smtp = "submission = [\"127.0.0.1:0\"]\nsubmission_tls = []\ninbound = []\n\
+              [[smtp.relay_networks]]\ncidr = \"127.0.0.1/32\"\naccount = \"acme\"\n"
+        .to_owned();
     let mut h = Harness::start(Path::new(BIN), o).await?;
     h.key = h.account("acme", None)?;
+    let submission = h.server.listening("smtp-submission").await?;
     let admin = std::fs::read_to_string(h.dir.path().join("data/bootstrap-admin-key"))?
         .trim()
         .to_owned();
@@ -62,6 +66,22 @@ async fn spam_is_held_until_released_and_clean_mail_passes() -> anyhow::Result<(
     ensure!(accepted["spam"]["score"] == event["spam"]["score"], "{accepted}");
     let queued = h.get(&format!("/api/v1/queue/{spam}")).await?;
     ensure!(queued["recipients"][0]["status"] == "held", "{queued}");
+
+    // Over SMTP (Python's smtplib from a trusted network) the same.
+    let python = format!(
+        "import smtplib\ns = smtplib.SMTP('127.0.0.1', {})\ns.sendmail('news@acme.test', ['smtp-held@example.test'], \
+         'From: news@acme.test\\r\\nTo: smtp-held@example.test\\r\\nSubject: hi\\r\\n\\r\\n{GTUBE}\\r\\n')\ns.quit()\n",
+        submission.port()
+    );
+    let sent = std::process::Command::new("python3").arg("-c").arg(&python).output()?;
+    ensure!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let smtp_held = h.wait_events("held", "smtp-held@example.test", 1).await?;
+    ensure!(
+        smtp_held[0]["spam"]["rules"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x == "GTUBE")),
+        "{smtp_held:?}"
+    );
 
     // A clean message passes, its score under the threshold.
     let clean = h

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use herald_api_types::monitor::{ListAnswer, ListStatus, TargetKind};
+use herald_api_types::monitor::{ListAnswer, ListStatus};
 use herald_checks::blocklists::{self, Blocklist, Pace, Query};
 use herald_dns::Resolver;
 use herald_events::alerts::Alerter;
@@ -531,13 +531,4 @@ fn now() -> time::OffsetDateTime {
     let t = time::OffsetDateTime::now_utc();
     t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
         .unwrap_or(t)
-}
-
-/// The kind of a stored target string.
-pub fn kind_of(target: &str) -> TargetKind {
-    if target.parse::<IpAddr>().is_ok() {
-        TargetKind::Ip
-    } else {
-        TargetKind::Domain
-    }
 }
