@@ -669,16 +669,20 @@ fn mul_div(a: u128, b: u128, c: u128) -> u128 {
     }
 }
 
-/// The names a domain is looked up by: itself and each parent down to two
-/// labels (URI lists list registered domains, and a listed domain makes
-/// its subdomains suspect), at most four.
+/// The names a domain is looked up by: itself, then its parents from the
+/// shortest (two labels) up (URI lists list registered domains, and a
+/// listed domain makes its subdomains suspect), at most four in all.
 pub fn domain_names(domain: &str) -> Vec<String> {
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
     let labels: Vec<&str> = domain.split('.').collect();
-    (0..labels.len().saturating_sub(1))
-        .map(|i| labels[i..].join("."))
-        .take(4)
-        .collect()
+    let mut out = vec![domain.clone()];
+    for keep in 2..labels.len() {
+        if out.len() == 4 {
+            break;
+        }
+        out.push(labels[labels.len() - keep..].join("."));
+    }
+    out
 }
 
 /// How a batch of lookups runs.
@@ -938,9 +942,14 @@ mod tests {
         assert!(parse_target("acme.test").is_none());
         assert_eq!(
             domain_names("rp.mail.acme.test."),
-            ["rp.mail.acme.test", "mail.acme.test", "acme.test"]
+            ["rp.mail.acme.test", "acme.test", "mail.acme.test"]
         );
         assert_eq!(domain_names("acme.test"), ["acme.test"]);
+        // Deep names keep the registered domain.
+        assert_eq!(
+            domain_names("a.b.c.d.acme.test"),
+            ["a.b.c.d.acme.test", "acme.test", "d.acme.test", "c.d.acme.test"]
+        );
     }
 
     #[tokio::test]

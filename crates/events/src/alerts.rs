@@ -123,6 +123,18 @@ impl Alerter {
     /// each open alert of that kind whose (account, key) is not in
     /// `holding`. How many were resolved.
     pub async fn settle(&self, kind: &str, holding: &HashSet<(AccountId, String)>) -> StoreResult<u32> {
+        self.settle_scope(kind, "", holding).await
+    }
+
+    /// [`Alerter::settle`] for a checker that sees only the conditions whose
+    /// key starts with `scope` (one node's warm-up counts or certificate,
+    /// when several nodes share the store): the others are left alone.
+    pub async fn settle_scope(
+        &self,
+        kind: &str,
+        scope: &str,
+        holding: &HashSet<(AccountId, String)>,
+    ) -> StoreResult<u32> {
         let open = self
             .store
             .list_alerts(
@@ -136,7 +148,8 @@ impl Alerter {
             .await?;
         let mut resolved = 0;
         for alert in open {
-            if !holding.contains(&(alert.account.clone(), alert.key.clone()))
+            if alert.key.starts_with(scope)
+                && !holding.contains(&(alert.account.clone(), alert.key.clone()))
                 && self.resolve(&alert.account, &alert.key).await?
             {
                 resolved += 1;

@@ -159,6 +159,7 @@ pub(crate) fn condition_settings(config: &Config) -> herald_monitor::conditions:
     let operator = herald_types::AccountName::parse(BOOTSTRAP_ACCOUNT).unwrap_or_else(|_| unreachable!());
     let mut settings = herald_monitor::conditions::ConditionSettings::defaults(operator);
     settings.interval = config.alerts.interval;
+    settings.node.clone_from(&config.hostname);
     let c = &config.alert_conditions;
     settings.slow_interval = c.dmarc_interval;
     settings.dmarc_unknown_min = c.dmarc_unknown_min;

@@ -103,11 +103,30 @@ impl Acceptor {
         let Some((settings, scans)) = &self.spamd else {
             return Ok(None);
         };
-        // A message personalised per recipient is scored as its first
-        // recipient's copy: the others differ only in their values.
+        // A message personalised per recipient is scored as one copy whose
+        // every placeholder holds all the recipients' values (bounded):
+        // what any recipient would read is read.
         let rendered;
         let content: &[u8] = if herald_message::personal::is_personal(body) {
-            let stored = herald_message::personal::decode(body).map_err(|e| SubmitError::BadHeaders(e.to_string()))?;
+            let mut stored =
+                herald_message::personal::decode(body).map_err(|e| SubmitError::BadHeaders(e.to_string()))?;
+            let mut merged: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+            let mut budget = settings.max_size;
+            for r in &stored.personal.recipients {
+                for (k, v) in &r.values {
+                    let slot = merged.entry(k.clone()).or_default();
+                    if budget > v.len() && !slot.split('\n').any(|x| x == v) {
+                        budget -= v.len() + 1;
+                        if !slot.is_empty() {
+                            slot.push('\n');
+                        }
+                        slot.push_str(v);
+                    }
+                }
+            }
+            if let Some(first) = stored.personal.recipients.first_mut() {
+                first.values = merged;
+            }
             rendered =
                 herald_message::personal::render(&stored, 0).map_err(|e| SubmitError::BadHeaders(e.to_string()))?;
             &rendered
@@ -381,6 +400,15 @@ impl Acceptor {
         // reach the pipeline from the spool, and a crash replays them.
         let size = body.len();
         let queued = envelope.recipients.len();
+        // Scored before it is counted and stored (a refusal for now takes
+        // nothing from the quota): over the threshold, every queued
+        // recipient is held (with a `held` event) until an operator
+        // releases it or its account drops it.
+        let spam = if queued > 0 {
+            self.score(&facts, &body).await?
+        } else {
+            None
+        };
         // The account's rate and daily quota count what would be sent.
         self.quotas
             .take(
@@ -391,14 +419,6 @@ impl Acceptor {
                 u32::try_from(queued).unwrap_or(u32::MAX),
             )
             .await?;
-        // Scored before it is stored: over the threshold, every queued
-        // recipient is held (with a `held` event) until an operator
-        // releases or drops it.
-        let spam = if queued > 0 {
-            self.score(&facts, &body).await?
-        } else {
-            None
-        };
         let held = spam.as_ref().is_some_and(|s| s.score > s.threshold);
         let mut events = events;
         if let Some(score) = &spam {

@@ -64,6 +64,9 @@ pub struct ConditionSettings {
     pub certificates: Vec<PathBuf>,
     pub certificate_warning: Duration,
     pub operator: AccountName,
+    /// This node's name: warm-up counts and certificates are a node's own,
+    /// so their alerts' keys carry it and each node settles only its own.
+    pub node: String,
 }
 
 impl ConditionSettings {
@@ -78,6 +81,7 @@ impl ConditionSettings {
             certificates: Vec::new(),
             certificate_warning: Duration::from_secs(14 * 86_400),
             operator,
+            node: String::new(),
         }
     }
 }
@@ -164,7 +168,12 @@ impl Conditions {
 
     async fn deferral_storms(&self) -> StoreResult<()> {
         let now = time::OffsetDateTime::now_utc();
-        let hour_start = now.replace_minute(0).and_then(|t| t.replace_second(0)).unwrap_or(now);
+        // The last full hour and this one so far (rollups are hourly).
+        let hour_start = now
+            .replace_minute(0)
+            .and_then(|t| t.replace_second(0))
+            .and_then(|t| t.replace_nanosecond(0))
+            .unwrap_or(now);
         let mut holding = HashSet::new();
         for account in self.store.list_accounts(herald_store::AccountFilter::All).await? {
             let rows = self
@@ -173,7 +182,7 @@ impl Conditions {
                     accounts: vec![account.id.clone()],
                     since: hour_start - time::Duration::hours(1),
                     until: now,
-                    period: StatsPeriod::Day,
+                    period: StatsPeriod::Hour,
                     group: Some(StatsGroup::ReceivingDomain),
                 })
                 .await?;
@@ -216,8 +225,9 @@ impl Conditions {
         };
         let operator = self.operator().await?;
         let mut holding = HashSet::new();
+        let scope = format!("warmup_cap:{}:", self.settings.node);
         for c in view.capped() {
-            let key = format!("warmup_cap:{}:{}", c.key, c.provider);
+            let key = format!("{scope}{}:{}", c.key, c.provider);
             let message = format!(
                 "{} reached today's warm-up cap of {} messages for {}: its mail there waits until tomorrow \
                  (or goes through the pool's overflow)",
@@ -239,7 +249,7 @@ impl Conditions {
                 holding.insert((account, key.clone()));
             }
         }
-        self.alerter.settle("warmup_cap", &holding).await?;
+        self.alerter.settle_scope("warmup_cap", &scope, &holding).await?;
         Ok(())
     }
 
@@ -249,9 +259,12 @@ impl Conditions {
         };
         let now = time::OffsetDateTime::now_utc();
         let mut holding = HashSet::new();
+        let scope = format!("certificate_expiry:{}:", self.settings.node);
         for path in &self.settings.certificates {
-            let key = format!("certificate_expiry:{}", path.display());
+            let key = format!("{scope}{}", path.display());
             let Some((subject, not_after)) = read_certificate(path) else {
+                // Unreadable now (being replaced?): an alert stands as it is.
+                holding.insert((operator.clone(), key));
                 continue;
             };
             let left = not_after - now;
@@ -279,7 +292,9 @@ impl Conditions {
                 .await?;
             holding.insert((operator.clone(), key));
         }
-        self.alerter.settle("certificate_expiry", &holding).await?;
+        self.alerter
+            .settle_scope("certificate_expiry", &scope, &holding)
+            .await?;
         Ok(())
     }
 
@@ -303,6 +318,12 @@ impl Conditions {
                 } else if dns_error {
                     // Cannot tell: the alert stands as it is.
                     missing.insert((account.id.clone(), key));
+                }
+                // Report data is shown only for domains the account verified
+                // (as the DMARC API does): a name merely registered tells
+                // its registrant nothing about others' mail.
+                if d.verified_at.is_none() {
+                    continue;
                 }
                 let summary = self.dmarc.summary(&domain, self.settings.dmarc_days, now).await?;
                 let mut failing: Vec<(String, u64)> = summary

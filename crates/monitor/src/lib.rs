@@ -38,6 +38,11 @@ use tokio::sync::watch;
 
 /// Domains whose SPF records are walked at once.
 const SPF_WALKS: usize = 8;
+/// Networks of one domain's SPF record checked at most (a record that
+/// authorises more is a provider's, checked through its first ones).
+const MAX_SPF_NETWORKS: usize = 64;
+/// Addresses sampled from SPF networks per account at most.
+const MAX_SPF_SAMPLES: usize = 1024;
 /// The days of sending that make an IP an account's.
 const SENDING_DAYS: i64 = 7;
 /// A list that answers errors for more than this share of its queries is
@@ -335,6 +340,17 @@ impl Monitor {
             .map(|l| (l.zone.as_str(), l.weight))
             .collect();
         let (mut started, mut ended) = (0, 0);
+        // A listing of a target no longer watched, or on a list no longer
+        // configured, is no longer seen: it ends here (it cannot end by a
+        // clean answer that will never be asked for).
+        let asked: HashSet<(&str, &str)> = answers.iter().map(|a| (a.address.as_str(), a.list.as_str())).collect();
+        for (target, list) in &open {
+            if !asked.contains(&(target.as_str(), list.as_str())) && self.store.listing_ended(target, list, now).await?
+            {
+                tracing::info!(%target, %list, "blocklist listing no longer watched");
+                ended += 1;
+            }
+        }
         for a in answers {
             match a.status {
                 ListStatus::Listed => {
@@ -389,6 +405,7 @@ impl Monitor {
                 e.2 = e.2.or(a.detail.as_deref());
             }
         }
+        let mut holding = HashSet::new();
         for (list, (asked, failed, detail)) in per_list {
             let key = format!("blocklist_error:{list}");
             #[allow(clippy::cast_precision_loss)] // counts of lookups
@@ -401,10 +418,11 @@ impl Monitor {
                 self.alerter
                     .raise(&operator.id, "blocklist_error", &key, &message)
                     .await?;
-            } else {
-                self.alerter.resolve(&operator.id, &key).await?;
+                holding.insert((operator.id.clone(), key));
             }
         }
+        // Lists that answered (or are no longer configured) end theirs.
+        self.alerter.settle("blocklist_error", &holding).await?;
         Ok(())
     }
 
@@ -490,18 +508,60 @@ impl Monitor {
             .buffer_unordered(SPF_WALKS)
             .collect()
             .await;
+        let mut samples: HashMap<AccountId, usize> = HashMap::new();
         for (account, d, found) in walks {
             for problem in &found.problems {
                 tracing::debug!(domain = %d, problem, "SPF walk");
             }
             let origin = format!("spf:{d}");
-            for (net, _) in found.networks {
+            let taken = samples.entry(account.clone()).or_default();
+            for (net, _) in found
+                .networks
+                .into_iter()
+                .filter(|(n, _)| is_global(n))
+                .take(MAX_SPF_NETWORKS)
+            {
                 for ip in blocklists::sample(net, self.settings.max_samples) {
+                    if *taken >= MAX_SPF_SAMPLES {
+                        break;
+                    }
+                    *taken += 1;
                     add(Query::Ip(ip), &account, &origin);
                 }
             }
         }
         Ok(watchers)
+    }
+}
+
+/// Whether a network can be on a public blocklist: private, shared,
+/// loopback, link-local, multicast and unspecified ranges (and networks
+/// wider than a /8, or /16 for IPv6) are not asked about.
+fn is_global(net: &ipnet::IpNet) -> bool {
+    match net {
+        ipnet::IpNet::V4(n) => {
+            let a = n.network();
+            let [o1, o2, ..] = a.octets();
+            n.prefix_len() >= 8
+                && !(a.is_private()
+                    || a.is_loopback()
+                    || a.is_link_local()
+                    || a.is_multicast()
+                    || a.is_broadcast()
+                    || o1 == 0
+                    || o1 >= 240
+                    || (o1 == 100 && (64..128).contains(&o2)))
+        }
+        ipnet::IpNet::V6(n) => {
+            let a = n.network();
+            let first = a.segments()[0];
+            n.prefix_len() >= 16
+                && !(a.is_loopback()
+                    || a.is_unspecified()
+                    || a.is_multicast()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80)
+        }
     }
 }
 
@@ -531,4 +591,40 @@ fn now() -> time::OffsetDateTime {
     let t = time::OffsetDateTime::now_utc();
     t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
         .unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_ranges_are_asked_about() {
+        let global = |s: &str| is_global(&s.parse::<ipnet::IpNet>().unwrap_or_else(|e| panic!("{s}: {e}")));
+        for public in [
+            "198.51.100.0/24",
+            "203.0.113.5/32",
+            "8.0.0.0/8",
+            "2001:db8::/48",
+            "2a00:1450::/32",
+        ] {
+            assert!(global(public), "{public}");
+        }
+        for private in [
+            "10.1.0.0/16",
+            "192.168.1.1/32",
+            "172.16.0.0/12",
+            "100.64.0.0/10",
+            "127.0.0.0/8",
+            "169.254.0.0/16",
+            "0.0.0.0/0",
+            "4.0.0.0/6",
+            "224.0.0.0/4",
+            "fd00::/8",
+            "fe80::/10",
+            "::1/128",
+            "2000::/3",
+        ] {
+            assert!(!global(private), "{private}");
+        }
+    }
 }

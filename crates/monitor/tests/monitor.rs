@@ -272,5 +272,28 @@ async fn listings_start_and_end_and_each_account_hears_once() -> anyhow::Result<
         )
         .await?;
     ensure!(open.len() == 3, "{open:?}");
+
+    // SpamCop taken out of the configuration: its listing can no longer be
+    // seen ending, so it ends now, and so does its alert.
+    sink.clear();
+    let mut fewer = settings();
+    fewer.lists.retain(|l| l.zone != "bl.spamcop.net");
+    let monitor = Monitor::new(
+        store.clone(),
+        resolver(&dns)?,
+        Alerter::new(store.clone(), sink.clone()),
+        fewer,
+    );
+    let fourth = monitor.run_once().await?;
+    ensure!(fourth.ended == 1 && fourth.listed == 2, "{fourth:?}");
+    ensure!(
+        sink.alerts().contains(&(
+            acme.id.to_string(),
+            "resolved".to_owned(),
+            "blocklist:bl.spamcop.net:203.0.113.5".to_owned()
+        )),
+        "{:?}",
+        sink.alerts()
+    );
     Ok(())
 }

@@ -362,7 +362,14 @@ impl Inner {
         let now = now_ms();
         let mut released = 0;
         for (i, s) in q.states.iter().enumerate() {
-            if s.status == RcptStatus::Held && self.spool.update(id, i, RcptState::new(now)).is_ok() {
+            // Only while still held: a drop racing this release wins or
+            // loses whole, per recipient.
+            if s.status == RcptStatus::Held
+                && self
+                    .spool
+                    .update_from(id, i, RcptStatus::Held, RcptState::new(now), None)
+                    .is_ok()
+            {
                 released += 1;
             }
         }
@@ -390,7 +397,11 @@ impl Inner {
                 status: RcptStatus::Purged,
                 ..*s
             };
-            if self.spool.update_with_event(&q.id, i, purged, event).is_ok() {
+            if self
+                .spool
+                .update_from(&q.id, i, RcptStatus::Held, purged, Some(event))
+                .is_ok()
+            {
                 dropped += 1;
             }
         }

@@ -96,6 +96,8 @@ pub enum SpoolError {
     Stopped,
     #[error("message not in the queue")]
     NotFound,
+    #[error("the recipient's state changed meanwhile")]
+    Changed,
     #[error("message body unreadable: {0}")]
     Unreadable(String),
     #[error("cannot open the spool: {0}")]
@@ -393,7 +395,7 @@ impl Spool {
     /// leaves the queue; returns whether it did. Durable with the next sync
     /// (a crash before it may repeat that delivery: at least once, never lost).
     pub fn update(&self, id: &MessageId, recipient: usize, state: RcptState) -> Result<bool, SpoolError> {
-        self.update_inner(id, recipient, state, None)
+        self.update_inner(id, recipient, state, None, None)
     }
 
     /// [`Spool::update`] with the event that records the change, journaled
@@ -406,7 +408,21 @@ impl Spool {
         state: RcptState,
         event: Event,
     ) -> Result<bool, SpoolError> {
-        self.update_inner(id, recipient, state, Some(event))
+        self.update_inner(id, recipient, state, Some(event), None)
+    }
+
+    /// [`Spool::update`] (with `event`, if any) only while the recipient's
+    /// status is still `from`: `Err(Changed)` when something else changed
+    /// it first (a release racing a drop of held mail).
+    pub fn update_from(
+        &self,
+        id: &MessageId,
+        recipient: usize,
+        from: RcptStatus,
+        state: RcptState,
+        event: Option<Event>,
+    ) -> Result<bool, SpoolError> {
+        self.update_inner(id, recipient, state, event, Some(from))
     }
 
     fn update_inner(
@@ -415,11 +431,15 @@ impl Spool {
         recipient: usize,
         state: RcptState,
         event: Option<Event>,
+        expect: Option<RcptStatus>,
     ) -> Result<bool, SpoolError> {
         let key = id.to_bytes();
         let mut index = lock(&self.index);
         let entry = index.get_mut(&key).ok_or(SpoolError::NotFound)?;
         let slot = entry.states.get_mut(recipient).ok_or(SpoolError::NotFound)?;
+        if expect.is_some_and(|e| slot.status != e) {
+            return Err(SpoolError::Changed);
+        }
         *slot = state;
         let done = entry.states.iter().all(|s| s.status.is_final());
         let segment = entry.loc.segment;

@@ -439,7 +439,16 @@ async fn a_held_message_stays_held_across_a_restart_until_released() {
     assert!(q.states.iter().all(|s| s.status == RcptStatus::Held), "{:?}", q.states);
     // Released: pending again; dropped: purged, and the message leaves.
     let pending = RcptState::new(1_700_000_000_000);
-    assert!(!spool.update(&id, 0, pending).unwrap());
+    assert!(!spool.update_from(&id, 0, RcptStatus::Held, pending, None).unwrap());
+    // A drop that comes after the release finds the recipient changed.
+    let dropped = RcptState {
+        status: RcptStatus::Purged,
+        ..pending
+    };
+    assert_eq!(
+        spool.update_from(&id, 0, RcptStatus::Held, dropped, None),
+        Err(SpoolError::Changed)
+    );
     let purged = RcptState {
         status: RcptStatus::Purged,
         ..pending

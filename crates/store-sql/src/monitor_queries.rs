@@ -17,6 +17,8 @@ macro_rules! alert_select {
 
 /// Target rows per INSERT: 3 values each.
 pub(crate) const TARGET_ROWS: usize = 300;
+/// Targets per `IN (...)` of a listings query.
+pub(crate) const TARGETS_PER_QUERY: usize = 500;
 
 macro_rules! impl_monitor_store {
     ($store:ty, $row:ty) => {
@@ -119,6 +121,23 @@ macro_rules! impl_monitor_store {
             }
 
             async fn listings(&self, f: &ListingFilter, limit: u32) -> StoreResult<Vec<Listing>> {
+                // Long target lists are asked in chunks (bound values are
+                // limited per statement) and merged.
+                if let Some(targets) = &f.targets
+                    && targets.len() > $crate::monitor_queries::TARGETS_PER_QUERY
+                {
+                    let mut all = Vec::new();
+                    for chunk in targets.chunks($crate::monitor_queries::TARGETS_PER_QUERY) {
+                        let part = ListingFilter {
+                            targets: Some(chunk.to_vec()),
+                            ..f.clone()
+                        };
+                        all.extend(self.listings(&part, limit).await?);
+                    }
+                    all.sort_by(|a, b| (b.started_at, b.id).cmp(&(a.started_at, a.id)));
+                    all.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                    return Ok(all);
+                }
                 let mut q = sqlx::QueryBuilder::new(listing_select!());
                 q.push(" WHERE 1 = 1");
                 if let Some(targets) = &f.targets {
@@ -151,7 +170,17 @@ macro_rules! impl_monitor_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(error::plain)?;
-                let mut unique: Vec<&MonitorTarget> = targets.iter().collect();
+                // Accounts deleted since the targets were gathered are left
+                // out (their rows would break the foreign key).
+                let existing: std::collections::HashSet<String> = sqlx::query("SELECT id FROM accounts")
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(error::plain)?
+                    .iter()
+                    .map(|r| col::<String>(r, "id"))
+                    .collect::<StoreResult<_>>()?;
+                let mut unique: Vec<&MonitorTarget> =
+                    targets.iter().filter(|t| existing.contains(t.account.as_str())).collect();
                 unique.sort();
                 unique.dedup();
                 for chunk in unique.chunks($crate::monitor_queries::TARGET_ROWS) {
@@ -161,7 +190,6 @@ macro_rules! impl_monitor_store {
                             .push_bind(t.target.clone())
                             .push_bind(t.origin.clone());
                     });
-                    // An account deleted meanwhile: its rows are skipped.
                     q.push(" ON CONFLICT DO NOTHING");
                     match q.build().execute(&mut *tx).await {
                         Ok(_) => {}

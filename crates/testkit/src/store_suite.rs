@@ -1294,6 +1294,19 @@ async fn listings_open_once_and_end(s: Arc<dyn Store>) -> anyhow::Result<()> {
         all.len() == 2 && all[0].ended_at.is_none() && all[1].ended_at.is_some(),
         "{all:?}"
     );
+    // A long list of targets is asked in parts, merged newest first.
+    let mut many: Vec<String> = (0..1200).map(|i| format!("10.0.{}.{}", i / 250, i % 250)).collect();
+    many.push("192.0.2.10".into());
+    let found = s
+        .listings(
+            &ListingFilter {
+                targets: Some(many),
+                ..ListingFilter::default()
+            },
+            10,
+        )
+        .await?;
+    ensure!(found.len() == 2 && found[0].ended_at.is_none(), "{found:?}");
     let none = s
         .listings(
             &ListingFilter {
