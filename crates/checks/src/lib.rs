@@ -66,6 +66,13 @@ pub async fn check_dns(resolver: &dyn Resolver, domain: &str, selectors: &[Strin
     }
 }
 
+/// Only the DMARC part of [`check_dns`]: the record that applies to
+/// `domain` (its own or its organisational domain's) and its findings.
+pub async fn check_dmarc(resolver: &dyn Resolver, domain: &str) -> (DmarcCheck, Vec<Finding>) {
+    let domain = normalize_domain(domain).unwrap_or_else(|| domain.trim().to_ascii_lowercase());
+    dmarc::check(resolver, &domain).await
+}
+
 /// A domain as DNS is asked about it: trimmed, lower-case, no final dot,
 /// at least two labels of letters, digits, `-` and `_` within RFC 1035's
 /// lengths. `None` for anything else (internationalised names must be

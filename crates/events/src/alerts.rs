@@ -50,12 +50,6 @@ impl std::fmt::Debug for Alerter {
     }
 }
 
-fn now() -> time::OffsetDateTime {
-    let t = time::OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(t)
-}
-
 impl Alerter {
     pub fn new(store: Arc<dyn Store>, events: Arc<dyn EventSink>) -> Self {
         Self {
@@ -76,7 +70,7 @@ impl Alerter {
     /// and is told, or an open one is told again once [`RENOTIFY`] has
     /// passed. Whether it was told now.
     pub async fn raise(&self, account: &AccountId, kind: &str, key: &str, message: &str) -> StoreResult<bool> {
-        let at = now();
+        let at = herald_types::now_ms();
         let new = NewAlert {
             account: account.clone(),
             kind: kind.to_owned(),
@@ -109,7 +103,7 @@ impl Alerter {
     /// The condition `key` no longer holds for `account`: its open alert,
     /// if any, is resolved and told. Whether one was.
     pub async fn resolve(&self, account: &AccountId, key: &str) -> StoreResult<bool> {
-        match self.store.resolve_alert(account, key, now()).await? {
+        match self.store.resolve_alert(account, key, herald_types::now_ms()).await? {
             Some(alert) => {
                 tracing::info!(account = %account, kind = %alert.kind, key, "alert resolved");
                 self.tell(&alert, true).await;

@@ -109,7 +109,11 @@ fn session_config(config: &Config) -> SessionConfig {
 }
 
 pub(crate) fn resolver(config: &Config) -> anyhow::Result<Arc<dyn Resolver>> {
-    let settings = Settings::default();
+    resolver_with(config, Settings::default())
+}
+
+/// A resolver on the configured name servers (or the system's).
+fn resolver_with(config: &Config, settings: Settings) -> anyhow::Result<Arc<dyn Resolver>> {
     let resolver = if config.dns_servers.is_empty() {
         HickoryResolver::system(settings)
     } else {
@@ -176,17 +180,14 @@ pub(crate) fn condition_settings(config: &Config) -> herald_monitor::conditions:
 /// The blocklist checks' resolver: uncached, so a delisting is seen by the
 /// next check (each run asks each name once anyway).
 pub(crate) fn monitor_resolver(config: &Config) -> anyhow::Result<Arc<dyn Resolver>> {
-    let settings = Settings {
-        timeout: config.blocklists.pace.timeout.min(Duration::from_secs(5)),
-        retries: 1,
-        cache: false,
-    };
-    let resolver = if config.dns_servers.is_empty() {
-        HickoryResolver::system(settings)
-    } else {
-        HickoryResolver::with_servers(&config.dns_servers, settings)
-    };
-    Ok(Arc::new(resolver.context("cannot set up the DNS resolver")?))
+    resolver_with(
+        config,
+        Settings {
+            timeout: config.blocklists.pace.timeout.min(Duration::from_secs(5)),
+            retries: 1,
+            cache: false,
+        },
+    )
 }
 
 fn open_spool(dir: &Path, events: Arc<dyn EventSink>) -> anyhow::Result<Arc<Spool>> {

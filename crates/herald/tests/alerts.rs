@@ -109,9 +109,7 @@ daily = [1, 1]
     let mut h = Harness::start(Path::new(BIN), o).await?;
     h.key = h.account("acme", None)?;
     let globex = h.account("globex", None)?;
-    let admin = std::fs::read_to_string(h.dir.path().join("data/bootstrap-admin-key"))?
-        .trim()
-        .to_owned();
+    let admin = h.admin_key()?;
     // The alert address first: every alert of acme's comes after it.
     h.server
         .run(&["account", "set", "acme", "--alert-email", "ops@example.test"])?;

@@ -74,9 +74,7 @@ timeout = "2s"
     let mut h = Harness::start(Path::new(BIN), o).await?;
     h.key = h.account("acme", None)?;
     let globex = h.account("globex", None)?;
-    let admin = std::fs::read_to_string(h.dir.path().join("data/bootstrap-admin-key"))?
-        .trim()
-        .to_owned();
+    let admin = h.admin_key()?;
     h.server.run(&["domain", "add", "acme.test", "--account", "acme"])?;
     let watcher = Receiver::start(Mode::Ok).await?;
     let hook = h

@@ -37,9 +37,7 @@ async fn spam_is_held_until_released_and_clean_mail_passes() -> anyhow::Result<(
     let mut h = Harness::start(Path::new(BIN), o).await?;
     h.key = h.account("acme", None)?;
     let submission = h.server.listening("smtp-submission").await?;
-    let admin = std::fs::read_to_string(h.dir.path().join("data/bootstrap-admin-key"))?
-        .trim()
-        .to_owned();
+    let admin = h.admin_key()?;
 
     // GTUBE: held, with its score and rules on the events.
     let spam = h

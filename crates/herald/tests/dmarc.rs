@@ -66,9 +66,7 @@ async fn setup(store: TempStore) -> anyhow::Result<Setup> {
     o.extra = "[dmarc]\nsending_networks = [\"192.0.2.200\"]\n".to_owned();
     let mut h = Harness::start(Path::new(BIN), o).await?;
     let inbound = h.server.listening("smtp-inbound").await?;
-    let admin = std::fs::read_to_string(h.dir.path().join("data/bootstrap-admin-key"))?
-        .trim()
-        .to_owned();
+    let admin = h.admin_key()?;
     h.key = h.account("acme", None)?;
     Ok(Setup { h, inbound, admin })
 }

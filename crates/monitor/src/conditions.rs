@@ -157,11 +157,6 @@ impl Conditions {
         Ok(())
     }
 
-    /// Forces the DNS and report checks on the next [`Self::check_once`].
-    pub async fn due_now(&self) {
-        *self.slow_done.lock().await = None;
-    }
-
     async fn operator(&self) -> StoreResult<Option<AccountId>> {
         Ok(self.store.account_by_name(&self.settings.operator).await?.map(|a| a.id))
     }
@@ -305,10 +300,12 @@ impl Conditions {
         for account in self.store.list_accounts(herald_store::AccountFilter::All).await? {
             for d in self.store.list_domains(&account.id).await? {
                 let domain = d.name.to_string();
-                let report = herald_checks::check_dns(self.resolver.as_ref(), &domain, &[]).await;
-                let dns_error = report.findings.iter().any(|f| f.code == "dmarc.dns_error");
+                // The DMARC record alone (the linter's tree walk), not the
+                // whole linter: SPF, DKIM and MX are not this alert's.
+                let (dmarc, findings) = herald_checks::check_dmarc(self.resolver.as_ref(), &domain).await;
+                let dns_error = findings.iter().any(|f| f.code == "dmarc.dns_error");
                 let key = format!("dmarc_missing:{domain}");
-                if report.dmarc.record.is_none() && !dns_error {
+                if dmarc.record.is_none() && !dns_error {
                     let message = format!(
                         "{domain} publishes no DMARC record: receivers cannot tell its mail from forgeries and \
                          send no reports. Publish one at _dmarc.{domain} (start with v=DMARC1; p=none; rua=…)"

@@ -198,10 +198,6 @@ impl Monitor {
         self.check(input).await.ok_or(LiveRefusal::NotATarget)
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// A live check of one target; `None` when it is not an address, a
     /// network or a domain.
     pub async fn check(&self, input: &str) -> Option<herald_api_types::monitor::BlocklistReport> {
@@ -319,7 +315,7 @@ impl Monitor {
 
     /// Starts listings seen, ends listings found clean; (started, ended).
     async fn record(&self, answers: &[ListAnswer]) -> StoreResult<(usize, usize)> {
-        let now = now();
+        let now = herald_types::now_ms();
         let open: HashSet<(String, String)> = self
             .store
             .listings(
@@ -585,12 +581,6 @@ fn listing_message(l: &herald_store::Listing, origin: &str) -> String {
         m.push_str(&format!(". Look up and delist: {url}"));
     }
     m
-}
-
-fn now() -> time::OffsetDateTime {
-    let t = time::OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(t)
 }
 
 #[cfg(test)]

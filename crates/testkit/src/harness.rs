@@ -118,6 +118,16 @@ retry_schedule = ["1s"]
         })
     }
 
+    /// The admin API key the server made on its first start (saved in its
+    /// data folder).
+    pub fn admin_key(&self) -> anyhow::Result<String> {
+        let path = self.dir.path().join("data/bootstrap-admin-key");
+        Ok(std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .trim()
+            .to_owned())
+    }
+
     /// Stops Herald (Ctrl-C) and starts it again on the same data.
     pub async fn restart(mut self) -> anyhow::Result<Self> {
         ensure!(self.server.interrupt().await?.success());

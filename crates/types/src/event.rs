@@ -116,6 +116,14 @@ pub struct BounceInfo {
     pub reason: String,
 }
 
+/// Now, in milliseconds: the precision the store keeps, so a time read back
+/// equals the time written.
+pub fn now_ms() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(now)
+}
+
 /// What SpamAssassin's `spamd` said of a message's content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpamScore {
@@ -197,12 +205,7 @@ fn one() -> u32 {
 impl Event {
     /// A new event of `kind` for a message, now, with nothing else filled in.
     pub fn new(kind: EventKind, account: AccountId, message_id: MessageId) -> Self {
-        let now = OffsetDateTime::now_utc();
-        // Milliseconds: the precision the store keeps, so an event read back
-        // equals the event written.
-        let at = now
-            .replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
-            .unwrap_or(now);
+        let at = now_ms();
         Self {
             id: EventId::generate(),
             kind,

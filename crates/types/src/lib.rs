@@ -22,7 +22,7 @@ pub use duration::{format_duration, parse_duration};
 pub use envelope::{DEFAULT_STREAM, Envelope, ReversePath, is_stream_name};
 pub use event::{
     BounceClass, BounceInfo, DurableEvents, Engagement, Event, EventJournal, EventKind, EventSink, SmtpAnswer,
-    SpamScore,
+    SpamScore, now_ms,
 };
 pub use id::{
     AccountId, AlertId, ApiKeyId, DkimKeyId, DomainId, EventId, IdError, MessageId, SmtpCredentialId, WebhookId,
