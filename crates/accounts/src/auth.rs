@@ -61,7 +61,7 @@ impl VerifyCache {
 
 /// A hash that no secret matches, checked when there is no row to check, so
 /// that "no such key or user" takes as long as "wrong secret".
-fn decoy_hash() -> &'static str {
+pub(crate) fn decoy_hash() -> &'static str {
     static DECOY: OnceLock<String> = OnceLock::new();
     DECOY.get_or_init(|| secret::hash(&secret::new_password()).unwrap_or_default())
 }
@@ -87,7 +87,7 @@ impl Accounts {
     }
 
     /// Refuses a suspended account, or a sub whose master is suspended.
-    async fn ensure_active(&self, account: &Account) -> AccountsResult<()> {
+    pub(crate) async fn ensure_active(&self, account: &Account) -> AccountsResult<()> {
         if !account.is_active() {
             return Err(AccountsError::Suspended(account.name.to_string()));
         }

@@ -17,6 +17,7 @@ pub mod ownership;
 pub mod secret;
 mod standing;
 pub mod suppressions;
+pub mod users;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -41,6 +42,9 @@ pub struct Accounts {
     key_pepper: Arc<[u8; 32]>,
     /// Accounts' standings, remembered until a change is announced.
     standings: Arc<standing::Standings>,
+    /// Dashboard sign-ins checking a password now (argon2 takes memory
+    /// and CPU: a flood waits here, bounded, instead of piling up threads).
+    sign_ins: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -59,6 +63,7 @@ impl Accounts {
             outbound: Arc::new(herald_outbound::Policy::default()),
             key_pepper: Arc::new(secret::key_pepper(b"")),
             standings: Arc::default(),
+            sign_ins: Arc::new(tokio::sync::Semaphore::new(users::SIGN_INS_AT_ONCE)),
         }
     }
 

@@ -99,7 +99,7 @@ where
     }
 }
 
-async fn hash_off_thread(secret: String) -> AccountsResult<String> {
+pub(crate) async fn hash_off_thread(secret: String) -> AccountsResult<String> {
     tokio::task::spawn_blocking(move || secret::hash(&secret))
         .await
         .map_err(|e| AccountsError::Internal(format!("argon2 task: {e}")))?

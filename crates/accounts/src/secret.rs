@@ -60,6 +60,11 @@ pub fn prefix_of(presented: &str) -> Option<&str> {
     ok.then_some(prefix)
 }
 
+/// A dashboard session's token (about 285 bits): the cookie's value.
+pub fn new_session_token() -> String {
+    random_string(ALNUM, 48)
+}
+
 pub fn new_password() -> String {
     random_string(ALNUM, PASSWORD_LEN)
 }

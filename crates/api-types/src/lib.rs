@@ -257,6 +257,49 @@ pub struct CreatedSmtpCredential {
     pub record: SmtpCredential,
 }
 
+/// A dashboard user of an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    #[schema(example = "usr_0190f0b8a1c27d3e8f00112233445566")]
+    pub id: String,
+    #[schema(example = "ops@acme.com")]
+    pub email: String,
+    /// The account the user belongs to.
+    pub account: String,
+    /// Operator power: acts on any account, like an admin key.
+    pub operator: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub last_login_at: Option<OffsetDateTime>,
+    /// Sign-ins are refused until then (too many failures).
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub locked_until: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    #[schema(example = "ops@acme.com", max_length = 254)]
+    pub email: String,
+    /// 10 to 256 characters; without one Herald chooses one and returns it once.
+    #[serde(default)]
+    #[schema(min_length = 10, max_length = 256)]
+    pub password: Option<String>,
+    /// Admin keys only.
+    #[serde(default)]
+    pub operator: bool,
+}
+
+/// A new user; `password` only when Herald chose it (shown this once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedUser {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(flatten)]
+    pub record: User,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Sender {
     /// An exact address, or `@domain` for every address at that domain.

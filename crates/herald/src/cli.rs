@@ -42,6 +42,9 @@ pub enum Command {
     /// Approved senders: an exact address or @domain.
     #[command(subcommand)]
     Sender(SenderCommand),
+    /// Dashboard users (sign-in at /login; passwords stored hashed).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Sending domains: DKIM keys, DNS records, verification, rotation.
     #[command(subcommand)]
     Domain(DomainCommand),
@@ -571,6 +574,38 @@ pub struct AccountArg {
     /// The account to act on.
     #[arg(long, value_name = "NAME")]
     pub account: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a dashboard user; without --password one is chosen and
+    /// printed once.
+    Create {
+        #[command(flatten)]
+        account: AccountArg,
+        #[arg(long)]
+        email: String,
+        /// 10 to 256 characters (visible to other local users in the
+        /// process list: prefer --password-stdin).
+        #[arg(long, conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// An operator user: acts on every account and releases held mail.
+        #[arg(long)]
+        operator: bool,
+    },
+    List {
+        #[command(flatten)]
+        account: AccountArg,
+    },
+    /// Delete a user by id or e-mail address; its sessions end.
+    Delete {
+        #[command(flatten)]
+        account: AccountArg,
+        user: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

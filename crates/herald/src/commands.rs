@@ -7,7 +7,7 @@ use herald_http::views;
 use herald_store::AccountFilter;
 use herald_types::{AccountStatus, KeyScope};
 
-use crate::cli::{AccountCommand, CredentialCommand, KeyCommand, SenderCommand};
+use crate::cli::{AccountCommand, CredentialCommand, KeyCommand, SenderCommand, UserCommand};
 use crate::output;
 
 pub(crate) async fn operator_on(accounts: &Accounts, name: &str) -> anyhow::Result<Caller> {
@@ -226,6 +226,74 @@ pub async fn api_key(accounts: &Accounts, cmd: KeyCommand, json: bool) -> anyhow
                 output::json(&views::api_key(&key))
             } else {
                 output::note(&format!("revoked {}", key.prefix));
+                Ok(())
+            }
+        }
+    }
+}
+
+pub async fn user(accounts: &Accounts, cmd: UserCommand, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Create {
+            account,
+            email,
+            password,
+            password_stdin,
+            operator,
+        } => {
+            let caller = operator_on(accounts, &account.account).await?;
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                password
+            };
+            let created = accounts.create_user(&caller, &email, password, operator).await?;
+            let name = caller.account.name.to_string();
+            if json {
+                return output::json(&herald_api_types::CreatedUser {
+                    password: created.password,
+                    record: views::user(&created.user, &name),
+                });
+            }
+            if let Some(password) = &created.password {
+                output::line(password);
+                output::note("This password is shown once; Herald keeps only a hash of it.");
+            }
+            output::note(&format!("user {} created for {name}", created.user.email));
+            Ok(())
+        }
+        UserCommand::List { account } => {
+            let caller = operator_on(accounts, &account.account).await?;
+            let users = accounts.list_users(&caller).await?;
+            let name = caller.account.name.to_string();
+            if json {
+                return output::json(&herald_api_types::List {
+                    data: users.iter().map(|u| views::user(u, &name)).collect(),
+                });
+            }
+            let rows: Vec<Vec<String>> = users
+                .iter()
+                .map(|u| {
+                    vec![
+                        u.email.clone(),
+                        if u.operator { "operator" } else { "account" }.to_owned(),
+                        u.last_login_at.map_or_else(|| "-".to_owned(), output::time),
+                        u.id.to_string(),
+                    ]
+                })
+                .collect();
+            output::table(&["EMAIL", "ROLE", "LAST SIGN-IN", "ID"], &rows);
+            Ok(())
+        }
+        UserCommand::Delete { account, user } => {
+            let caller = operator_on(accounts, &account.account).await?;
+            let user = accounts.delete_user(&caller, &user).await?;
+            if json {
+                output::json(&views::user(&user, caller.account.name.as_str()))
+            } else {
+                output::note(&format!("deleted {}", user.email));
                 Ok(())
             }
         }

@@ -92,6 +92,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account(cmd) => commands::account(&open(&config).await?, cmd, cli.json).await,
         Command::ApiKey(cmd) => commands::api_key(&open(&config).await?, cmd, cli.json).await,
         Command::SmtpCredential(cmd) => commands::smtp_credential(&open(&config).await?, cmd, cli.json).await,
+        Command::User(cmd) => commands::user(&open(&config).await?, cmd, cli.json).await,
         Command::Sender(cmd) => commands::sender(&open(&config).await?, cmd, cli.json).await,
         Command::Domain(cmd) => domain_cmd::run(&config, &open(&config).await?, cmd, cli.json).await,
         Command::Events(args) => events_cmd::run(&open(&config).await?, args, cli.json).await,

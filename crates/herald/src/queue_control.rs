@@ -76,6 +76,10 @@ fn warmup(w: herald_mta::WarmupStatus) -> herald_api_types::WarmupState {
 }
 
 impl QueueControl for SpoolQueue {
+    fn provider_of(&self, domain: &str) -> Option<String> {
+        self.mta.provider_of(domain)
+    }
+
     fn goes_to(&self, domain: &str, destination: &str) -> bool {
         self.mta
             .destination_of(domain)

@@ -32,6 +32,13 @@ pub async fn run_once(store: &dyn Store, retention: &Retention) -> anyhow::Resul
         }
         done.push((*what, n));
     }
+    // Dashboard sessions idle past their limit: refused already, deleted
+    // here so the table holds live sessions only.
+    let idle = time::Duration::try_from(herald_accounts::users::SESSION_IDLE)?;
+    let ended = store.prune_sessions(now - idle).await?;
+    if ended > 0 {
+        tracing::info!(deleted = ended, "idle dashboard sessions");
+    }
     Ok(done)
 }
 

@@ -168,7 +168,13 @@ pub async fn json_errors(response: Response) -> Response {
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if status.as_u16() < 400 || is_json {
+    // The dashboard's error pages are HTML, and stay so.
+    let is_html = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if status.as_u16() < 400 || is_json || is_html {
         return response;
     }
     let (mut parts, body) = response.into_parts();

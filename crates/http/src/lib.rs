@@ -1,5 +1,6 @@
 //! The HTTP face of Herald, on axum: the REST API under `/api/v1`, its
-//! OpenAPI document, `/healthz` and `/metrics`.
+//! OpenAPI document, `/healthz`, `/metrics`, and the dashboard under `/`
+//! (`web`), which renders the API's own handlers.
 //!
 //! Main design decision: handlers are thin. Each one authenticates through
 //! the [`auth::Authed`] extractor, calls one `herald_accounts` operation and
@@ -25,6 +26,7 @@ pub use routes::stats::stats_query;
 mod serve;
 mod submit;
 pub mod views;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,6 +113,11 @@ pub trait QueueControl: Send + Sync {
     fn drop_held(&self, _id: &herald_types::MessageId, _why: &str) -> Option<usize> {
         None
     }
+    /// The provider (a destination's name) a recipient domain's mail goes
+    /// to, when Herald knows it.
+    fn provider_of(&self, _domain: &str) -> Option<String> {
+        None
+    }
     /// Whether a recipient domain's mail goes to `destination` (a
     /// provider's name or a destination's key).
     fn goes_to(&self, _domain: &str, _destination: &str) -> bool {
@@ -138,12 +145,20 @@ pub struct HttpOptions {
     /// The largest body of a send, report upload or suppression import
     /// ([`send_body_limit`] of the message size limit).
     pub send_body_limit: usize,
+    /// The dashboard is reached over HTTPS (directly or through a proxy):
+    /// its cookies are `Secure` and `__Host-` prefixed.
+    pub secure_cookies: bool,
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState, options: HttpOptions) -> Router {
     let (api, _doc) = routes::api(options.send_body_limit).split_for_parts();
-    api.fallback(routes::system::not_found)
+    let dashboard = web::routes(web::WebOptions {
+        secure: options.secure_cookies,
+        import_limit: options.send_body_limit,
+    });
+    api.merge(dashboard)
+        .fallback(web::fallback)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             options.request_timeout,

@@ -87,6 +87,19 @@ pub fn created_smtp_credential(c: &IssuedCredential) -> api::CreatedSmtpCredenti
     }
 }
 
+/// A dashboard user of the account named `account`.
+pub fn user(u: &store::User, account: &str) -> api::User {
+    api::User {
+        id: u.id.to_string(),
+        email: u.email.clone(),
+        account: account.to_owned(),
+        operator: u.operator,
+        created_at: u.created_at,
+        last_login_at: u.last_login_at,
+        locked_until: u.locked_until.filter(|t| *t > time::OffsetDateTime::now_utc()),
+    }
+}
+
 pub fn sender(s: &store::ApprovedSender) -> api::Sender {
     api::Sender {
         sender: s.rule.to_string(),

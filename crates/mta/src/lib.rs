@@ -266,4 +266,11 @@ impl Mta {
     pub fn destination_of(&self, domain: &str) -> Option<String> {
         self.inner.destination_of(domain)
     }
+
+    /// The provider `domain`'s mail goes to: a provider seen in its MX
+    /// hosts by delivery since the start, or one known by its domain
+    /// (gmail.com is Google's); `None` for other domains.
+    pub fn provider_of(&self, domain: &str) -> Option<String> {
+        self.inner.provider_of(domain)
+    }
 }

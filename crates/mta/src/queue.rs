@@ -235,6 +235,15 @@ impl Inner {
             .cloned()
     }
 
+    pub fn provider_of(&self, domain: &str) -> Option<String> {
+        let domain = domain.to_ascii_lowercase();
+        // Remembered destinations are a site's name, or a host set's key
+        // (with its port after a colon).
+        self.destination_of(&domain)
+            .filter(|d| !d.contains(':'))
+            .or_else(|| self.shaping.place(&domain, &[]).site)
+    }
+
     fn remember_destination(&self, domain: &str, dest: &Destination) {
         let name = dest.site.clone().unwrap_or_else(|| dest.key.clone());
         let mut known = lock(&self.domain_destinations);

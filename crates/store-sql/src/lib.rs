@@ -21,6 +21,8 @@ mod monitor_queries;
 mod report_queries;
 #[macro_use]
 mod retention_queries;
+#[macro_use]
+mod user_queries;
 mod error;
 mod postgres;
 mod sqlite;

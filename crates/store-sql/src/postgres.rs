@@ -44,3 +44,4 @@ impl_sql_store!(PostgresStore, sqlx::postgres::PgRow, "postgres");
 impl_retention_store!(PostgresStore);
 impl_report_store!(PostgresStore, sqlx::postgres::PgRow);
 impl_monitor_store!(PostgresStore, sqlx::postgres::PgRow);
+impl_user_store!(PostgresStore, sqlx::postgres::PgRow);

@@ -280,6 +280,9 @@ macro_rules! impl_sql_store {
             if let Some(c) = f.bounce_class {
                 q.push(" AND bounce_class = ").push_bind(c.as_str());
             }
+            if let Some(s) = &f.stream {
+                q.push(" AND stream = ").push_bind(s.clone());
+            }
             // Tags and metadata are stored as JSON text: match the JSON of
             // the tag, or of the [key, value] pair, as written.
             if let Some(tag) = &f.tag {

@@ -63,3 +63,4 @@ impl_sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, "sqlite");
 impl_retention_store!(SqliteStore);
 impl_report_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 impl_monitor_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+impl_user_store!(SqliteStore, sqlx::sqlite::SqliteRow);

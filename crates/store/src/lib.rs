@@ -18,6 +18,7 @@ mod model;
 pub mod monitor;
 pub mod retention;
 pub mod stats;
+pub mod users;
 
 use async_trait::async_trait;
 use herald_types::{
@@ -39,6 +40,7 @@ pub use monitor::{
     Alert, AlertFilter, AlertOpened, Listing, ListingFilter, MonitorStore, MonitorTarget, NewAlert, SeenListing,
 };
 pub use retention::{Prunable, RetentionStore};
+pub use users::{NewUser, Session, User, UserStore};
 
 /// Accounts, master and sub.
 #[async_trait]
@@ -298,6 +300,7 @@ pub trait Store:
     + ReportStore
     + RetentionStore
     + MonitorStore
+    + UserStore
 {
     /// "sqlite" or "postgres", for logs and `/healthz`.
     fn backend(&self) -> &'static str;

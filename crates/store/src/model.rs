@@ -133,6 +133,8 @@ pub struct EventFilter {
     pub tag: Option<String>,
     /// Only events of messages with this metadata key and value.
     pub metadata: Option<(String, String)>,
+    /// Only events of this stream.
+    pub stream: Option<String>,
 }
 
 /// The DKIM signing algorithms Herald uses.

@@ -58,6 +58,7 @@ cases![
     retention_prunes_old_history_only,
     listings_open_once_and_end,
     alerts_are_one_open_per_condition,
+    users_lock_and_sessions_follow_their_user,
 ];
 
 fn name(s: &str) -> AccountName {
@@ -1432,5 +1433,97 @@ async fn alerts_are_one_open_per_condition(s: Arc<dyn Store>) -> anyhow::Result<
     ensure!(open.len() == 1 && open[0].id == second.id, "{open:?}");
     let all = s.list_alerts(&AlertFilter::default(), 10).await?;
     ensure!(all.len() == 3);
+    Ok(())
+}
+
+async fn users_lock_and_sessions_follow_their_user(s: Arc<dyn Store>) -> anyhow::Result<()> {
+    use herald_store::{NewUser, Session};
+    use herald_types::UserId;
+    let acme = s.create_account(master("acme")).await?;
+    let other = s.create_account(master("other")).await?;
+    let new = |account: &AccountId, email: &str| NewUser {
+        id: UserId::generate(),
+        account: account.clone(),
+        email: email.to_owned(),
+        hash: "$argon2id$fake".to_owned(),
+        operator: false,
+    };
+    let ann = s.insert_user(new(&acme.id, "ann@acme.test")).await?;
+    ensure!(ann.failed_logins == 0 && ann.locked_until.is_none() && !ann.operator);
+    // An address is one user's across the platform.
+    let taken = s.insert_user(new(&other.id, "ann@acme.test")).await;
+    ensure!(is_conflict(&taken), "{taken:?}");
+    let missing = s.insert_user(new(&AccountId::generate(), "x@acme.test")).await;
+    ensure!(is_not_found(&missing), "{missing:?}");
+    let bob = s.insert_user(new(&other.id, "bob@other.test")).await?;
+    ensure!(
+        s.list_users(&acme.id)
+            .await?
+            .iter()
+            .map(|u| &u.email)
+            .collect::<Vec<_>>()
+            == ["ann@acme.test"]
+    );
+
+    // Failures count in one statement each, racing or not; the lock comes
+    // with the limit and a success clears both.
+    let until = time::OffsetDateTime::from_unix_timestamp(1_900_000_000)?;
+    let mut racing = Vec::new();
+    for _ in 0..4 {
+        let s = s.clone();
+        let id = ann.id.clone();
+        racing.push(tokio::spawn(async move { s.login_failed(&id, 5, until).await }));
+    }
+    for r in racing {
+        r.await??;
+    }
+    ensure!(
+        s.user_by_id(&ann.id)
+            .await?
+            .is_some_and(|u| u.failed_logins == 4 && u.locked_until.is_none())
+    );
+    ensure!(s.login_failed(&ann.id, 5, until).await? == 5);
+    let locked = s.user_by_email("ann@acme.test").await?.context("ann")?;
+    ensure!(locked.locked_until == Some(until), "{locked:?}");
+    let at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000)?;
+    s.login_succeeded(&ann.id, at).await?;
+    let clear = s.user_by_id(&ann.id).await?.context("ann")?;
+    ensure!(clear.failed_logins == 0 && clear.locked_until.is_none() && clear.last_login_at == Some(at));
+
+    // Sessions: found by their key, switched, touched, pruned, and gone
+    // with their user or a new password.
+    let session = |key: &str, user: &UserId, acting: &AccountId| Session {
+        token_hash: key.to_owned(),
+        user: user.clone(),
+        acting: acting.clone(),
+        created_at: at,
+        last_seen_at: at,
+    };
+    s.insert_session(&session("k1", &ann.id, &acme.id)).await?;
+    s.insert_session(&session("k2", &ann.id, &acme.id)).await?;
+    s.insert_session(&session("k3", &bob.id, &other.id)).await?;
+    let gone = s.insert_session(&session("k4", &UserId::generate(), &acme.id)).await;
+    ensure!(is_not_found(&gone), "a session of no user: {gone:?}");
+    s.set_session_account("k1", &other.id).await?;
+    ensure!(s.session("k1").await?.is_some_and(|x| x.acting == other.id));
+    let later = at + time::Duration::hours(1);
+    s.touch_session("k2", later).await?;
+    ensure!(
+        s.prune_sessions(at + time::Duration::minutes(1)).await? == 2,
+        "k1 and k3 idle"
+    );
+    ensure!(s.session("k2").await?.is_some_and(|x| x.last_seen_at == later));
+    s.insert_session(&session("k5", &ann.id, &acme.id)).await?;
+    s.set_user_password(&ann.id, "$argon2id$new").await?;
+    ensure!(
+        s.session("k2").await?.is_none() && s.session("k5").await?.is_none(),
+        "a new password ends sessions"
+    );
+    s.insert_session(&session("k6", &ann.id, &acme.id)).await?;
+    let wrong_account = s.delete_user(&other.id, &ann.id).await;
+    ensure!(is_not_found(&wrong_account), "{wrong_account:?}");
+    s.delete_user(&acme.id, &ann.id).await?;
+    ensure!(s.session("k6").await?.is_none() && s.user_by_id(&ann.id).await?.is_none());
+    s.delete_session("nothing").await?;
     Ok(())
 }

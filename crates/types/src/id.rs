@@ -116,6 +116,10 @@ prefixed_id!(
     /// A condition an account is told about (an alert).
     AlertId, "alr", "alert"
 );
+prefixed_id!(
+    /// A person who signs in to the dashboard.
+    UserId, "usr", "user"
+);
 
 impl MessageId {
     /// The 16 bytes of the UUID, for compact binary records.

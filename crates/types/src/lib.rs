@@ -25,7 +25,7 @@ pub use event::{
     SpamScore, now_ms,
 };
 pub use id::{
-    AccountId, AlertId, ApiKeyId, DkimKeyId, DomainId, EventId, IdError, MessageId, SmtpCredentialId, WebhookId,
+    AccountId, AlertId, ApiKeyId, DkimKeyId, DomainId, EventId, IdError, MessageId, SmtpCredentialId, UserId, WebhookId,
 };
 pub use sender::SenderRule;
 pub use submit::{Accepted, Outcome, Submit, SubmitError};

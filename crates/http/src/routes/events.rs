@@ -40,6 +40,9 @@ pub struct EventQuery {
     until: Option<String>,
     /// Only events of messages with this tag (empty: any).
     tag: Option<String>,
+    /// Only events of this stream (empty: any).
+    #[param(max_length = 64)]
+    stream: Option<String>,
     /// Only events of messages with this metadata, as `key=value`.
     #[param(pattern = "^[^=]+=")]
     metadata: Option<String>,
@@ -73,6 +76,9 @@ pub struct ExportQuery {
     until: Option<String>,
     /// Only events of messages with this tag (empty: any).
     tag: Option<String>,
+    /// Only events of this stream (empty: any).
+    #[param(max_length = 64)]
+    stream: Option<String>,
     /// Only events of messages with this metadata, as `key=value`.
     #[param(pattern = "^[^=]+=")]
     metadata: Option<String>,
@@ -128,6 +134,7 @@ fn filter_of(q: &EventQuery) -> ApiResult<EventFilter> {
         after: None,
         tag: q.tag.clone().filter(|t| !t.is_empty()),
         metadata,
+        stream: q.stream.clone().filter(|t| !t.is_empty()),
     })
 }
 

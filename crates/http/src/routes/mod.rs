@@ -15,6 +15,7 @@ pub mod stats;
 pub mod suppressions;
 pub mod system;
 pub mod track;
+pub mod users;
 pub mod webhooks;
 
 use std::net::IpAddr;
@@ -127,6 +128,8 @@ pub fn api(send_body_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(credentials::revoke_smtp))
         .routes(routes!(credentials::list_senders, credentials::add_sender))
         .routes(routes!(credentials::remove_sender))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::delete))
         .routes(routes!(domains::list, domains::add))
         .routes(routes!(domains::show, domains::delete))
         .routes(routes!(domains::verify))
