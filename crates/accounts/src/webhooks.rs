@@ -76,4 +76,31 @@ impl Accounts {
         tracing::info!(account = %caller.account.name, webhook = %hook.id, "webhook enabled");
         self.webhook(caller, hook.id.as_str()).await
     }
+
+    /// A webhook's last posts, newest first.
+    pub async fn webhook_deliveries(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> AccountsResult<Vec<herald_store::WebhookAttempt>> {
+        let hook = self.webhook(caller, id).await?;
+        let limit = u32::try_from(herald_store::WEBHOOK_ATTEMPTS_KEPT).unwrap_or(100);
+        Ok(self.store().webhook_attempts(&hook.id, limit).await?)
+    }
+
+    /// Posts again every event from a recorded post on: the webhook's
+    /// cursor moves back to just before it (events after it go again too:
+    /// at least once, as always; receivers tell repeats by event id).
+    /// Returns the position posting resumes after.
+    pub async fn resend_webhook(&self, caller: &Caller, id: &str, delivery: i64) -> AccountsResult<i64> {
+        let attempts = self.webhook_deliveries(caller, id).await?;
+        let attempt = attempts
+            .iter()
+            .find(|a| a.id == delivery)
+            .ok_or(AccountsError::NotFound("webhook delivery"))?;
+        let to = attempt.attempt.first.saturating_sub(1);
+        self.store().rewind_webhook(&attempt.attempt.webhook, to).await?;
+        tracing::info!(account = %caller.account.name, webhook = %attempt.attempt.webhook, from = to, "webhook re-send");
+        Ok(to)
+    }
 }

@@ -257,6 +257,30 @@ pub struct CreatedSmtpCredential {
     pub record: SmtpCredential,
 }
 
+/// A post to a webhook, from its delivery log (the last 100 are kept).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookDelivery {
+    pub id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Events in the post.
+    pub events: u32,
+    pub delivered: bool,
+    /// The class of the failure (`HTTP 5xx`, `timeout`, …), never the
+    /// receiver's text.
+    pub error: Option<String>,
+    /// How long the post took.
+    pub millis: u32,
+}
+
+/// A re-send: the webhook posts again every event after `after` (storage
+/// position), from its next round on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookResend {
+    pub webhook: String,
+    pub after: i64,
+}
+
 /// A dashboard user of an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct User {

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use anyhow::{Context, ensure};
-use herald_testkit::{Harness, Options, Spamd, TempStore, WAIT, wait_for};
+use herald_testkit::{Dashboard, Harness, Options, Spamd, TempStore, WAIT, wait_for};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_herald");
@@ -134,6 +134,58 @@ async fn spam_is_held_until_released_and_clean_mail_passes() -> anyhow::Result<(
         "nothing held any more: {}",
         again.body
     );
+
+    // The dashboard: the account's user sees its held mail with a drop
+    // button and no release; releasing is refused to it (404, as in the
+    // API) and done by an operator user.
+    const PASSWORD: &str = "dashboard password";
+    h.server.run(&[
+        "user",
+        "create",
+        "--account",
+        "acme",
+        "--email",
+        "ops@acme.test",
+        "--password",
+        PASSWORD,
+    ])?;
+    h.server.run(&[
+        "user",
+        "create",
+        "--account",
+        "acme",
+        "--email",
+        "root@ops.test",
+        "--password",
+        PASSWORD,
+        "--operator",
+    ])?;
+    let third = h.send(message("third@example.test", GTUBE)).await?;
+    wait_for("the third held", WAIT, || async {
+        events_of(&h, &third)
+            .await
+            .ok()
+            .filter(|e| e.iter().any(|x| x["type"] == "held"))
+    })
+    .await?;
+    let tenant = Dashboard::sign_in(h.api.base(), "ops@acme.test", PASSWORD).await?;
+    let page = tenant.get("/messages").await?;
+    ensure!(
+        page.body.contains(&format!("action=\"/messages/{third}/drop\""))
+            && !page.body.contains(&format!("action=\"/messages/{third}/release\"")),
+        "the held list of the account's user"
+    );
+    let refused = tenant.post(&format!("/messages/{third}/release"), &[]).await?;
+    ensure!(refused.status == 404, "{}", refused.status);
+    let root = Dashboard::sign_in(h.api.base(), "root@ops.test", PASSWORD).await?;
+    let released = root.post(&format!("/messages/{third}/release"), &[]).await?;
+    ensure!(
+        released.status == 303 && released.location.as_deref() == Some(&*format!("/messages/{third}?done=released")),
+        "{} {:?}",
+        released.status,
+        released.location
+    );
+    h.wait_events("delivered", "third@example.test", 1).await?;
 
     // Another held message: its account drops it.
     let second = h.send(message("dropme@example.test", GTUBE)).await?;

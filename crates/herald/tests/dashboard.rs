@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, ensure};
-use herald_testkit::{Harness, Options, TempStore};
+use herald_testkit::{Dashboard, Harness, Mode, Options, Receiver, TempStore, WAIT, wait_for};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_herald");
@@ -98,7 +98,16 @@ async fn the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
         PASSWORD,
     ])?;
 
-    // A delivered message of the brand, and one of its sibling sub-b.
+    // A webhook of the brand, then a delivered message, and one of its
+    // sibling sub-b.
+    let receiver = Receiver::start(Mode::Ok).await?;
+    post(
+        &h,
+        &h.key,
+        "/api/v1/webhooks",
+        json!({"url": receiver.url("/hook"), "events": ["delivered"]}),
+    )
+    .await?;
     let message = h
         .send(
             json!({"from": "news@acme.test", "to": ["jane@example.test"], "subject": "Welcome",
@@ -151,6 +160,20 @@ async fn the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
         ensure!(a.status == 200, "{}", a.body);
     }
 
+    let posted_with = |n: usize| {
+        let message = message.clone();
+        let receiver = &receiver;
+        async move {
+            let posts = receiver
+                .posts()
+                .into_iter()
+                .filter(|p| String::from_utf8_lossy(&p.body).contains(&message))
+                .count();
+            (posts >= n).then_some(posts)
+        }
+    };
+    wait_for("the delivered event at the webhook", WAIT, || posted_with(1)).await?;
+
     let out = Command::new("node")
         .arg(browser_dir().join("dashboard.mjs"))
         .current_dir(browser_dir())
@@ -172,6 +195,8 @@ async fn the_dashboard_in_a_real_browser() -> anyhow::Result<()> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // The re-send clicked in the browser posts the event again.
+    wait_for("the re-sent event at the webhook", WAIT, || posted_with(2)).await?;
     for page in [
         "login",
         "overview",
@@ -502,6 +527,42 @@ async fn sessions_and_what_attackers_try() -> anyhow::Result<()> {
     let foreign = page_token(&c, &base, &other).await?;
     ensure!(foreign != csrf);
     ensure!(add(Some(&foreign), None, "e@example.org").await?.status() == 403);
+
+    // A CSV file uploaded from the page is imported as the API imports it
+    // (its token in the form's URL); without the token, nothing is; the
+    // export downloads every entry.
+    let owner = Dashboard::sign_in(&base, "owner@brand.test", PASSWORD).await?;
+    let csv = b"address,reason\nimported1@example.org,manual\nImported2@Example.org\n";
+    let up = owner.upload("/suppressions/import", "file", "list.csv", csv).await?;
+    ensure!(
+        up.status == 303 && up.location.as_deref() == Some("/suppressions?done=imported&rows=2&added=2"),
+        "{} {:?} {}",
+        up.status,
+        up.location,
+        up.body
+    );
+    let shown = owner.get("/suppressions?done=imported&rows=2&added=2").await?;
+    ensure!(
+        shown.body.contains("2 rows read, 2 addresses added."),
+        "the import's result is shown"
+    );
+    let bare = c
+        .post(format!("{base}/suppressions/import"))
+        .header("cookie", format!("{SESSION}={session}"))
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body("--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\nzz@example.org\r\n--x--\r\n")
+        .send()
+        .await?;
+    ensure!(bare.status() == 403, "an upload without its token: {}", bare.status());
+    let export = owner.get("/suppressions/export.csv").await?;
+    ensure!(
+        export.status == 200
+            && export.body.contains("imported1@example.org")
+            && export.body.contains("d@example.org")
+            && !export.body.contains("zz@example.org"),
+        "{}",
+        export.body
+    );
 
     // Suspending the account ends what its sessions may do; deleting the
     // user ends its sessions.

@@ -1061,14 +1061,85 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn webhook_delivered(&self, id: &WebhookId, cursor: i64) -> StoreResult<()> {
-                sqlx::query("UPDATE webhooks SET cursor = $1, failing_since = NULL, last_error = NULL WHERE id = $2")
-                    .bind(cursor)
+            async fn webhook_delivered(&self, id: &WebhookId, from: i64, to: i64) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE webhooks SET cursor = $1, failing_since = NULL, last_error = NULL WHERE id = $2 AND cursor = $3",
+                )
+                .bind(to)
+                .bind(id.as_str())
+                .bind(from)
+                .execute(&self.pool)
+                .await
+                .map_err(error::plain)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn rewind_webhook(&self, id: &WebhookId, to: i64) -> StoreResult<bool> {
+                let done = sqlx::query("UPDATE webhooks SET cursor = $1 WHERE id = $2 AND cursor > $1")
+                    .bind(to)
                     .bind(id.as_str())
                     .execute(&self.pool)
                     .await
                     .map_err(error::plain)?;
-                Ok(())
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn record_webhook_attempt(&self, a: &herald_store::NewWebhookAttempt) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err(error::plain)?;
+                sqlx::query(
+                    "INSERT INTO webhook_attempts (webhook_id, at, first_pos, last_pos, events, delivered, error, millis) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(a.webhook.as_str())
+                .bind(time_ms::to_ms(a.at))
+                .bind(a.first)
+                .bind(a.last)
+                .bind(i64::from(a.events))
+                .bind(i64::from(a.delivered))
+                .bind(a.error.as_deref())
+                .bind(i64::from(a.millis))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| error::map(e, error::Context { unique: "attempt exists", foreign_key: ForeignKey::Missing("webhook") }))?;
+                sqlx::query(
+                    "DELETE FROM webhook_attempts WHERE webhook_id = $1 AND id <= \
+                     (SELECT id FROM webhook_attempts WHERE webhook_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+                )
+                .bind(a.webhook.as_str())
+                .bind(herald_store::WEBHOOK_ATTEMPTS_KEPT)
+                .execute(&mut *tx)
+                .await
+                .map_err(error::plain)?;
+                tx.commit().await.map_err(error::plain)
+            }
+
+            async fn webhook_attempts(&self, id: &WebhookId, limit: u32) -> StoreResult<Vec<herald_store::WebhookAttempt>> {
+                let rows = sqlx::query(
+                    "SELECT id, webhook_id, at, first_pos, last_pos, events, delivered, error, millis \
+                     FROM webhook_attempts WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2",
+                )
+                .bind(id.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error::plain)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(herald_store::WebhookAttempt {
+                            id: col(row, "id")?,
+                            attempt: herald_store::NewWebhookAttempt {
+                                webhook: parsed(row, "webhook_id", WebhookId::parse)?,
+                                at: time_ms::from_ms(col(row, "at")?),
+                                first: col(row, "first_pos")?,
+                                last: col(row, "last_pos")?,
+                                events: u32::try_from(col::<i64>(row, "events")?).unwrap_or(u32::MAX),
+                                delivered: col::<i64>(row, "delivered")? != 0,
+                                error: col(row, "error")?,
+                                millis: u32::try_from(col::<i64>(row, "millis")?).unwrap_or(u32::MAX),
+                            },
+                        })
+                    })
+                    .collect()
             }
 
             async fn webhook_failed(&self, id: &WebhookId, at: time::OffsetDateTime, error_text: &str) -> StoreResult<()> {

@@ -261,8 +261,21 @@ pub trait WebhookStore: Send + Sync {
     /// Whether it existed.
     async fn delete_webhook(&self, id: &herald_types::WebhookId) -> StoreResult<bool>;
 
-    /// Records a successful post up to `cursor`; clears the failure.
-    async fn webhook_delivered(&self, id: &herald_types::WebhookId, cursor: i64) -> StoreResult<()>;
+    /// Records a successful post of the events after `from` up to `to`
+    /// and clears the failure, if the webhook's cursor is still `from`;
+    /// `false` when it moved meanwhile (a re-send rewound it).
+    async fn webhook_delivered(&self, id: &herald_types::WebhookId, from: i64, to: i64) -> StoreResult<bool>;
+
+    /// Moves a webhook's cursor back to `to` (never forward), so every
+    /// event stored after it is posted again; whether it moved.
+    async fn rewind_webhook(&self, id: &herald_types::WebhookId, to: i64) -> StoreResult<bool>;
+
+    /// Records a post (delivered or not); the last
+    /// [`WEBHOOK_ATTEMPTS_KEPT`] of each webhook are kept.
+    async fn record_webhook_attempt(&self, attempt: &NewWebhookAttempt) -> StoreResult<()>;
+
+    /// A webhook's recorded posts, newest first.
+    async fn webhook_attempts(&self, id: &herald_types::WebhookId, limit: u32) -> StoreResult<Vec<WebhookAttempt>>;
 
     /// Records a failed post: the first failure's time is kept.
     async fn webhook_failed(
@@ -274,6 +287,31 @@ pub trait WebhookStore: Send + Sync {
 
     /// Enables (clearing the failure) or disables a webhook.
     async fn set_webhook_status(&self, id: &herald_types::WebhookId, status: WebhookStatus) -> StoreResult<()>;
+}
+
+/// The posts kept per webhook in its delivery log.
+pub const WEBHOOK_ATTEMPTS_KEPT: i64 = 100;
+
+/// A post to a webhook, as it is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebhookAttempt {
+    pub webhook: herald_types::WebhookId,
+    pub at: time::OffsetDateTime,
+    /// The storage positions of the first and last event posted.
+    pub first: i64,
+    pub last: i64,
+    pub events: u32,
+    pub delivered: bool,
+    /// The class of the failure (never the target's text).
+    pub error: Option<String>,
+    pub millis: u32,
+}
+
+/// A recorded post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookAttempt {
+    pub id: i64,
+    pub attempt: NewWebhookAttempt,
 }
 
 /// Hourly rollups of the events, kept by `insert_events` in the same

@@ -12,6 +12,7 @@
 //!   log captured and the bound addresses read from it; [`Api`] to talk to it.
 
 mod api;
+mod dashboard;
 mod dns_server;
 mod harness;
 mod pki;
@@ -23,6 +24,7 @@ pub mod store_suite;
 mod temp_store;
 
 pub use api::{Answer, Api, Call};
+pub use dashboard::{Dashboard, PageAnswer};
 pub use dns_server::{DnsServer, Zones};
 pub use harness::{Harness, Options, WAIT};
 pub use pki::{HttpsServer, Identity, Page, TestCa};

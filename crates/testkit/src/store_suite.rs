@@ -967,7 +967,9 @@ async fn webhooks_are_owed_what_is_stored_after_them(s: Arc<dyn Store>) -> anyho
     let page = s.page_events(&of_acme, hook.cursor, 2).await?;
     ensure!(page.len() == 2 && page[1].1.id == owed[1].id);
 
-    s.webhook_delivered(&hook.id, got[0].0).await?;
+    ensure!(s.webhook_delivered(&hook.id, hook.cursor, got[0].0).await?);
+    // A post that read an older cursor records nothing.
+    ensure!(!s.webhook_delivered(&hook.id, hook.cursor, got[1].0).await?);
     let early = time::OffsetDateTime::from_unix_timestamp(1_700_000_000)?;
     s.webhook_failed(&hook.id, early, "HTTP 500").await?;
     s.webhook_failed(&hook.id, early + time::Duration::hours(1), "timed out")
@@ -980,7 +982,36 @@ async fn webhooks_are_owed_what_is_stored_after_them(s: Arc<dyn Store>) -> anyho
     s.set_webhook_status(&hook.id, WebhookStatus::Active).await?;
     let h = s.webhook(&hook.id).await?.context("exists")?;
     ensure!(h.status == WebhookStatus::Active && h.failing_since.is_none() && h.last_error.is_none());
-    s.webhook_delivered(&hook.id, got[1].0).await?;
+    ensure!(s.webhook_delivered(&hook.id, got[0].0, got[1].0).await?);
+    // A re-send moves the cursor back, never forward.
+    ensure!(s.rewind_webhook(&hook.id, got[0].0).await?);
+    ensure!(!s.rewind_webhook(&hook.id, got[1].0).await?);
+    ensure!(s.webhook(&hook.id).await?.is_some_and(|h| h.cursor == got[0].0));
+    // The delivery log keeps the last posts, newest first.
+    for i in 0..(herald_store::WEBHOOK_ATTEMPTS_KEPT + 5) {
+        s.record_webhook_attempt(&herald_store::NewWebhookAttempt {
+            webhook: hook.id.clone(),
+            at: early + time::Duration::seconds(i),
+            first: i,
+            last: i + 1,
+            events: 2,
+            delivered: i % 2 == 0,
+            error: (i % 2 == 1).then(|| "HTTP 5xx".to_owned()),
+            millis: 12,
+        })
+        .await?;
+    }
+    let log = s.webhook_attempts(&hook.id, 1000).await?;
+    ensure!(log.len() as i64 == herald_store::WEBHOOK_ATTEMPTS_KEPT, "{}", log.len());
+    ensure!(log[0].attempt.first == herald_store::WEBHOOK_ATTEMPTS_KEPT + 4 && log[0].id > log[1].id);
+    ensure!(log[1].attempt.error.as_deref() == Some("HTTP 5xx") && !log[1].attempt.delivered);
+    let unknown = s
+        .record_webhook_attempt(&herald_store::NewWebhookAttempt {
+            webhook: herald_types::WebhookId::generate(),
+            ..log[0].attempt.clone()
+        })
+        .await;
+    ensure!(matches!(unknown, Err(StoreError::NotFound { .. })), "{unknown:?}");
     ensure!(s.list_webhooks(Some(&other.id)).await?.is_empty());
     ensure!(s.list_webhooks(Some(&acme.id)).await?.len() == 1);
     ensure!(s.delete_webhook(&hook.id).await?);

@@ -250,16 +250,37 @@ impl Dispatcher {
                     .flatten()
                     .map(|a| a.name.to_string());
             }
+            let started = std::time::Instant::now();
             let outcome = match &account {
                 Some(name) => self.post(&hook, name, &owed).await,
                 None => Outcome::Failed("cannot read the webhook's account".to_owned()),
             };
+            // The delivery log the dashboard shows (best effort: a post is
+            // never retried for want of its log line).
+            let attempt = herald_store::NewWebhookAttempt {
+                webhook: id.clone(),
+                at: time::OffsetDateTime::now_utc(),
+                first: owed.first().map_or(last, |(p, _)| *p),
+                last,
+                events: u32::try_from(owed.len()).unwrap_or(u32::MAX),
+                delivered: matches!(outcome, Outcome::Delivered),
+                error: match &outcome {
+                    Outcome::Failed(why) => Some(why.clone()),
+                    Outcome::Delivered => None,
+                },
+                millis: u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX),
+            };
+            if let Err(e) = self.store.record_webhook_attempt(&attempt).await {
+                tracing::debug!(webhook = %id, error = %e, "cannot record a webhook post");
+            }
             match outcome {
                 Outcome::Delivered => {
                     metrics::counter!("herald_webhook_events_total", "outcome" => "delivered")
                         .increment(owed.len() as u64);
                     backoff = self.settings.retry_initial;
-                    if let Err(e) = self.store.webhook_delivered(&id, last).await {
+                    // Conditional on the cursor read: a re-send that rewound
+                    // it meanwhile wins, and the next round posts from there.
+                    if let Err(e) = self.store.webhook_delivered(&id, hook.cursor, last).await {
                         // Posted again after the pause: at least once.
                         tracing::warn!(webhook = %id, error = %e, "cannot record a delivered post");
                         self.pause(self.settings.poll, &mut stop).await;

@@ -6,6 +6,7 @@
 
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 
 const env = (name) => {
@@ -150,11 +151,44 @@ try {
   check((await page.locator(".card", { hasText: "Messages" }).locator("dd").textContent()).trim() !== "0", "the report's messages are counted");
   await shot(page, "deliverability");
 
+  step = "webhooks";
+  await page.getByRole("link", { name: "Webhooks" }).click();
+  check(await page.locator("table tbody tr", { hasText: "delivered" }).count() >= 1, "the delivery log shows the post");
+  await shot(page, "webhooks");
+  page.once("dialog", (d) => d.accept());
+  await page.getByRole("button", { name: /^Re-send from/ }).first().click();
+  await page.waitForURL(/done=resent/);
+  check((await page.getByRole("status").first().textContent()).includes("posted again"), "the re-send is confirmed");
+
   step = "other pages";
-  for (const [name, path] of [["delivery", "/delivery"], ["webhooks", "/webhooks"], ["settings", "/settings"], ["domains", "/domains"]]) {
+  for (const [name, path] of [["delivery", "/delivery"], ["settings", "/settings"], ["domains", "/domains"]]) {
     const r = await page.goto(`${BASE}${path}`);
     check(r.status() === 200, `${path} answers ${r.status()}`);
     await shot(page, name);
+  }
+
+  step = "accessibility";
+  {
+    // axe-core's WCAG 2 A and AA rules on every page. Its script is
+    // injected, which the pages' CSP forbids: this audit context bypasses
+    // the CSP (and only this one).
+    const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+    const audit = await browser.newContext({ bypassCSP: true, storageState: await context.storageState() });
+    const p = await audit.newPage();
+    const pages = ["/", "/?range=30d", "/messages", `/messages/${MESSAGE}`, "/delivery", "/domains", `/domains/${DNS_DOMAIN}`,
+      "/suppressions", "/webhooks", `/deliverability?domain=${DOMAIN}`, "/settings"];
+    const problems = [];
+    for (const path of pages) {
+      await p.goto(`${BASE}${path}`);
+      await p.addScriptTag({ path: axePath });
+      const result = await p.evaluate(() => window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] }));
+      check(result.passes.length > 10, `axe checked ${path} (${result.passes.length} rules passed)`);
+      for (const v of result.violations) {
+        problems.push(`${path}: ${v.id} (${v.impact}) ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+      }
+    }
+    await audit.close();
+    check(problems.length === 0, `accessibility violations:\n${problems.join("\n")}`);
   }
 
   step = "phone";

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use herald_api_types::{CreateWebhook, ErrorBody, List, Webhook};
+use herald_api_types::{CreateWebhook, ErrorBody, List, Webhook, WebhookDelivery, WebhookResend};
 
 use super::{ApiJson, ApiPath};
 use crate::auth::Authed;
@@ -80,4 +80,47 @@ pub async fn enable(
         &s.accounts.enable_webhook(&caller, &id).await?,
         false,
     )))
+}
+
+/// The webhook's last posts (up to 100), newest first: when, how many
+/// events, delivered or the class of the failure, how long it took.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
+    params(("id" = herald_api_types::patterns::WebhookId, Path, description = "webhook id (whk_…)")),
+    responses((status = 200, body = List<WebhookDelivery>), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn deliveries(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<List<WebhookDelivery>>> {
+    let log = s.accounts.webhook_deliveries(&caller, &id).await?;
+    Ok(Json(List {
+        data: log
+            .iter()
+            .map(|a| WebhookDelivery {
+                id: a.id,
+                at: a.attempt.at,
+                events: a.attempt.events,
+                delivered: a.attempt.delivered,
+                error: a.attempt.error.clone(),
+                millis: a.attempt.millis,
+            })
+            .collect(),
+    }))
+}
+
+/// Re-send from a recorded post on: the events of that post and every one
+/// stored after it are posted again (receivers tell repeats by event id).
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/deliveries/{delivery}/resend", tag = "webhooks",
+    params(("id" = herald_api_types::patterns::WebhookId, Path, description = "webhook id (whk_…)"),
+        ("delivery" = i64, Path, description = "a delivery's id, from the log")),
+    responses((status = 202, body = WebhookResend), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn resend(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiPath((id, delivery)): ApiPath<(String, i64)>,
+) -> ApiResult<(StatusCode, Json<WebhookResend>)> {
+    let after = s.accounts.resend_webhook(&caller, &id, delivery).await?;
+    Ok((StatusCode::ACCEPTED, Json(WebhookResend { webhook: id, after })))
 }

@@ -350,7 +350,17 @@ pub(crate) async fn export_suppressions(State(s): State<AppState>, signed: Signe
     Ok(r)
 }
 
+struct DeliveryRow {
+    id: i64,
+    at: String,
+    events: u32,
+    outcome: String,
+    delivered: bool,
+    millis: u32,
+}
+
 struct WebhookRow {
+    deliveries: Vec<DeliveryRow>,
     id: String,
     url: String,
     events: String,
@@ -373,11 +383,34 @@ pub(crate) async fn webhooks(State(s): State<AppState>, signed: Signed, Query(q)
         .or_page()?
         .0
         .data;
+    let mut logs = Vec::with_capacity(list.len());
+    for w in &list {
+        let log = routes::webhooks::deliveries(State(s.clone()), authed(&signed), ApiPath(w.id.clone()))
+            .await
+            .or_page()?
+            .0
+            .data;
+        logs.push(
+            log.iter()
+                .take(10)
+                .map(|d| DeliveryRow {
+                    id: d.id,
+                    at: when(d.at),
+                    events: d.events,
+                    outcome: d.error.clone().unwrap_or_else(|| "delivered".to_owned()),
+                    delivered: d.delivered,
+                    millis: d.millis,
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
     let page = WebhooksPage {
         page: Layout::new(&s, &signed, "Webhooks", "webhooks", q.done.as_deref()).await,
         hooks: list
             .iter()
-            .map(|w| WebhookRow {
+            .zip(logs)
+            .map(|(w, deliveries)| WebhookRow {
+                deliveries,
                 id: w.id.clone(),
                 url: w.url.clone(),
                 events: if w.events.is_empty() {
@@ -393,6 +426,17 @@ pub(crate) async fn webhooks(State(s): State<AppState>, signed: Signed, Query(q)
             .collect(),
     };
     Ok(html(page.render()))
+}
+
+pub(crate) async fn resend_webhook(
+    State(s): State<AppState>,
+    signed: Signed,
+    Path((id, delivery)): Path<(String, i64)>,
+) -> PageResult {
+    let _ = routes::webhooks::resend(State(s), authed(&signed), ApiPath((id, delivery)))
+        .await
+        .or_page()?;
+    Ok(done("/webhooks", "resent"))
 }
 
 pub(crate) async fn enable_webhook(State(s): State<AppState>, signed: Signed, Path(id): Path<String>) -> PageResult {

@@ -108,6 +108,10 @@ pub(crate) fn routes(options: WebOptions) -> Router<AppState> {
         .route("/suppressions/export.csv", get(manage::export_suppressions))
         .route("/webhooks", get(manage::webhooks))
         .route("/webhooks/{id}/enable", post(manage::enable_webhook))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}/resend",
+            post(manage::resend_webhook),
+        )
         .route("/deliverability", get(deliverability::page))
         .route("/alerts/{id}/acknowledge", post(deliverability::acknowledge))
         .route("/settings", get(manage::settings))
@@ -404,6 +408,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "released" => "The held message was released for delivery.",
         "dropped" => "The held message was dropped.",
         "webhook-enabled" => "The webhook is enabled and catches up from where it stopped.",
+        "resent" => "The events of that post and every later one are posted again.",
         "key-revoked" => "The API key was revoked.",
         "smtp-revoked" => "The SMTP credential was revoked.",
         "sender-added" => "The sender was approved.",
