@@ -304,7 +304,7 @@ pub struct User {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    #[schema(example = "ops@acme.com", max_length = 254)]
+    #[schema(value_type = patterns::EmailAddress, example = "ops@acme.com")]
     pub email: String,
     /// 10 to 256 characters; without one Herald chooses one and returns it once.
     #[serde(default)]

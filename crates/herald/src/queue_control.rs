@@ -102,6 +102,20 @@ impl QueueControl for SpoolQueue {
         self.spool.list().into_iter().map(entry).collect()
     }
 
+    fn list_of(&self, account: Option<&herald_types::AccountId>, held_only: bool, limit: usize) -> Vec<QueueEntry> {
+        self.spool
+            .list_where(
+                |envelope, states| {
+                    account.is_none_or(|a| &envelope.account == a)
+                        && (!held_only || states.iter().any(|s| s.status == RcptStatus::Held))
+                },
+                limit,
+            )
+            .into_iter()
+            .map(entry)
+            .collect()
+    }
+
     fn get(&self, id: &MessageId) -> Option<QueueEntry> {
         self.spool.get(id).map(entry)
     }

@@ -168,6 +168,25 @@ async fn spam_is_held_until_released_and_clean_mail_passes() -> anyhow::Result<(
             .filter(|e| e.iter().any(|x| x["type"] == "held"))
     })
     .await?;
+    // The queue lists held mail on its own, bounded.
+    let held_list = h.get("/api/v1/queue?status=held&limit=10").await?;
+    let held_list = held_list["data"].as_array().cloned().unwrap_or_default();
+    ensure!(
+        held_list.iter().any(|m| m["id"] == third.as_str())
+            && held_list.iter().all(|m| m["recipients"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["status"] == "held"))),
+        "{held_list:?}"
+    );
+    let one = h.get("/api/v1/queue?status=held&limit=1").await?;
+    ensure!(one["data"].as_array().is_some_and(|m| m.len() == 1), "{one}");
+    let bad = h
+        .api
+        .call("GET", "/api/v1/queue?status=gone")
+        .key(&h.key)
+        .send()
+        .await?;
+    ensure!(bad.status == 422, "{}", bad.body);
     let tenant = Dashboard::sign_in(h.api.base(), "ops@acme.test", PASSWORD).await?;
     let page = tenant.get("/messages").await?;
     ensure!(

@@ -99,6 +99,16 @@ pub struct QueueEntry {
 /// message is not (or no longer) queued.
 pub trait QueueControl: Send + Sync {
     fn list(&self) -> Vec<QueueEntry>;
+    /// The queued messages of `account` (every account's with `None`),
+    /// only those with a held recipient when `held_only`, at most `limit`.
+    fn list_of(&self, account: Option<&herald_types::AccountId>, held_only: bool, limit: usize) -> Vec<QueueEntry> {
+        self.list()
+            .into_iter()
+            .filter(|e| account.is_none_or(|a| &e.account == a))
+            .filter(|e| !held_only || e.message.recipients.iter().any(|r| r.status == "held"))
+            .take(limit)
+            .collect()
+    }
     fn get(&self, id: &herald_types::MessageId) -> Option<QueueEntry>;
     fn retry(&self, id: &herald_types::MessageId) -> bool;
     fn bounce(&self, id: &herald_types::MessageId) -> bool;

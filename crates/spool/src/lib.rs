@@ -371,6 +371,18 @@ impl Spool {
         lock(&self.index).iter().map(|(id, e)| Self::queued(id, e)).collect()
     }
 
+    /// The live messages `keep` chooses, at most `limit`: only those are
+    /// copied, so a listing of one account's (or held) mail costs a pass
+    /// over the index, not a copy of it.
+    pub fn list_where(&self, keep: impl Fn(&Envelope, &[RcptState]) -> bool, limit: usize) -> Vec<Queued> {
+        lock(&self.index)
+            .iter()
+            .filter(|(_, e)| keep(&e.envelope, &e.states))
+            .take(limit)
+            .map(|(id, e)| Self::queued(id, e))
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         lock(&self.index).len()
     }

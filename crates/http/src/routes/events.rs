@@ -114,6 +114,9 @@ fn filter_of(q: &EventQuery) -> ApiResult<EventFilter> {
         .as_deref()
         .map(|m| MessageId::parse(m).map_err(|e| ApiError::invalid(format!("message_id: {e}"))))
         .transpose()?;
+    if q.stream.as_ref().is_some_and(|s| s.chars().count() > 64) {
+        return Err(ApiError::field("stream", "at most 64 characters"));
+    }
     let metadata = match q.metadata.as_deref() {
         Some(m) => Some(
             m.split_once('=')

@@ -48,6 +48,13 @@ pub struct QueueQuery {
     /// destination: a provider's name (`google`) or a destination's key.
     #[param(max_length = 300)]
     pub destination: Option<String>,
+    /// `held`: only messages with a recipient held for review.
+    #[param(pattern = "^held$")]
+    pub status: Option<String>,
+    /// At most this many (1–10000; default: every one); which ones, when
+    /// there are more, is not specified.
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<u32>,
 }
 
 /// List queued messages.
@@ -63,6 +70,16 @@ pub async fn list(
     if q.destination.as_ref().is_some_and(|d| d.chars().count() > 300) {
         return Err(ApiError::field("destination", "at most 300 characters"));
     }
+    let held_only = match q.status.as_deref() {
+        None | Some("") => false,
+        Some("held") => true,
+        Some(_) => return Err(ApiError::field("status", "held")),
+    };
+    let limit = match q.limit {
+        None => usize::MAX,
+        Some(n @ 1..=10_000) => n as usize,
+        Some(_) => return Err(ApiError::field("limit", "between 1 and 10000")),
+    };
     let control = queue(&s)?;
     let wanted = q.destination.as_deref().map(str::trim).filter(|d| !d.is_empty());
     let goes = |m: &QueuedMessage| {
@@ -75,12 +92,16 @@ pub async fn list(
             })
         })
     };
+    // Only the caller's messages are copied out of the queue (an admin
+    // sees every account's).
+    let account = (!caller.admin).then_some(&caller.account.id);
     let mut data: Vec<QueuedMessage> = control
-        .list()
+        .list_of(account, held_only, if wanted.is_some() { usize::MAX } else { limit })
         .into_iter()
         .filter(|e| visible(&caller, e))
         .map(|e| e.message)
         .filter(|m| goes(m))
+        .take(limit)
         .collect();
     data.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Json(List { data }))

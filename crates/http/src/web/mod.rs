@@ -379,11 +379,16 @@ pub(crate) struct Layout {
     pub account: String,
     /// Accounts the session may switch to (beside the current one).
     pub accounts: Vec<String>,
+    /// Too many to list: the switch takes a typed name.
+    pub by_name: bool,
     pub operator: bool,
     pub csrf: String,
     /// A confirmation after a change, from a fixed list.
     pub notice: Option<&'static str>,
 }
+
+/// Accounts listed in the switch; past this, a name is typed.
+const MAX_SWITCH_LIST: usize = 200;
 
 /// The navigation: path, label, key.
 pub(crate) const NAV: [(&str, &str, &str); 8] = [
@@ -432,7 +437,7 @@ impl Layout {
     ) -> Self {
         let v = &signed.view;
         let current = v.caller.account.name.to_string();
-        let accounts = match state.accounts.switchable(v).await {
+        let mut accounts: Vec<String> = match state.accounts.switchable(v).await {
             Ok(all) => all
                 .into_iter()
                 .map(|a| a.name.to_string())
@@ -440,12 +445,18 @@ impl Layout {
                 .collect(),
             Err(_) => Vec::new(),
         };
+        // An operator of many accounts types the name instead.
+        let by_name = accounts.len() > MAX_SWITCH_LIST;
+        if by_name {
+            accounts.clear();
+        }
         Self {
             title: title.into(),
             nav,
             user: v.user.email.clone(),
             account: current,
             accounts,
+            by_name,
             operator: v.user.operator,
             csrf: signed.csrf.clone(),
             notice: notice(done),

@@ -11,9 +11,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::chart::{self, Series};
-use super::{
-    Layout, OrPage, PageResult, Signed, api_query, authed, count, done, error_page, html, percent_of, when, when_opt,
-};
+use super::{Layout, OrPage, PageResult, Signed, api_query, authed, count, done, html, percent_of, when, when_opt};
 use crate::routes::{ApiPath, ApiQuery};
 use crate::{AppState, routes, views};
 
@@ -429,7 +427,11 @@ pub(crate) async fn messages(State(s): State<AppState>, signed: Signed, RawQuery
         Some(_) => routes::queue::list(
             State(s.clone()),
             authed(&signed),
-            ApiQuery(routes::queue::QueueQuery { destination: None }),
+            ApiQuery(routes::queue::QueueQuery {
+                destination: None,
+                status: Some("held".to_owned()),
+                limit: Some(100),
+            }),
         )
         .await
         .map(|j| j.0.data)
@@ -549,6 +551,9 @@ pub(crate) async fn drop_held(State(s): State<AppState>, signed: Signed, Path(id
     Ok(done(&format!("/messages/{}", super::percent(&id)), "dropped"))
 }
 
+/// Queued messages the delivery page sums up (the rest are not counted).
+const QUEUE_SUMMARY_LIMIT: u32 = 10_000;
+
 struct ProviderRow {
     provider: String,
     domains: usize,
@@ -594,6 +599,8 @@ struct DeliveryPage {
     providers: Vec<ProviderRow>,
     chart: String,
     queue: Vec<QueueRow>,
+    /// The queue summary counts only the first messages found.
+    queue_capped: bool,
     operator: bool,
     destinations: Vec<DestinationRow>,
     warmup: Vec<WarmupRow>,
@@ -695,7 +702,11 @@ pub(crate) async fn delivery(State(s): State<AppState>, signed: Signed, Query(q)
         Some(_) => routes::queue::list(
             State(s.clone()),
             authed(&signed),
-            ApiQuery(routes::queue::QueueQuery { destination: None }),
+            ApiQuery(routes::queue::QueueQuery {
+                destination: None,
+                status: None,
+                limit: Some(QUEUE_SUMMARY_LIMIT),
+            }),
         )
         .await
         .map(|j| j.0.data)
@@ -720,6 +731,7 @@ pub(crate) async fn delivery(State(s): State<AppState>, signed: Signed, Query(q)
             }
         }
     }
+    let queue_capped = queued.len() >= QUEUE_SUMMARY_LIMIT as usize;
     let operator = signed.view.caller.admin;
     let (destinations, warmup) = if operator {
         let d = routes::queue::destinations(State(s.clone()), authed(&signed))
@@ -747,6 +759,7 @@ pub(crate) async fn delivery(State(s): State<AppState>, signed: Signed, Query(q)
                 next: when_opt(next),
             })
             .collect(),
+        queue_capped,
         operator,
         destinations: destinations
             .iter()
@@ -773,6 +786,5 @@ pub(crate) async fn delivery(State(s): State<AppState>, signed: Signed, Query(q)
             })
             .collect(),
     };
-    let _ = error_page;
     Ok(html(page.render()))
 }

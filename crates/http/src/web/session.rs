@@ -26,15 +26,6 @@ pub(crate) struct NextQuery {
     next: Option<String>,
 }
 
-/// Only a path on this site: never `//host` or `/\host`, which browsers
-/// read as another site.
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() <= 2048 => n.to_owned(),
-        _ => "/".to_owned(),
-    }
-}
-
 /// The sign-in form with a fresh double-submit token.
 fn login_form(options: WebOptions, status: StatusCode, next: String, email: String, error: Option<String>) -> Response {
     let token = random_token();
@@ -165,5 +156,49 @@ pub(crate) async fn switch(State(s): State<AppState>, signed: Signed, Form(f): F
     match s.accounts.switch_account(&signed.view, &f.account).await {
         Ok(_) => done("/", "switched"),
         Err(e) => super::api_error_page(ApiError::from(e)),
+    }
+}
+
+/// Only a path on this site: never `//host` or `/\host`, which browsers
+/// read as another site, nor any white space or control character (a
+/// browser drops a tab or a line break, so `/<tab>/host` is `//host`).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.len() <= 2048
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn redirects_stay_on_this_site() {
+        assert_eq!(
+            safe_next(Some("/messages?recipient=a%40b")),
+            "/messages?recipient=a%40b"
+        );
+        for hostile in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "https://evil.example",
+            "evil",
+            "/ok/\u{7f}",
+            "/caf\u{e9}",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
+        }
+        assert_eq!(safe_next(None), "/");
     }
 }
