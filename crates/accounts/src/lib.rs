@@ -45,6 +45,8 @@ pub struct Accounts {
     /// Dashboard sign-ins checking a password now (argon2 takes memory
     /// and CPU: a flood waits here, bounded, instead of piling up threads).
     sign_ins: Arc<tokio::sync::Semaphore>,
+    /// Sign-ins waiting for (or holding) a permit.
+    sign_in_queue: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -64,6 +66,7 @@ impl Accounts {
             key_pepper: Arc::new(secret::key_pepper(b"")),
             standings: Arc::default(),
             sign_ins: Arc::new(tokio::sync::Semaphore::new(users::SIGN_INS_AT_ONCE)),
+            sign_in_queue: Arc::default(),
         }
     }
 

@@ -10,9 +10,11 @@
 //! Sign-in costs one argon2 check (tens of milliseconds, 19 MiB), so at
 //! most [`SIGN_INS_AT_ONCE`] run at once and the rest wait, bounded. An
 //! unknown address is checked against a decoy hash, so timing does not
-//! tell which addresses have users. After [`LOCK_AFTER`] failures in a row
-//! the user is locked for [`LOCK_FOR`]; a correct password does not open a
-//! locked user, and each further failure locks it again.
+//! tell which addresses have users. After [`LOCK_AFTER`] attempts without
+//! a success (counted before the check, so parallel guesses cannot pass
+//! the limit) the user is locked for [`LOCK_FOR`]; a correct password does
+//! not open a locked user, and a locked user's attempt is answered like a
+//! wrong password, after the same work.
 
 use std::time::Duration;
 
@@ -26,6 +28,8 @@ use crate::{Accounts, AccountsError, AccountsResult, Caller, secret};
 
 /// Password checks for sign-ins running at once.
 pub const SIGN_INS_AT_ONCE: usize = 4;
+/// Sign-ins waiting for a check, at most; more are refused as busy at once.
+pub const SIGN_INS_WAITING: usize = 64;
 /// A sign-in waiting longer than this for its turn is refused as busy.
 const SIGN_IN_WAIT: Duration = Duration::from_secs(10);
 /// Failed sign-ins in a row that lock a user.
@@ -48,8 +52,9 @@ pub enum SignInError {
     /// Unknown address or wrong password (never said which).
     #[error("wrong e-mail address or password")]
     Wrong,
-    /// Too many failures: refused until then.
-    #[error("too many failed sign-ins; try again later")]
+    /// Too many failures: refused for now (said like `Wrong`, so the
+    /// answer does not tell which addresses have users).
+    #[error("wrong e-mail address or password")]
     Locked(OffsetDateTime),
     /// Too many sign-ins are being checked right now.
     #[error("too many sign-ins at once; try again in a moment")]
@@ -153,8 +158,11 @@ impl Accounts {
         })
     }
 
+    /// The acting account's users; operator users only to the operator
+    /// (a tenant neither sees nor removes them).
     pub async fn list_users(&self, caller: &Caller) -> AccountsResult<Vec<User>> {
-        Ok(self.store.list_users(&caller.account.id).await?)
+        let all = self.store.list_users(&caller.account.id).await?;
+        Ok(all.into_iter().filter(|u| caller.admin || !u.operator).collect())
     }
 
     /// Deletes one of the acting account's users, by id or address, and
@@ -169,7 +177,7 @@ impl Accounts {
             }
         };
         let user = user
-            .filter(|u| u.account == caller.account.id)
+            .filter(|u| u.account == caller.account.id && (caller.admin || !u.operator))
             .ok_or(AccountsError::NotFound("user"))?;
         self.store.delete_user(&caller.account.id, &user.id).await?;
         tracing::info!(account = %caller.account.name, user = %user.id, "dashboard user deleted");
@@ -195,9 +203,21 @@ impl Accounts {
         Ok(())
     }
 
-    /// argon2 off the async workers, at most [`SIGN_INS_AT_ONCE`] at once;
-    /// without a stored hash the decoy is checked (and fails).
+    /// argon2 off the async workers, at most [`SIGN_INS_AT_ONCE`] at once
+    /// and [`SIGN_INS_WAITING`] waiting (then `Busy` at once); without a
+    /// stored hash the decoy is checked (and fails).
     async fn verify_password(&self, stored: Option<&str>, presented: &str) -> Result<bool, SignInError> {
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let before = self.sign_in_queue.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _waiting = Waiting(&self.sign_in_queue);
+        if before >= SIGN_INS_WAITING {
+            return Err(SignInError::Busy);
+        }
         let permit = tokio::time::timeout(SIGN_IN_WAIT, self.sign_ins.clone().acquire_owned())
             .await
             .map_err(|_| SignInError::Busy)?
@@ -215,6 +235,12 @@ impl Accounts {
     }
 
     /// Signs a user in: a new session on its own account.
+    ///
+    /// The attempt is counted before the password is checked (so parallel
+    /// guesses cannot pass [`LOCK_AFTER`]); a locked user's attempt costs
+    /// the same check as any other and fails like a wrong password, so
+    /// neither timing nor the answer's kind tells a stranger which
+    /// addresses have users.
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<SignedIn, SignInError> {
         let email = email.trim().to_ascii_lowercase();
         // Beyond any real address or password: refused without work.
@@ -223,25 +249,26 @@ impl Accounts {
         }
         let now = OffsetDateTime::now_utc();
         let user = self.store.user_by_email(&email).await?;
-        if let Some(u) = &user
-            && let Some(until) = u.locked_until
-            && until > now
-        {
-            return Err(SignInError::Locked(until));
-        }
-        let ok = self
-            .verify_password(user.as_ref().map(|u| u.hash.as_str()), password)
-            .await?;
+        let counted = match &user {
+            Some(u) => self.store.login_attempt(&u.id, LOCK_AFTER, now).await?,
+            None => true,
+        };
+        let stored = user.as_ref().filter(|_| counted).map(|u| u.hash.as_str());
+        let ok = self.verify_password(stored, password).await?;
         let Some(user) = user else {
             return Err(SignInError::Wrong);
         };
+        if !counted {
+            tracing::info!(user = %user.id, "dashboard sign-in refused: locked");
+            return Err(SignInError::Locked(now));
+        }
         if !ok {
-            let failures = self
+            let locked = self
                 .store
                 .login_failed(&user.id, LOCK_AFTER, after(now, LOCK_FOR))
                 .await?;
-            tracing::info!(user = %user.id, failures, "dashboard sign-in failed");
-            return Err(if failures >= LOCK_AFTER {
+            tracing::info!(user = %user.id, locked, "dashboard sign-in failed");
+            return Err(if locked {
                 SignInError::Locked(after(now, LOCK_FOR))
             } else {
                 SignInError::Wrong
@@ -253,7 +280,10 @@ impl Accounts {
             .await?
             .ok_or(SignInError::Wrong)?;
         self.ensure_active(&account).await?;
-        self.store.login_succeeded(&user.id, now).await?;
+        if !self.store.login_succeeded(&user.id, now).await? {
+            // A parallel wrong guess locked it meanwhile.
+            return Err(SignInError::Locked(now));
+        }
         let token = secret::new_session_token();
         self.store
             .insert_session(&Session {
@@ -336,12 +366,9 @@ impl Accounts {
         Ok(target)
     }
 
-    /// The accounts a session may switch to: its own and its subs (every
-    /// account for an operator user).
+    /// The accounts a session may pick from a list: its own and its subs
+    /// (an operator user names any account instead).
     pub async fn switchable(&self, view: &SessionView) -> AccountsResult<Vec<herald_store::Account>> {
-        if view.user.operator {
-            return Ok(self.store.list_accounts(herald_store::AccountFilter::All).await?);
-        }
         let mut out = vec![view.home.clone()];
         if view.home.parent.is_none() {
             out.extend(

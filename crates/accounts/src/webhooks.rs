@@ -91,16 +91,17 @@ impl Accounts {
     /// Posts again every event from a recorded post on: the webhook's
     /// cursor moves back to just before it (events after it go again too:
     /// at least once, as always; receivers tell repeats by event id).
-    /// Returns the position posting resumes after.
-    pub async fn resend_webhook(&self, caller: &Caller, id: &str, delivery: i64) -> AccountsResult<i64> {
+    /// Returns the position posting resumes after, and whether the cursor
+    /// moved (it had not, when the webhook had not posted that far).
+    pub async fn resend_webhook(&self, caller: &Caller, id: &str, delivery: i64) -> AccountsResult<(i64, bool)> {
         let attempts = self.webhook_deliveries(caller, id).await?;
         let attempt = attempts
             .iter()
             .find(|a| a.id == delivery)
             .ok_or(AccountsError::NotFound("webhook delivery"))?;
         let to = attempt.attempt.first.saturating_sub(1);
-        self.store().rewind_webhook(&attempt.attempt.webhook, to).await?;
-        tracing::info!(account = %caller.account.name, webhook = %attempt.attempt.webhook, from = to, "webhook re-send");
-        Ok(to)
+        let moved = self.store().rewind_webhook(&attempt.attempt.webhook, to).await?;
+        tracing::info!(account = %caller.account.name, webhook = %attempt.attempt.webhook, from = to, moved, "webhook re-send");
+        Ok((to, moved))
     }
 }

@@ -279,6 +279,10 @@ pub struct WebhookDelivery {
 pub struct WebhookResend {
     pub webhook: String,
     pub after: i64,
+    /// False when the webhook had not posted that far yet (nothing moved).
+    pub moved: bool,
+    /// The webhook's status: a disabled one posts nothing until enabled.
+    pub status: String,
 }
 
 /// A dashboard user of an account.

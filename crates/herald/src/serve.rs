@@ -466,6 +466,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             request_timeout: config.request_timeout,
             send_body_limit: herald_http::send_body_limit(config.smtp.max_message_size),
             secure_cookies: config.http_tls || config.public_url.starts_with("https://"),
+            public_url: Some(config.public_url.clone()),
         },
     );
     let listener = bind(config.http_listen, "http.listen").await?;

@@ -153,7 +153,7 @@ async fn spam_is_held_until_released_and_clean_mail_passes() -> anyhow::Result<(
         "user",
         "create",
         "--account",
-        "acme",
+        "main",
         "--email",
         "root@ops.test",
         "--password",

@@ -134,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
             request_timeout: Duration::from_secs(30),
             send_body_limit: herald_http::MAX_BODY,
             secure_cookies: false,
+            public_url: None,
         },
     );
     println!("backend {backend}: {total} events of one account loaded in {load:.1?} (rollups included)");

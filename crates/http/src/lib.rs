@@ -148,7 +148,7 @@ pub trait QueueControl: Send + Sync {
 }
 
 /// Settings of the HTTP layer itself.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct HttpOptions {
     /// A request running longer is answered 503 and abandoned.
     pub request_timeout: Duration,
@@ -158,15 +158,22 @@ pub struct HttpOptions {
     /// The dashboard is reached over HTTPS (directly or through a proxy):
     /// its cookies are `Secure` and `__Host-` prefixed.
     pub secure_cookies: bool,
+    /// The URL people reach Herald by (`https://mail.example.com`), when
+    /// configured: forms posted from it are this site's, whatever `Host`
+    /// a proxy passes on.
+    pub public_url: Option<String>,
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState, options: HttpOptions) -> Router {
     let (api, _doc) = routes::api(options.send_body_limit).split_for_parts();
-    let dashboard = web::routes(web::WebOptions {
-        secure: options.secure_cookies,
-        import_limit: options.send_body_limit,
-    });
+    let dashboard = web::routes(
+        web::WebOptions {
+            secure: options.secure_cookies,
+            import_limit: options.send_body_limit,
+        },
+        options.public_url.as_deref(),
+    );
     api.merge(dashboard)
         .fallback(web::fallback)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

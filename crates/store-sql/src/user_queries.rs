@@ -117,16 +117,28 @@ macro_rules! impl_user_store {
                 tx.commit().await.map_err(error::plain)
             }
 
-            async fn login_failed(
-                &self,
-                id: &UserId,
-                lock_after: u32,
-                until: time::OffsetDateTime,
-            ) -> StoreResult<u32> {
+            async fn login_attempt(&self, id: &UserId, lock_after: u32, now: time::OffsetDateTime) -> StoreResult<bool> {
+                let now = time_ms::to_ms(now);
+                let counted = sqlx::query(
+                    "UPDATE users SET \
+                     failed_logins = CASE WHEN locked_until IS NOT NULL AND locked_until <= $3 THEN 1 ELSE failed_logins + 1 END, \
+                     locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until <= $3 THEN NULL ELSE locked_until END \
+                     WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $3) \
+                     AND (failed_logins < $2 OR locked_until IS NOT NULL) RETURNING failed_logins",
+                )
+                .bind(id.as_str())
+                .bind(i64::from(lock_after))
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(error::plain)?;
+                Ok(counted.is_some())
+            }
+
+            async fn login_failed(&self, id: &UserId, lock_after: u32, until: time::OffsetDateTime) -> StoreResult<bool> {
                 let row = sqlx::query(
-                    "UPDATE users SET failed_logins = failed_logins + 1, \
-                     locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END \
-                     WHERE id = $1 RETURNING failed_logins",
+                    "UPDATE users SET locked_until = CASE WHEN failed_logins >= $2 THEN $3 ELSE locked_until END \
+                     WHERE id = $1 RETURNING locked_until",
                 )
                 .bind(id.as_str())
                 .bind(i64::from(lock_after))
@@ -135,19 +147,21 @@ macro_rules! impl_user_store {
                 .await
                 .map_err(error::plain)?
                 .ok_or(StoreError::not_found("user"))?;
-                Ok(u32::try_from(col::<i64>(&row, "failed_logins")?).unwrap_or(u32::MAX))
+                Ok(col::<Option<i64>>(&row, "locked_until")?.is_some())
             }
 
-            async fn login_succeeded(&self, id: &UserId, at: time::OffsetDateTime) -> StoreResult<()> {
-                sqlx::query(
-                    "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = $2 WHERE id = $1",
+            async fn login_succeeded(&self, id: &UserId, at: time::OffsetDateTime) -> StoreResult<bool> {
+                let at = time_ms::to_ms(at);
+                let done = sqlx::query(
+                    "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = $2 \
+                     WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2)",
                 )
                 .bind(id.as_str())
-                .bind(time_ms::to_ms(at))
+                .bind(at)
                 .execute(&self.pool)
                 .await
                 .map_err(error::plain)?;
-                Ok(())
+                Ok(done.rows_affected() > 0)
             }
 
             async fn set_user_password(&self, id: &UserId, hash: &str) -> StoreResult<()> {

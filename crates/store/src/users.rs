@@ -25,7 +25,8 @@ pub struct User {
     /// and release held mail, like an admin key.
     pub operator: bool,
     pub created_at: OffsetDateTime,
-    /// Failed sign-ins since the last successful one.
+    /// Sign-in attempts counted since the last successful one (failed, or
+    /// being checked).
     pub failed_logins: u32,
     /// Sign-ins are refused until then.
     pub locked_until: Option<OffsetDateTime>,
@@ -69,12 +70,20 @@ pub trait UserStore: Send + Sync {
     /// `account`.
     async fn delete_user(&self, account: &AccountId, id: &UserId) -> StoreResult<()>;
 
-    /// Counts a failed sign-in in one statement and returns the count;
-    /// from the `lock_after`th on, the user is locked until `until`.
-    async fn login_failed(&self, id: &UserId, lock_after: u32, until: OffsetDateTime) -> StoreResult<u32>;
+    /// Counts a sign-in attempt before its password is checked, in one
+    /// statement: `false` (nothing counted) while the user is locked at
+    /// `now`, or while `lock_after` attempts are already counted since the
+    /// last success (in flight or failed), so parallel guesses cannot pass
+    /// the limit. An expired lock starts the count afresh.
+    async fn login_attempt(&self, id: &UserId, lock_after: u32, now: OffsetDateTime) -> StoreResult<bool>;
 
-    /// Clears the failures and the lock, and records the sign-in.
-    async fn login_succeeded(&self, id: &UserId, at: OffsetDateTime) -> StoreResult<()>;
+    /// After a wrong password: locks the user until `until` once
+    /// `lock_after` attempts are counted; whether it is locked.
+    async fn login_failed(&self, id: &UserId, lock_after: u32, until: OffsetDateTime) -> StoreResult<bool>;
+
+    /// After a right password: clears the count and records the sign-in,
+    /// unless a lock set meanwhile holds at `at` (`false`: refused).
+    async fn login_succeeded(&self, id: &UserId, at: OffsetDateTime) -> StoreResult<bool>;
 
     /// Sets the password and ends every session of the user.
     async fn set_user_password(&self, id: &UserId, hash: &str) -> StoreResult<()>;

@@ -1496,28 +1496,49 @@ async fn users_lock_and_sessions_follow_their_user(s: Arc<dyn Store>) -> anyhow:
             == ["ann@acme.test"]
     );
 
-    // Failures count in one statement each, racing or not; the lock comes
-    // with the limit and a success clears both.
-    let until = time::OffsetDateTime::from_unix_timestamp(1_900_000_000)?;
+    // Attempts are counted before the check, in one statement each: of
+    // racing attempts, only the first five are let through; a failure then
+    // locks; a lock refuses attempts and successes until it expires, and
+    // an expired lock starts the count afresh.
+    let t0 = time::OffsetDateTime::from_unix_timestamp(1_800_000_000)?;
+    let until = t0 + time::Duration::minutes(15);
     let mut racing = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..12 {
         let s = s.clone();
         let id = ann.id.clone();
-        racing.push(tokio::spawn(async move { s.login_failed(&id, 5, until).await }));
+        racing.push(tokio::spawn(async move { s.login_attempt(&id, 5, t0).await }));
     }
+    let mut through = 0;
     for r in racing {
-        r.await??;
+        through += usize::from(r.await??);
     }
+    ensure!(through == 5, "{through} racing attempts let through");
     ensure!(
         s.user_by_id(&ann.id)
             .await?
-            .is_some_and(|u| u.failed_logins == 4 && u.locked_until.is_none())
+            .is_some_and(|u| u.failed_logins == 5 && u.locked_until.is_none())
     );
-    ensure!(s.login_failed(&ann.id, 5, until).await? == 5);
+    ensure!(s.login_failed(&ann.id, 5, until).await?, "the fifth failure locks");
     let locked = s.user_by_email("ann@acme.test").await?.context("ann")?;
     ensure!(locked.locked_until == Some(until), "{locked:?}");
-    let at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000)?;
-    s.login_succeeded(&ann.id, at).await?;
+    ensure!(!s.login_attempt(&ann.id, 5, t0 + time::Duration::minutes(1)).await?);
+    ensure!(
+        !s.login_succeeded(&ann.id, t0 + time::Duration::minutes(1)).await?,
+        "a lock holds against a right password"
+    );
+    let later = until + time::Duration::seconds(1);
+    ensure!(
+        s.login_attempt(&ann.id, 5, later).await?,
+        "an expired lock lets an attempt through"
+    );
+    let fresh = s.user_by_id(&ann.id).await?.context("ann")?;
+    ensure!(fresh.failed_logins == 1 && fresh.locked_until.is_none(), "{fresh:?}");
+    ensure!(
+        !s.login_failed(&ann.id, 5, later + time::Duration::minutes(15)).await?,
+        "one failure does not lock"
+    );
+    let at = later;
+    ensure!(s.login_succeeded(&ann.id, at).await?);
     let clear = s.user_by_id(&ann.id).await?.context("ann")?;
     ensure!(clear.failed_logins == 0 && clear.locked_until.is_none() && clear.last_login_at == Some(at));
 

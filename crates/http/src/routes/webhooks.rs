@@ -121,6 +121,15 @@ pub async fn resend(
     Authed(caller): Authed,
     ApiPath((id, delivery)): ApiPath<(String, i64)>,
 ) -> ApiResult<(StatusCode, Json<WebhookResend>)> {
-    let after = s.accounts.resend_webhook(&caller, &id, delivery).await?;
-    Ok((StatusCode::ACCEPTED, Json(WebhookResend { webhook: id, after })))
+    let (after, moved) = s.accounts.resend_webhook(&caller, &id, delivery).await?;
+    let hook = s.accounts.webhook(&caller, &id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(WebhookResend {
+            webhook: hook.id.to_string(),
+            after,
+            moved,
+            status: hook.status.as_str().to_owned(),
+        }),
+    ))
 }

@@ -103,18 +103,21 @@ struct DomainPage {
     lint_error: Option<String>,
 }
 
-/// A domain's records checked live against DNS (the API's verification:
-/// it also marks the domain verified once every record is in place).
+/// A domain's records checked live against DNS (read only: the stored
+/// verification changes by the "Verify now" form, the API's verify).
 pub(crate) async fn domain(
     State(s): State<AppState>,
     signed: Signed,
     Path(name): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> PageResult {
-    let v = routes::domains::verify(State(s.clone()), authed(&signed), ApiPath(name.clone()))
-        .await
-        .or_page()?
-        .0;
+    let domains = s.domains.as_ref().ok_or_else(|| {
+        error_page(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "sending domains are not configured",
+        )
+    })?;
+    let v = crate::views::verification(&domains.check(&signed.view.caller.account, &name).await.or_page()?);
     let lint = routes::checks::dns(
         State(s.clone()),
         authed(&signed),
@@ -175,6 +178,15 @@ pub(crate) async fn domain(
         lint_error,
     };
     Ok(html(page.render()))
+}
+
+pub(crate) async fn verify_domain(State(s): State<AppState>, signed: Signed, Path(name): Path<String>) -> PageResult {
+    let v = routes::domains::verify(State(s), authed(&signed), ApiPath(name.clone()))
+        .await
+        .or_page()?
+        .0;
+    let what = if v.verified { "verified" } else { "not-verified" };
+    Ok(done(&format!("/domains/{}", super::percent(&name)), what))
 }
 
 pub(crate) async fn rotate_domain(State(s): State<AppState>, signed: Signed, Path(name): Path<String>) -> PageResult {
@@ -433,10 +445,15 @@ pub(crate) async fn resend_webhook(
     signed: Signed,
     Path((id, delivery)): Path<(String, i64)>,
 ) -> PageResult {
-    let _ = routes::webhooks::resend(State(s), authed(&signed), ApiPath((id, delivery)))
+    let (_, axum::Json(r)) = routes::webhooks::resend(State(s), authed(&signed), ApiPath((id, delivery)))
         .await
         .or_page()?;
-    Ok(done("/webhooks", "resent"))
+    let what = match (r.moved, r.status.as_str()) {
+        (false, _) => "resent-nothing",
+        (true, "active") => "resent",
+        (true, _) => "resent-disabled",
+    };
+    Ok(done("/webhooks", what))
 }
 
 pub(crate) async fn enable_webhook(State(s): State<AppState>, signed: Signed, Path(id): Path<String>) -> PageResult {
@@ -520,7 +537,7 @@ async fn settings_page(
     let account = &signed.view.caller.account;
     let is_master = account.parent.is_none();
     let subs = if is_master {
-        routes::accounts::list(State(s.clone()), authed(signed))
+        routes::accounts::list(State(s.clone()), super::authed_here(signed))
             .await
             .or_page()?
             .0

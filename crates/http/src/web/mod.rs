@@ -84,8 +84,19 @@ impl WebOptions {
     }
 }
 
+/// The origin (`scheme://host[:port]`) of the configured public URL.
+#[derive(Debug, Clone, Default)]
+struct PublicOrigin(Option<std::sync::Arc<str>>);
+
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    (!authority.is_empty()).then(|| format!("{}://{}", scheme.to_ascii_lowercase(), authority.to_ascii_lowercase()))
+}
+
 /// Every dashboard route.
-pub(crate) fn routes(options: WebOptions) -> Router<AppState> {
+pub(crate) fn routes(options: WebOptions, public_url: Option<&str>) -> Router<AppState> {
+    let public = PublicOrigin(public_url.and_then(origin_of).map(std::sync::Arc::from));
     Router::new()
         .route("/", get(pages::overview))
         .route("/login", get(session::login_page).post(session::login))
@@ -99,6 +110,7 @@ pub(crate) fn routes(options: WebOptions) -> Router<AppState> {
         .route("/domains", get(manage::domains).post(manage::add_domain))
         .route("/domains/{name}", get(manage::domain))
         .route("/domains/{name}/rotate", post(manage::rotate_domain))
+        .route("/domains/{name}/verify", post(manage::verify_domain))
         .route("/suppressions", get(manage::suppressions).post(manage::add_suppression))
         .route("/suppressions/remove", post(manage::remove_suppression))
         .route(
@@ -129,6 +141,7 @@ pub(crate) fn routes(options: WebOptions) -> Router<AppState> {
         .layer(axum::middleware::from_fn(csrf_guard))
         .layer(axum::middleware::map_response(page_headers))
         .layer(axum::Extension(options))
+        .layer(axum::Extension(public))
 }
 
 /// Any other path: a page for a browser, the API's JSON 404 for the rest.
@@ -247,14 +260,29 @@ async fn csrf_guard(request: Request, next: Next) -> Response {
     {
         return forbidden("This form was sent from another site.");
     }
+    // Without Sec-Fetch-Site (older browsers), Origin names the form's
+    // site: this one's public URL, or the host the request was sent to
+    // (`Host` in HTTP/1, the URI's authority in HTTP/2, or what a proxy
+    // forwards).
     if let Some(origin) = headers.get(header::ORIGIN) {
-        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let origin_host = origin
-            .to_str()
-            .ok()
-            .and_then(|o| o.split_once("://"))
-            .map(|(_, rest)| rest.trim_end_matches('/'));
-        if origin_host != Some(host) {
+        let origin = origin.to_str().unwrap_or("").trim_end_matches('/').to_ascii_lowercase();
+        let public = request.extensions().get::<PublicOrigin>().and_then(|p| p.0.clone());
+        let origin_host = origin.split_once("://").map(|(_, rest)| rest.to_owned());
+        let hosts = [
+            headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            request.uri().authority().map(|a| a.as_str().to_owned()),
+            headers
+                .get("x-forwarded-host")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(|v| v.trim().to_owned()),
+        ];
+        let ours = public.is_some_and(|p| *p == *origin)
+            || origin_host.is_some_and(|o| hosts.iter().flatten().any(|h| h.eq_ignore_ascii_case(&o)));
+        if !ours {
             return forbidden("This form was sent from another site.");
         }
     }
@@ -266,18 +294,24 @@ async fn csrf_guard(request: Request, next: Next) -> Response {
     let Some(expected) = expected.filter(|e| !e.is_empty()) else {
         return forbidden("This form has expired. Reload the page and try again.");
     };
-    // Multipart forms (file uploads) carry the token in their URL; others
-    // in the body, read here (bounded) and handed on.
-    let in_query = request.uri().query().and_then(|q| {
-        form_urlencoded_pairs(q)
-            .into_iter()
-            .find(|(k, _)| k == "csrf")
-            .map(|(_, v)| v)
-    });
-    let is_form = headers
+    // File uploads (multipart) carry the token in their URL, and only
+    // they; other forms in the body, read here (bounded) and handed on.
+    let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let is_form = content_type.starts_with("application/x-www-form-urlencoded");
+    let in_query = if content_type.starts_with("multipart/form-data") {
+        request.uri().query().and_then(|q| {
+            form_urlencoded_pairs(q)
+                .into_iter()
+                .find(|(k, _)| k == "csrf")
+                .map(|(_, v)| v)
+        })
+    } else {
+        None
+    };
     let (request, presented) = if is_form {
         let (parts, body) = request.into_parts();
         let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM).await else {
@@ -379,16 +413,13 @@ pub(crate) struct Layout {
     pub account: String,
     /// Accounts the session may switch to (beside the current one).
     pub accounts: Vec<String>,
-    /// Too many to list: the switch takes a typed name.
+    /// An operator's switch takes a typed name.
     pub by_name: bool,
     pub operator: bool,
     pub csrf: String,
     /// A confirmation after a change, from a fixed list.
     pub notice: Option<&'static str>,
 }
-
-/// Accounts listed in the switch; past this, a name is typed.
-const MAX_SWITCH_LIST: usize = 200;
 
 /// The navigation: path, label, key.
 pub(crate) const NAV: [(&str, &str, &str); 8] = [
@@ -409,11 +440,15 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "suppression-removed" => "The address was removed from the suppression list.",
         "imported" => "The import is done.",
         "domain-added" => "The domain was added. Publish its records, then check them here.",
+        "verified" => "Every record is in place: the domain is verified.",
+        "not-verified" => "Not every record is in place yet; the domain is not verified.",
         "rotated" => "A new DKIM key was made; publish it, and the old one retires once the new one is seen.",
         "released" => "The held message was released for delivery.",
         "dropped" => "The held message was dropped.",
         "webhook-enabled" => "The webhook is enabled and catches up from where it stopped.",
         "resent" => "The events of that post and every later one are posted again.",
+        "resent-nothing" => "Nothing to do: those events are still waiting to be posted.",
+        "resent-disabled" => "Those events will be posted again once the webhook is enabled.",
         "key-revoked" => "The API key was revoked.",
         "smtp-revoked" => "The SMTP credential was revoked.",
         "sender-added" => "The sender was approved.",
@@ -437,19 +472,21 @@ impl Layout {
     ) -> Self {
         let v = &signed.view;
         let current = v.caller.account.name.to_string();
-        let mut accounts: Vec<String> = match state.accounts.switchable(v).await {
-            Ok(all) => all
-                .into_iter()
-                .map(|a| a.name.to_string())
-                .filter(|n| *n != current)
-                .collect(),
-            Err(_) => Vec::new(),
+        // An operator user may act on any account: it types the name (no
+        // list of every account on every page).
+        let by_name = v.user.operator;
+        let accounts: Vec<String> = if by_name {
+            Vec::new()
+        } else {
+            match state.accounts.switchable(v).await {
+                Ok(all) => all
+                    .into_iter()
+                    .map(|a| a.name.to_string())
+                    .filter(|n| *n != current)
+                    .collect(),
+                Err(_) => Vec::new(),
+            }
         };
-        // An operator of many accounts types the name instead.
-        let by_name = accounts.len() > MAX_SWITCH_LIST;
-        if by_name {
-            accounts.clear();
-        }
         Self {
             title: title.into(),
             nav,
@@ -565,6 +602,15 @@ pub(crate) fn authed(signed: &Signed) -> crate::auth::Authed {
     crate::auth::Authed(signed.view.caller.clone())
 }
 
+/// The same caller without operator power, for lists that an operator
+/// would otherwise see for every account: a page shows the account it is
+/// on.
+pub(crate) fn authed_here(signed: &Signed) -> crate::auth::Authed {
+    let mut caller = signed.view.caller.clone();
+    caller.admin = false;
+    crate::auth::Authed(caller)
+}
+
 /// Times as the dashboard shows them (UTC).
 pub(crate) fn when(t: time::OffsetDateTime) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
@@ -621,6 +667,19 @@ mod tests {
         assert_ne!(csrf_of("a"), csrf_of("b"));
         assert!(same(&csrf_of("a"), &csrf_of("a")));
         assert!(!same(&csrf_of("a"), &csrf_of("a")[..10]));
+    }
+
+    #[test]
+    fn public_origins() {
+        assert_eq!(
+            origin_of("https://Mail.Example.com/path?x"),
+            Some("https://mail.example.com".to_owned())
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:8080"),
+            Some("http://127.0.0.1:8080".to_owned())
+        );
+        assert_eq!(origin_of("nonsense"), None);
     }
 
     #[test]

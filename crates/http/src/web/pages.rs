@@ -426,7 +426,7 @@ pub(crate) async fn messages(State(s): State<AppState>, signed: Signed, RawQuery
     let held = match &s.queue {
         Some(_) => routes::queue::list(
             State(s.clone()),
-            authed(&signed),
+            super::authed_here(&signed),
             ApiQuery(routes::queue::QueueQuery {
                 destination: None,
                 status: Some("held".to_owned()),
@@ -701,7 +701,7 @@ pub(crate) async fn delivery(State(s): State<AppState>, signed: Signed, Query(q)
     let queued = match &s.queue {
         Some(_) => routes::queue::list(
             State(s.clone()),
-            authed(&signed),
+            super::authed_here(&signed),
             ApiQuery(routes::queue::QueueQuery {
                 destination: None,
                 status: None,

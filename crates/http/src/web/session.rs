@@ -107,16 +107,18 @@ pub(crate) async fn login(
         }
         Err(e) => {
             let (status, message) = match &e {
-                SignInError::Wrong => {
+                // The same answer for both: a stranger learns nothing of
+                // which addresses have users.
+                SignInError::Wrong | SignInError::Locked(_) => {
                     if let Some(ip) = ip {
                         s.auth_failures.failed(ip);
                     }
-                    (StatusCode::UNAUTHORIZED, e.to_string())
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        "Wrong e-mail address or password. After 5 failed attempts, signing in is paused for 15 minutes."
+                            .to_owned(),
+                    )
                 }
-                SignInError::Locked(_) => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many failed sign-ins for this user. Try again in 15 minutes.".to_owned(),
-                ),
                 SignInError::Busy => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
                 SignInError::Other(inner) => {
                     let api = ApiError::from(inner.clone());
