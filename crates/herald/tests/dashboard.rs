@@ -575,6 +575,53 @@ async fn sessions_and_what_attackers_try() -> anyhow::Result<()> {
         export.body
     );
 
+    // Webhooks and users made from the pages: their secret or password
+    // shown once on the answer, then listed by the API; removed from the
+    // pages too.
+    let made = owner
+        .post(
+            "/webhooks",
+            &[("url", "http://127.0.0.1:9/hook"), ("events", "delivered, bounced")],
+        )
+        .await?;
+    ensure!(
+        made.status == 200 && made.body.contains("whsec_"),
+        "{} {}",
+        made.status,
+        made.body
+    );
+    let hooks = h.get("/api/v1/webhooks").await?;
+    let hook = hooks["data"][0].clone();
+    ensure!(hook["events"] == json!(["delivered", "bounced"]), "{hooks}");
+    let id = hook["id"].as_str().context("webhook id")?;
+    let gone = owner.post(&format!("/webhooks/{id}/delete"), &[]).await?;
+    ensure!(gone.status == 303, "{}", gone.status);
+    ensure!(h.get("/api/v1/webhooks").await?["data"] == json!([]));
+    let added = owner
+        .post("/settings/users", &[("email", "colleague@brand.test")])
+        .await?;
+    ensure!(
+        added.status == 200 && added.body.contains("password of colleague@brand.test"),
+        "{}",
+        added.status
+    );
+    ensure!(
+        h.get("/api/v1/users")
+            .await?
+            .to_string()
+            .contains("colleague@brand.test")
+    );
+    let removed = owner
+        .post("/settings/users/delete", &[("email", "colleague@brand.test")])
+        .await?;
+    ensure!(removed.status == 303, "{}", removed.status);
+    ensure!(
+        !h.get("/api/v1/users")
+            .await?
+            .to_string()
+            .contains("colleague@brand.test")
+    );
+
     // Suspending the account ends what its sessions may do; deleting the
     // user ends its sessions.
     h.server.run(&["account", "suspend", "brand"])?;

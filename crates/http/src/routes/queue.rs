@@ -49,7 +49,7 @@ pub struct QueueQuery {
     #[param(max_length = 300)]
     pub destination: Option<String>,
     /// `held`: only messages with a recipient held for review.
-    #[param(pattern = "^held$")]
+    #[param(pattern = "^(held)?$")]
     pub status: Option<String>,
     /// At most this many (1–10000; default: every one); which ones, when
     /// there are more, is not specified.

@@ -387,17 +387,31 @@ struct WebhookRow {
 struct WebhooksPage {
     page: Layout,
     hooks: Vec<WebhookRow>,
+    /// A secret made just now, shown once.
+    secret: Option<(String, String)>,
+    /// The event types a webhook may ask for.
+    kinds: String,
 }
 
 pub(crate) async fn webhooks(State(s): State<AppState>, signed: Signed, Query(q): Query<DoneQuery>) -> PageResult {
-    let list = routes::webhooks::list(State(s.clone()), authed(&signed))
+    webhooks_page(&s, &signed, q.done.as_deref(), None).await
+}
+
+/// The webhooks page, optionally showing a secret just made.
+async fn webhooks_page(
+    s: &AppState,
+    signed: &Signed,
+    done_: Option<&str>,
+    secret: Option<(String, String)>,
+) -> PageResult {
+    let list = routes::webhooks::list(State(s.clone()), authed(signed))
         .await
         .or_page()?
         .0
         .data;
     let mut logs = Vec::with_capacity(list.len());
     for w in &list {
-        let log = routes::webhooks::deliveries(State(s.clone()), authed(&signed), ApiPath(w.id.clone()))
+        let log = routes::webhooks::deliveries(State(s.clone()), authed(signed), ApiPath(w.id.clone()))
             .await
             .or_page()?
             .0
@@ -417,7 +431,13 @@ pub(crate) async fn webhooks(State(s): State<AppState>, signed: Signed, Query(q)
         );
     }
     let page = WebhooksPage {
-        page: Layout::new(&s, &signed, "Webhooks", "webhooks", q.done.as_deref()).await,
+        page: Layout::new(s, signed, "Webhooks", "webhooks", done_).await,
+        secret,
+        kinds: herald_types::EventKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         hooks: list
             .iter()
             .zip(logs)
@@ -438,6 +458,42 @@ pub(crate) async fn webhooks(State(s): State<AppState>, signed: Signed, Query(q)
             .collect(),
     };
     Ok(html(page.render()))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct WebhookForm {
+    url: String,
+    /// Event types, comma-separated (empty: every event).
+    #[serde(default)]
+    events: String,
+}
+
+/// A new webhook; its signing secret is shown once, on the answer.
+pub(crate) async fn create_webhook(
+    State(s): State<AppState>,
+    signed: Signed,
+    Form(f): Form<WebhookForm>,
+) -> PageResult {
+    let events: Vec<&str> = f.events.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+    let req = body::<api::CreateWebhook>(serde_json::json!({ "url": f.url.trim(), "events": events }))?;
+    let (_, Json(hook)) = routes::webhooks::create(State(s.clone()), authed(&signed), req)
+        .await
+        .or_page()?;
+    let secret = hook.secret.clone().unwrap_or_default();
+    webhooks_page(
+        &s,
+        &signed,
+        None,
+        Some((format!("signing secret of {}", hook.url), secret)),
+    )
+    .await
+}
+
+pub(crate) async fn delete_webhook(State(s): State<AppState>, signed: Signed, Path(id): Path<String>) -> PageResult {
+    let _ = routes::webhooks::delete(State(s), authed(&signed), ApiPath(id))
+        .await
+        .or_page()?;
+    Ok(done("/webhooks", "webhook-deleted"))
 }
 
 pub(crate) async fn resend_webhook(
@@ -730,6 +786,35 @@ pub(crate) async fn update_settings(
 pub(crate) struct PasswordForm {
     current: String,
     new: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct UserForm {
+    email: String,
+}
+
+/// A new dashboard user of this account; Herald chooses its password and
+/// shows it once, here.
+pub(crate) async fn create_user(State(s): State<AppState>, signed: Signed, Form(f): Form<UserForm>) -> PageResult {
+    let req = body::<api::CreateUser>(serde_json::json!({ "email": f.email.trim() }))?;
+    let (_, Json(u)) = routes::users::create(State(s.clone()), authed(&signed), req)
+        .await
+        .or_page()?;
+    let password = u.password.unwrap_or_default();
+    settings_page(
+        &s,
+        &signed,
+        None,
+        Some((format!("password of {}", u.record.email), password)),
+    )
+    .await
+}
+
+pub(crate) async fn delete_user(State(s): State<AppState>, signed: Signed, Form(f): Form<UserForm>) -> PageResult {
+    let _ = routes::users::delete(State(s), authed(&signed), ApiPath(f.email.trim().to_owned()))
+        .await
+        .or_page()?;
+    Ok(done("/settings", "user-deleted"))
 }
 
 pub(crate) async fn change_password(

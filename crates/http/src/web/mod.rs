@@ -118,7 +118,8 @@ pub(crate) fn routes(options: WebOptions, public_url: Option<&str>) -> Router<Ap
             post(manage::import_suppressions).layer(axum::extract::DefaultBodyLimit::max(options.import_limit)),
         )
         .route("/suppressions/export.csv", get(manage::export_suppressions))
-        .route("/webhooks", get(manage::webhooks))
+        .route("/webhooks", get(manage::webhooks).post(manage::create_webhook))
+        .route("/webhooks/{id}/delete", post(manage::delete_webhook))
         .route("/webhooks/{id}/enable", post(manage::enable_webhook))
         .route(
             "/webhooks/{id}/deliveries/{delivery}/resend",
@@ -136,6 +137,8 @@ pub(crate) fn routes(options: WebOptions, public_url: Option<&str>) -> Router<Ap
         .route("/settings/subaccounts", post(manage::create_sub))
         .route("/settings/account", post(manage::update_settings))
         .route("/settings/password", post(manage::change_password))
+        .route("/settings/users", post(manage::create_user))
+        .route("/settings/users/delete", post(manage::delete_user))
         .route("/static/app.css", get(static_css))
         .route("/static/app.js", get(static_js))
         .layer(axum::middleware::from_fn(csrf_guard))
@@ -446,6 +449,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "released" => "The held message was released for delivery.",
         "dropped" => "The held message was dropped.",
         "webhook-enabled" => "The webhook is enabled and catches up from where it stopped.",
+        "webhook-deleted" => "The webhook was removed; nothing more is posted to it.",
+        "user-deleted" => "The user was removed and signed out everywhere.",
         "resent" => "The events of that post and every later one are posted again.",
         "resent-nothing" => "Nothing to do: those events are still waiting to be posted.",
         "resent-disabled" => "Those events will be posted again once the webhook is enabled.",
