@@ -22,7 +22,7 @@ pub use authors::{AUTHOR_FIELDS, Authors, authors, mailbox};
 pub use build::{Attachment, Draft, Mailbox, build};
 pub use headers::{Controls, HeaderBlock, ensure_identity};
 pub use parts::rewrite_html_parts;
-pub use template::{Context as TemplateContext, has_placeholders, substitute};
+pub use template::{Context as TemplateContext, escape_html, has_placeholders, substitute};
 pub use text::html_to_text;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -18,6 +18,14 @@ fn is_key(k: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
+/// `v` with `&`, `<`, `>`, `"` and `'` as HTML entities: safe in text
+/// and in quoted attributes.
+pub fn escape_html(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    escape_into(&mut out, v);
+    out
+}
+
 fn escape_into(out: &mut String, v: &str) {
     for c in v.chars() {
         match c {

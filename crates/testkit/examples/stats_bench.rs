@@ -9,12 +9,11 @@
 // A bench prints its figures.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use herald_store::{StatsGroup, StatsPeriod, StatsQuery};
 use herald_testkit::TempStore;
-use herald_types::{AccountId, BounceClass, BounceInfo, Event, EventKind, MessageId};
+use herald_types::{AccountId, EventKind, MessageId};
 
 const BATCH: usize = 1000;
 const DAYS: i64 = 30;
@@ -45,8 +44,6 @@ async fn main() -> anyhow::Result<()> {
     let store = temp.open().await?;
     let accounts: Vec<AccountId> = (0..3).map(|_| AccountId::generate()).collect();
     let start = time::OffsetDateTime::now_utc() - time::Duration::days(DAYS);
-    let span_ms = DAYS * 86_400_000;
-    let ips: Vec<IpAddr> = (1..=4).map(|i| IpAddr::V4(Ipv4Addr::new(192, 0, 2, i))).collect();
 
     let loading = Instant::now();
     let mut batch = Vec::with_capacity(BATCH);
@@ -57,27 +54,7 @@ async fn main() -> anyhow::Result<()> {
         }
         let kind = kind_of(n.wrapping_mul(2_654_435_761) >> 7);
         let account = &accounts[(n % 3) as usize];
-        let mut e = Event::new(kind, account.clone(), message.clone());
-        // Spread in time order over the month, as events arrive.
-        #[allow(clippy::cast_possible_wrap)]
-        let offset = (n as i64).saturating_mul(span_ms) / (total as i64).max(1);
-        e.at = start + time::Duration::milliseconds(offset);
-        e.recipient = Some(format!("user{}@domain{}.test", n % 50_000, n % 20));
-        e.sender = Some(format!("news@brand{}.test", n % 3));
-        e.stream = if n % 5 == 0 { "newsletter" } else { "transactional" }.to_owned();
-        if matches!(kind, EventKind::Delivered | EventKind::Deferred | EventKind::Bounced) {
-            e.source_ip = Some(ips[(n % 4) as usize]);
-        }
-        if kind == EventKind::Bounced {
-            e.bounce = Some(BounceInfo {
-                class: if n % 2 == 0 {
-                    BounceClass::Hard
-                } else {
-                    BounceClass::Soft
-                },
-                reason: "userunknown".to_owned(),
-            });
-        }
+        let e = herald_testkit::synthetic::event(n, total, kind, account, &message, start, DAYS);
         batch.push(e);
         if batch.len() == BATCH {
             store.insert_events(&batch).await?;

@@ -64,24 +64,24 @@ impl Dashboard {
         Ok(Self { client, base, cookie })
     }
 
-    fn answer(status: u16, location: Option<String>, body: String) -> PageAnswer {
-        PageAnswer { status, location, body }
-    }
-
-    pub async fn get(&self, path: &str) -> anyhow::Result<PageAnswer> {
-        let r = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await?;
+    /// Sends `request` with this session's cookie; its answer.
+    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<PageAnswer> {
+        let r = request.header("cookie", &self.cookie).send().await?;
         let status = r.status().as_u16();
         let location = r
             .headers()
             .get("location")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        Ok(Self::answer(status, location, r.text().await?))
+        Ok(PageAnswer {
+            status,
+            location,
+            body: r.text().await?,
+        })
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<PageAnswer> {
+        self.send(self.client.get(format!("{}{path}", self.base))).await
     }
 
     /// The CSRF token of this session's forms, read from a page.
@@ -96,21 +96,13 @@ impl Dashboard {
         let token = self.token().await?;
         let mut all = pairs.to_vec();
         all.push(("csrf", &token));
-        let r = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&all))
-            .send()
-            .await?;
-        let status = r.status().as_u16();
-        let location = r
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        Ok(Self::answer(status, location, r.text().await?))
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form(&all)),
+        )
+        .await
     }
 
     /// Uploads a file as a multipart form (the token in the form's URL,
@@ -126,20 +118,12 @@ impl Dashboard {
         body.extend_from_slice(bytes);
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
         let sep = if path.contains('?') { '&' } else { '?' };
-        let r = self
-            .client
-            .post(format!("{}{path}{sep}csrf={token}", self.base))
-            .header("cookie", &self.cookie)
-            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-            .body(body)
-            .send()
-            .await?;
-        let status = r.status().as_u16();
-        let location = r
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        Ok(Self::answer(status, location, r.text().await?))
+        self.send(
+            self.client
+                .post(format!("{}{path}{sep}csrf={token}", self.base))
+                .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+                .body(body),
+        )
+        .await
     }
 }

@@ -21,6 +21,7 @@ mod receiver;
 mod smtp_sink;
 mod spamd;
 pub mod store_suite;
+pub mod synthetic;
 mod temp_store;
 
 pub use api::{Answer, Api, Call};

@@ -21,18 +21,7 @@ const TOP: f64 = 12.0;
 const BOTTOM: f64 = 40.0;
 
 fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    herald_message::escape_html(s)
 }
 
 /// A round top for the y axis: 1, 2 or 5 times a power of ten.

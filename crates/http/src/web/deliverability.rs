@@ -240,19 +240,7 @@ pub(crate) async fn page(
     .await
     .map(|j| j.0.data)
     .unwrap_or_default();
-    let alerts = routes::monitor::alerts(
-        State(s.clone()),
-        authed(&signed),
-        ApiQuery(routes::monitor::AlertQuery {
-            state: Some("all".to_owned()),
-            kind: None,
-            limit: Some(50),
-        }),
-    )
-    .await
-    .or_page()?
-    .0
-    .data;
+    let alerts = super::alerts(&s, &signed, "all", 50).await?;
     let page = DeliverabilityPage {
         page: Layout::new(&s, &signed, "Deliverability", "deliverability", q.done.as_deref()).await,
         domains: domains.iter().map(|d| (d.clone(), *d == domain)).collect(),

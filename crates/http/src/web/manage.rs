@@ -214,15 +214,8 @@ struct SuppressionsPage {
 }
 
 pub(crate) async fn suppressions(State(s): State<AppState>, signed: Signed, RawQuery(raw): RawQuery) -> PageResult {
-    let raw = raw.unwrap_or_default();
-    let pairs = super::form_urlencoded_pairs(&raw);
-    let field = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
+    let pairs = super::form_urlencoded_pairs(&raw.unwrap_or_default());
+    let field = |name: &str| super::field(&pairs, name);
     let mut wanted = Vec::new();
     for name in ["search", "cursor"] {
         let v = field(name);

@@ -336,6 +336,15 @@ async fn csrf_guard(request: Request, next: Next) -> Response {
     }
 }
 
+/// A query's value for `name`, trimmed (empty when absent).
+pub(crate) fn field(pairs: &[(String, String)], name: &str) -> String {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
 /// Pairs as a query string (encoded).
 pub(crate) fn encode_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
@@ -614,6 +623,28 @@ pub(crate) fn authed_here(signed: &Signed) -> crate::auth::Authed {
     let mut caller = signed.view.caller.clone();
     caller.admin = false;
     crate::auth::Authed(caller)
+}
+
+/// The acting account's alerts (`open` or `all`), newest first.
+pub(crate) async fn alerts(
+    state: &AppState,
+    signed: &Signed,
+    which: &str,
+    limit: u32,
+) -> Result<Vec<herald_api_types::monitor::Alert>, Response> {
+    let query = crate::routes::monitor::AlertQuery {
+        state: Some(which.to_owned()),
+        kind: None,
+        limit: Some(limit),
+    };
+    let list = crate::routes::monitor::alerts(
+        axum::extract::State(state.clone()),
+        authed(signed),
+        crate::routes::ApiQuery(query),
+    )
+    .await
+    .or_page()?;
+    Ok(list.0.data)
 }
 
 /// Times as the dashboard shows them (UTC).

@@ -184,36 +184,21 @@ pub(crate) async fn overview(State(s): State<AppState>, signed: Signed, Query(q)
     let range = Range::parse(q.range.as_deref());
     let t = timeline(&s, &signed, range).await?;
     let c = &t.totals;
-    let cards = vec![
-        Card {
-            label: "Sent",
-            value: count(u(c.get("accepted"))),
-        },
-        Card {
-            label: "Delivered",
-            value: count(u(c.get("delivered"))),
-        },
-        Card {
-            label: "Deferred",
-            value: count(u(c.get("deferred"))),
-        },
-        Card {
-            label: "Bounced",
-            value: count(u(c.bounced())),
-        },
-        Card {
-            label: "Complaints",
-            value: count(u(c.get("complained"))),
-        },
-        Card {
-            label: "Opens",
-            value: count(u(c.get("opened_unique"))),
-        },
-        Card {
-            label: "Clicks",
-            value: count(u(c.get("clicked_unique"))),
-        },
-    ];
+    let cards = [
+        ("Sent", c.get("accepted")),
+        ("Delivered", c.get("delivered")),
+        ("Deferred", c.get("deferred")),
+        ("Bounced", c.bounced()),
+        ("Complaints", c.get("complained")),
+        ("Opens", c.get("opened_unique")),
+        ("Clicks", c.get("clicked_unique")),
+    ]
+    .into_iter()
+    .map(|(label, n)| Card {
+        label,
+        value: count(u(n)),
+    })
+    .collect::<Vec<_>>();
     let delivery_chart = chart::lines(
         "Delivery",
         &t.labels,
@@ -257,19 +242,7 @@ pub(crate) async fn overview(State(s): State<AppState>, signed: Signed, Query(q)
         .await
         .or_page()?
         .0;
-    let alerts = routes::monitor::alerts(
-        State(s.clone()),
-        authed(&signed),
-        ApiQuery(routes::monitor::AlertQuery {
-            state: Some("open".to_owned()),
-            kind: None,
-            limit: Some(20),
-        }),
-    )
-    .await
-    .or_page()?
-    .0
-    .data;
+    let alerts = super::alerts(&s, &signed, "open", 20).await?;
     let page = OverviewPage {
         page: Layout::new(&s, &signed, "Overview", "overview", q.done.as_deref()).await,
         ranges: [("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days")]
@@ -377,15 +350,8 @@ fn rfc3339(v: &str) -> String {
 }
 
 pub(crate) async fn messages(State(s): State<AppState>, signed: Signed, RawQuery(raw): RawQuery) -> PageResult {
-    let raw = raw.unwrap_or_default();
-    let pairs = super::form_urlencoded_pairs(&raw);
-    let field = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
+    let pairs = super::form_urlencoded_pairs(&raw.unwrap_or_default());
+    let field = |name: &str| super::field(&pairs, name);
     let message_id = field("message_id");
     if !message_id.is_empty() {
         return Ok(Redirect::to(&format!("/messages/{}", super::percent(&message_id))).into_response());
