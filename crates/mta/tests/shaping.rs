@@ -453,7 +453,10 @@ async fn a_failed_starttls_falls_back_to_plain_text_unless_tls_is_required() {
     let got = sink.wait_for_messages(1, Duration::from_secs(10)).await.unwrap();
     assert!(!got[0].tls, "sent in plain text after the handshake failed");
     w.until(EventKind::Delivered, 1).await;
-    assert_eq!(w.destination("127.0.0.1").tls_failures, 1);
+    // Each connection that fell back counts: one, or two when the first
+    // was lost and the message went again on a new one (seen under load).
+    let failures = w.destination("127.0.0.1").tls_failures;
+    assert!((1..=2).contains(&failures), "{failures} TLS failures");
 
     // Required: nothing in the clear; deferred with the reason.
     c.starttls = true;
