@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use herald_store::{NewUser, Session, User};
-use herald_types::{AccountId, AccountName, EmailAddress, UserId};
+use herald_types::{AccountName, EmailAddress, UserId};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
@@ -382,19 +382,5 @@ impl Accounts {
 
     pub async fn sign_out(&self, token: &str) -> AccountsResult<()> {
         Ok(self.store.delete_session(&token_key(token)).await?)
-    }
-
-    /// Deletes sessions idle past [`SESSION_IDLE`]; how many.
-    pub async fn prune_sessions(&self) -> AccountsResult<u64> {
-        let before = OffsetDateTime::now_utc() - time::Duration::try_from(SESSION_IDLE).unwrap_or(time::Duration::ZERO);
-        Ok(self.store.prune_sessions(before).await?)
-    }
-
-    /// The account a user belongs to.
-    pub async fn user_account(&self, id: &AccountId) -> AccountsResult<herald_store::Account> {
-        self.store
-            .account_by_id(id)
-            .await?
-            .ok_or(AccountsError::NotFound("account"))
     }
 }

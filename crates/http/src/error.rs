@@ -163,18 +163,13 @@ const MAX_PASSED_MESSAGE: usize = 512;
 /// they are; headers such as `Allow` and `Retry-After` are kept.
 pub async fn json_errors(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
+    // JSON already, or one of the dashboard's HTML error pages: as it is.
+    let shaped = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    // The dashboard's error pages are HTML, and stay so.
-    let is_html = response
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
-    if status.as_u16() < 400 || is_json || is_html {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if status.as_u16() < 400 || shaped {
         return response;
     }
     let (mut parts, body) = response.into_parts();

@@ -213,33 +213,14 @@ fn cookie<'a>(parts: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
-fn sha256_hex(parts: &[&[u8]]) -> String {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for p in parts {
-        ctx.update(p);
-    }
-    ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The CSRF token of a session, derived one-way from its cookie's token:
 /// unknowable without the cookie, which scripts cannot read.
 fn csrf_of(session_token: &str) -> String {
-    sha256_hex(&[b"herald dashboard csrf\0", session_token.as_bytes()])
+    herald_accounts::users::token_key(&format!("herald dashboard csrf\0{session_token}"))
 }
 
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// A random token for the sign-in form's double-submit cookie.
-fn random_token() -> String {
-    let mut bytes = [0u8; 24];
-    // The OS generator failing is not recoverable and must not yield a
-    // guessable token.
-    #[allow(clippy::expect_used)]
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .expect("the operating system's random generator failed");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn forbidden(why: &str) -> Response {

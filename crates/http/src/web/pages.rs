@@ -108,14 +108,19 @@ async fn timeline(s: &AppState, signed: &Signed, range: Range) -> Result<Timelin
             StatsPeriod::Day => start.date().to_string(),
         });
         let row = by_start.remove(&start.unix_timestamp()).unwrap_or_default();
-        for (k, v) in &row {
-            if let Some(i) = herald_store::COUNTERS.iter().position(|c| c == k) {
-                totals.0[i] += v;
-            }
-        }
+        add_named(&mut totals, &row);
         rows.push(row);
     }
     Ok(Timeline { labels, rows, totals })
+}
+
+/// Adds an API stats row's counts (by counter name) to `into`.
+fn add_named(into: &mut herald_store::Counts, counts: &BTreeMap<String, i64>) {
+    for (k, v) in counts {
+        if let Some(i) = herald_store::COUNTERS.iter().position(|c| c == k) {
+            into.0[i] += v;
+        }
+    }
 }
 
 fn series(t: &Timeline, name: &str, class: &'static str, f: impl Fn(&BTreeMap<String, i64>) -> i64) -> Series {
@@ -607,11 +612,7 @@ pub(crate) async fn delivery(State(s): State<AppState>, signed: Signed, Query(q)
         let domain = row.group.clone().unwrap_or_default();
         let provider = provider_of(&s, &domain);
         let entry = totals.entry(provider.clone()).or_default();
-        for (k, v) in &row.counts {
-            if let Some(i) = herald_store::COUNTERS.iter().position(|c| c == k) {
-                entry.0.0[i] += v;
-            }
-        }
+        add_named(&mut entry.0, &row.counts);
         entry.1.insert(domain);
         *daily
             .entry(provider)

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use herald_accounts::users::{SESSION_MAX, SignInError};
 use serde::Deserialize;
 
-use super::{Signed, WebOptions, done, html, random_token};
+use super::{Signed, WebOptions, done, html};
 use crate::routes::Peer;
 use crate::{ApiError, AppState};
 
@@ -28,7 +28,8 @@ pub(crate) struct NextQuery {
 
 /// The sign-in form with a fresh double-submit token.
 fn login_form(options: WebOptions, status: StatusCode, next: String, email: String, error: Option<String>) -> Response {
-    let token = random_token();
+    // A random token for the double-submit cookie, as random as a session's.
+    let token = herald_accounts::secret::new_session_token();
     let page = LoginPage {
         csrf: token.clone(),
         next,
