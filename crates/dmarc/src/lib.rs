@@ -110,7 +110,19 @@ impl Dmarc {
                     .ok_or_else(|| herald_store::StoreError::Backend("the store skipped a report".into()))?,
                 Prepared::Broken(b) => self.store.insert_broken_report(b).await?,
             };
-            outcomes.push(ingest::outcome(p, s));
+            let outcome = ingest::outcome(p, s);
+            // `kind` is one of three words Herald wrote, never a report's.
+            let kind = match p {
+                Prepared::Report(r) => r.kind.as_str(),
+                Prepared::Broken(_) => "unreadable",
+            };
+            let status = match outcome.status {
+                herald_api_types::dmarc::ImportStatus::Imported => "imported",
+                herald_api_types::dmarc::ImportStatus::Duplicate => "duplicate",
+                herald_api_types::dmarc::ImportStatus::Failed => "failed",
+            };
+            metrics::counter!("herald_reports_processed_total", "kind" => kind, "outcome" => status).increment(1);
+            outcomes.push(outcome);
         }
         Ok(outcomes)
     }

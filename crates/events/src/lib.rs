@@ -213,7 +213,7 @@ async fn write_loop(
         if !batch.is_empty() {
             let mut backoff = Duration::from_millis(100);
             loop {
-                match store.insert_events(&batch).await {
+                match herald_store::timed("insert_events", store.insert_events(&batch)).await {
                     Ok(()) => break,
                     Err(e) => {
                         tracing::warn!(error = %e, events = batch.len(), retry_in = ?backoff, "storing events failed; retrying");

@@ -10,6 +10,7 @@ mod dmarc_cmd;
 mod domain_cmd;
 mod events_cmd;
 mod logging;
+mod metrics;
 mod monitor_cmd;
 mod output;
 mod private_files;

@@ -234,7 +234,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     let metrics = Arc::new(
-        PrometheusBuilder::new()
+        crate::metrics::buckets(PrometheusBuilder::new())?
             .install_recorder()
             .context("cannot install the metrics recorder")?,
     );
@@ -311,6 +311,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Arc::new(preparer),
     );
     let (stop_tx, stop_rx) = watch::channel(false);
+    crate::metrics::sample_spool(spool.clone(), stop_rx.clone());
     let grace = config.shutdown_timeout;
     let render: herald_webhooks::Render =
         Arc::new(|e, account| serde_json::to_value(herald_http::views::event(e, account)).unwrap_or_default());
@@ -446,27 +447,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .with_coalesce_window(config.coalesce_window),
     );
     let engagement = tokio::spawn(tracker.clone().run(stop_rx.clone()));
+    let state = AppState {
+        accounts,
+        metrics: Some(metrics),
+        queue: Some(Arc::new(SpoolQueue {
+            spool: spool.clone(),
+            mta: mta.clone(),
+        })),
+        domains: Some(domains.clone()),
+        tracker: Some(tracker.clone()),
+        submit: Some(acceptance),
+        dmarc: Some(dmarc),
+        resolver: Some(resolver),
+        auth_failures: Arc::new(herald_http::AuthFailures::new(config.http_auth_failure_limit as usize)),
+        monitor: Some(monitor.clone()),
+    };
     let app = herald_http::router(
-        AppState {
-            accounts,
-            metrics: Some(metrics),
-            queue: Some(Arc::new(SpoolQueue {
-                spool: spool.clone(),
-                mta: mta.clone(),
-            })),
-            domains: Some(domains.clone()),
-            tracker: Some(tracker.clone()),
-            submit: Some(acceptance),
-            dmarc: Some(dmarc),
-            resolver: Some(resolver),
-            auth_failures: Arc::new(herald_http::AuthFailures::new(config.http_auth_failure_limit as usize)),
-            monitor: Some(monitor.clone()),
-        },
+        state.clone(),
         HttpOptions {
             request_timeout: config.request_timeout,
             send_body_limit: herald_http::send_body_limit(config.smtp.max_message_size),
             secure_cookies: config.http_tls || config.public_url.starts_with("https://"),
             public_url: Some(config.public_url.clone()),
+            trusted_proxies: herald_http::client_ip::TrustedProxies::new(config.trusted_proxies.clone()),
+            metrics_token: config.metrics_token.clone(),
+            metrics_elsewhere: config.metrics_listen.is_some(),
         },
     );
     let listener = bind(config.http_listen, "http.listen").await?;
@@ -488,6 +493,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let http_tls = config.http_tls.then_some(acceptor);
     let http = tokio::spawn(herald_http::serve(listener, http_tls, app, stopped(stop_rx.clone())));
+    if let Some(addr) = config.metrics_listen {
+        let listener = bind(addr, "metrics.listen").await?;
+        tracing::info!(proto = %"metrics", addr = %listener.local_addr()?, "listening");
+        let app = herald_http::metrics_router(state, config.metrics_token.as_deref());
+        tokio::spawn(herald_http::serve(listener, None, app, stopped(stop_rx.clone())));
+    }
 
     shutdown_signal().await;
     tracing::info!(grace = ?grace, "shutting down");

@@ -185,7 +185,7 @@ async fn rules_and_destinations_from_the_config_decide_and_show() -> anyhow::Res
         r#"herald_delivery_recipients_total{destination="acme-mx",pool="system",outcome="deferred"} 1"#,
         r#"herald_delivery_deferred_total{destination="acme-mx",reason="speeding"} 1"#,
         r#"herald_destination_rate_factor{destination="acme-mx",pool="system"} 0.5"#,
-        "herald_smtp_transaction_seconds_count",
+        "herald_delivery_attempt_duration_seconds_count",
         "herald_queue_scheduled",
     ] {
         ensure!(metrics.contains(family), "{family} missing from:\n{metrics}");

@@ -80,6 +80,8 @@ shutdown_timeout = "5s"
 [http]
 listen = "127.0.0.1:0"
 public_url = "https://links.mta.test"
+# The reverse proxy of the proxy test.
+trusted_proxies = ["127.0.0.6/32"]
 
 [smtp]
 submission = ["127.0.0.1:0"]
@@ -263,6 +265,18 @@ impl Setup {
         link: &str,
         agent: &str,
     ) -> anyhow::Result<reqwest::Response> {
+        self.visit_via(source, method, link, agent, &[]).await
+    }
+
+    /// [`Setup::visit_from`] with more request headers (a proxy's).
+    async fn visit_via(
+        &self,
+        source: &str,
+        method: &str,
+        link: &str,
+        agent: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<reqwest::Response> {
         let path = link
             .split_once("://")
             .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
@@ -272,11 +286,13 @@ impl Setup {
             .local_address(source.parse::<std::net::IpAddr>()?)
             .build()?;
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
-        Ok(client
+        let mut request = client
             .request(method, format!("http://{}{path}", self.http))
-            .header("User-Agent", agent)
-            .send()
-            .await?)
+            .header("User-Agent", agent);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Ok(request.send().await?)
     }
 }
 
@@ -1007,6 +1023,102 @@ fn dkim_domains(m: &SinkMessage) -> Vec<String> {
 /// bounces in that domain and leaves from its own pool, so its reputation
 /// is its own; no other stream writes from its domain, and a stream's
 /// domain must be one its brand registered.
+/// `[http] trusted_proxies`: behind a reverse proxy the tracker records
+/// the client the proxy names, and tells machines by that address; the
+/// same headers from anyone else are ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracking_behind_a_trusted_proxy_records_the_forwarded_client() -> anyhow::Result<()> {
+    let s = setup("0s").await?;
+    s.server.run(&["account", "set", "acme", "--track-opens", "on"])?;
+    let to = ["apple@example.test", "person@example.test", "forger@example.test"];
+    let answer = s
+        .send(
+            json!({"from": "news@acme.test", "to": to, "subject": "News", "stream": "newsletter",
+                   "html": "<html><head></head><body><p>Hello</p></body></html>"}),
+            None,
+        )
+        .await?;
+    ensure!(answer.status == 202, "{}", answer.body);
+    let id = answer.body["id"].as_str().context("id")?.to_owned();
+    let mut pixels = Vec::new();
+    for rcpt in to {
+        let m = s.delivered_to(rcpt).await?;
+        pixels.push(links(&m).into_iter().find(|l| l.contains("/t/o/")).context("pixel")?);
+    }
+    // Through the proxy (127.0.0.6): the client wrote a forged first
+    // entry; the proxy appended the address it saw, a machine's network
+    // here (127.0.0.5, `machine_networks`).
+    let r = s
+        .visit_via(
+            "127.0.0.6",
+            "GET",
+            &pixels[0],
+            BROWSER,
+            &[("X-Forwarded-For", "198.51.100.1, 127.0.0.5")],
+        )
+        .await?;
+    ensure!(r.status() == 200);
+    // RFC 7239 Forwarded, a person's address with a port.
+    let r = s
+        .visit_via(
+            "127.0.0.6",
+            "GET",
+            &pixels[1],
+            BROWSER,
+            &[("Forwarded", "for=\"203.0.113.44:51000\";proto=https")],
+        )
+        .await?;
+    ensure!(r.status() == 200);
+    // Not from the proxy: the header is the client's own claim.
+    let r = s
+        .visit_via(
+            "127.0.0.7",
+            "GET",
+            &pixels[2],
+            BROWSER,
+            &[("X-Forwarded-For", "127.0.0.5"), ("Forwarded", "for=127.0.0.5")],
+        )
+        .await?;
+    ensure!(r.status() == 200);
+    let open = |rcpt: &str| format!("type=opened&message_id={id}&recipient={rcpt}");
+    let apple = s.wait_events(&open("apple@example.test"), 1).await?[0].clone();
+    ensure!(apple["ip"] == "127.0.0.5" && apple["machine"] == true, "{apple}");
+    let person = s.wait_events(&open("person@example.test"), 1).await?[0].clone();
+    ensure!(person["ip"] == "203.0.113.44" && person["machine"] == false, "{person}");
+    let forger = s.wait_events(&open("forger@example.test"), 1).await?[0].clone();
+    ensure!(forger["ip"] == "127.0.0.7" && forger["machine"] == false, "{forger}");
+
+    // The API's per-address failure limit counts the forwarded client: one
+    // address behind the proxy locked out, another still answered.
+    let wrong = |client: &'static str| {
+        let http = s.http;
+        async move {
+            let c = reqwest::Client::builder()
+                .local_address("127.0.0.6".parse::<std::net::IpAddr>()?)
+                .build()?;
+            anyhow::Ok(
+                c.get(format!("http://{http}/api/v1/accounts"))
+                    .bearer_auth("hrld_wrong_key")
+                    .header("X-Forwarded-For", client)
+                    .send()
+                    .await?
+                    .status()
+                    .as_u16(),
+            )
+        }
+    };
+    let mut answers = Vec::new();
+    for _ in 0..35 {
+        answers.push(wrong("198.51.100.20").await?);
+    }
+    ensure!(
+        answers.first() == Some(&401) && answers.last() == Some(&429),
+        "{answers:?}"
+    );
+    ensure!(wrong("198.51.100.21").await? == 401, "another client behind the proxy");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_sends_in_its_own_domain_from_its_own_pool() -> anyhow::Result<()> {
     let mut s = setup_with("60s", STREAM_POOLS).await?;

@@ -113,6 +113,9 @@ async fn main() -> anyhow::Result<()> {
             send_body_limit: herald_http::MAX_BODY,
             secure_cookies: false,
             public_url: None,
+            trusted_proxies: herald_http::client_ip::TrustedProxies::default(),
+            metrics_token: None,
+            metrics_elsewhere: false,
         },
     );
     println!("backend {backend}: {total} events of one account loaded in {load:.1?} (rollups included)");

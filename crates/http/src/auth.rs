@@ -25,10 +25,7 @@ impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<crate::serve::PeerAddr>>()
-            .map(|c| c.0.0.ip());
+        let peer = crate::client_ip::of(parts);
         if let Some(wait) = peer.and_then(|ip| state.auth_failures.wait(ip)) {
             return Err(ApiError::rate_limited(wait));
         }

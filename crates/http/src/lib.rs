@@ -13,6 +13,7 @@
 //! body (it goes to the log).
 
 mod auth;
+pub mod client_ip;
 mod coalesce;
 mod compose;
 mod engagement;
@@ -162,10 +163,31 @@ pub struct HttpOptions {
     /// configured: forms posted from it are this site's, whatever `Host`
     /// a proxy passes on.
     pub public_url: Option<String>,
+    /// `[http] trusted_proxies`: connections from these may name the
+    /// client they forward (`Forwarded`, `X-Forwarded-For`).
+    pub trusted_proxies: client_ip::TrustedProxies,
+    /// `[metrics] token`: `/metrics` answers only with this bearer token.
+    pub metrics_token: Option<String>,
+    /// `/metrics` is served elsewhere (`[metrics] listen`): not here.
+    pub metrics_elsewhere: bool,
+}
+
+/// A listener of its own for `/metrics` (`[metrics] listen`): that route
+/// only, behind the token when one is set.
+pub fn metrics_router(state: AppState, token: Option<&str>) -> Router {
+    let gate = metrics_layer::MetricsGate::new(token, false);
+    Router::new()
+        .route("/metrics", axum::routing::get(routes::system::metrics))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            metrics_layer::gate(gate.clone(), req, next)
+        }))
+        .with_state(state)
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState, options: HttpOptions) -> Router {
+    let trusted = options.trusted_proxies.clone();
+    let gate = metrics_layer::MetricsGate::new(options.metrics_token.as_deref(), options.metrics_elsewhere);
     let (api, _doc) = routes::api(options.send_body_limit).split_for_parts();
     let dashboard = web::routes(
         web::WebOptions {
@@ -183,6 +205,12 @@ pub fn router(state: AppState, options: HttpOptions) -> Router {
         // Outside every other layer that may answer: each error, from any
         // of them, leaves in the documented JSON shape.
         .layer(axum::middleware::map_response(error::json_errors))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            client_ip::resolve(trusted.clone(), req, next)
+        }))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            metrics_layer::gate(gate.clone(), req, next)
+        }))
         .layer(axum::middleware::from_fn(metrics_layer::record))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -337,11 +337,8 @@ impl Acceptor {
         // message waits (the client retries) rather than mail someone who
         // asked not to get it.
         let asked: Vec<String> = envelope.recipients.iter().map(ToString::to_string).collect();
-        let suppressed = self
-            .policy
-            .accounts()
-            .store()
-            .suppressed(&account, Some(&facts.brand), &asked)
+        let store = self.policy.accounts().store();
+        let suppressed = herald_store::timed("suppressed", store.suppressed(&account, Some(&facts.brand), &asked))
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "cannot read the suppression list");

@@ -1133,6 +1133,12 @@ async fn worker(inner: Arc<Inner>, dest: Arc<Destination>) {
                                 .await
                             {
                                 Ok(c) => {
+                                    metrics::counter!(
+                                        "herald_delivery_connections_total",
+                                        "destination" => dest.site.clone().unwrap_or_else(|| "other".to_owned()),
+                                        "outcome" => "connected"
+                                    )
+                                    .increment(1);
                                     for (host, result, policy) in &c.tls_problems {
                                         inner.report_failure(&job, policy, result, host);
                                     }
@@ -1148,6 +1154,12 @@ async fn worker(inner: Arc<Inner>, dest: Arc<Destination>) {
                                     conn = Some(c);
                                 }
                                 Err(failure) => {
+                                    metrics::counter!(
+                                        "herald_delivery_connections_total",
+                                        "destination" => dest.site.clone().unwrap_or_else(|| "other".to_owned()),
+                                        "outcome" => "failed"
+                                    )
+                                    .increment(1);
                                     for (host, result, policy) in &failure.tls_problems {
                                         inner.report_failure(&job, policy, result, host);
                                     }
@@ -1180,7 +1192,7 @@ async fn worker(inner: Arc<Inner>, dest: Arc<Destination>) {
                         let started = std::time::Instant::now();
                         let result = c.send(&tx.sender, &rcpts, &tx.content).await;
                         metrics::histogram!(
-                            "herald_smtp_transaction_seconds",
+                            "herald_delivery_attempt_duration_seconds",
                             "destination" => dest.site.clone().unwrap_or_else(|| "other".to_owned())
                         )
                         .record(started.elapsed().as_secs_f64());

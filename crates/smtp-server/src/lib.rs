@@ -16,6 +16,7 @@
 
 mod limits;
 mod listener;
+mod metrics;
 mod reply;
 mod sasl;
 mod session;

@@ -52,6 +52,7 @@ pub async fn serve(
         let peer = Peer { remote, local };
         let Some(slot) = limiter.admit(remote.ip()) else {
             tracing::info!(client = %remote, "connection refused: too many connections");
+            crate::metrics::closed(kind, "too_many_connections");
             sessions.spawn(async move {
                 let mut stream = stream;
                 let _ = stream
@@ -68,8 +69,14 @@ pub async fn serve(
                 let Some(acceptor) = ctx.tls.clone() else { return };
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(tls)) => run_session(tls, peer, kind, true, ctx).await,
-                    Ok(Err(e)) => tracing::debug!(client = %remote, error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(client = %remote, "TLS handshake timed out"),
+                    Ok(Err(e)) => {
+                        crate::metrics::closed(kind, "tls_failed");
+                        tracing::debug!(client = %remote, error = %e, "TLS handshake failed");
+                    }
+                    Err(_) => {
+                        crate::metrics::closed(kind, "tls_failed");
+                        tracing::debug!(client = %remote, "TLS handshake timed out");
+                    }
                 }
             } else {
                 run_session(stream, peer, kind, false, ctx).await;

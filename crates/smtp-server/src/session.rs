@@ -92,6 +92,8 @@ struct Session {
     closing: bool,
     /// Set by STARTTLS: write the 220, then upgrade.
     start_tls: bool,
+    /// The command being answered, for metrics (a fixed set of names).
+    command: &'static str,
 }
 
 enum Outcome<S> {
@@ -134,10 +136,12 @@ impl Session {
     /// Queues a reply; refusals count towards the error limit.
     fn reply(&mut self, reply: &Reply, out: &mut Vec<u8>, ctx: &SessionContext) {
         reply.write_to(out);
+        crate::metrics::answered(self.kind, self.command, reply);
         if reply.code >= 500 || matches!(reply.code, 421 | 454) {
             self.errors += 1;
             if self.errors >= ctx.config.max_errors && !self.closing {
                 r(421, [4, 7, 0], "Too many errors; closing connection").write_to(out);
+                crate::metrics::closed(self.kind, "too_many_errors");
                 self.closing = true;
             }
         }
@@ -296,6 +300,7 @@ impl Session {
             self.reset_transaction();
             return r(503, [5, 5, 1], "Need MAIL and RCPT commands");
         };
+        let (size, recipients) = (self.content_len(), self.recipients.len());
         let incoming = Incoming {
             kind: self.kind,
             principal: self.principal.clone(),
@@ -307,7 +312,10 @@ impl Session {
         };
         self.reset_transaction();
         match ctx.ingress.accept(incoming).await {
-            Ok(id) => r(250, [2, 0, 0], &format!("Ok: queued as {id}")),
+            Ok(id) => {
+                crate::metrics::accepted(self.kind, size, recipients);
+                r(250, [2, 0, 0], &format!("Ok: queued as {id}"))
+            }
             Err(reply) => reply,
         }
     }
@@ -315,11 +323,13 @@ impl Session {
     async fn finish_auth(&mut self, creds: Option<sasl::Credentials>, ctx: &SessionContext) -> Reply {
         let ip = self.peer.remote.ip();
         let Some(creds) = creds else {
+            crate::metrics::auth_failed(self.kind, "malformed");
             return r(501, [5, 5, 2], "Cannot decode the authentication data");
         };
         // Counted as a failure before anything is checked, so parallel
         // guesses all count; taken back only if this one succeeds.
         let Some(attempt) = ctx.throttle.begin(ip, &creds.username) else {
+            crate::metrics::auth_failed(self.kind, "throttled");
             tracing::info!(client = %ip, username = %creds.username, "SMTP AUTH refused: too many failures");
             return Reply::auth_throttled();
         };
@@ -338,6 +348,14 @@ impl Session {
             }
             Err(refusal) => {
                 drop(attempt);
+                crate::metrics::auth_failed(
+                    self.kind,
+                    if refusal == AuthRefusal::Suspended {
+                        "suspended"
+                    } else {
+                        "invalid"
+                    },
+                );
                 tracing::info!(client = %ip, username = %creds.username, "SMTP AUTH failed");
                 tokio::time::sleep(ctx.config.auth_failure_delay).await;
                 if refusal == AuthRefusal::Suspended {
@@ -398,9 +416,11 @@ impl Session {
 
     /// Handles one command; returns the mode to read the next bytes in.
     async fn command(&mut self, req: Request<String>, out: &mut Vec<u8>, ctx: &SessionContext) -> Mode {
+        self.command = crate::metrics::command_name(&req);
         let reply = match req {
             Request::Ehlo { host } => {
                 self.ehlo(host, out, ctx);
+                crate::metrics::answered(self.kind, self.command, &Reply::ok());
                 return command_mode();
             }
             Request::Helo { host } => {
@@ -439,6 +459,7 @@ impl Session {
                     r(502, [5, 5, 1], "STARTTLS not available")
                 } else {
                     out.extend_from_slice(b"220 2.0.0 Ready to start TLS\r\n");
+                    crate::metrics::answered(self.kind, self.command, &Reply::ok());
                     self.start_tls = true;
                     return command_mode();
                 }
@@ -450,6 +471,7 @@ impl Session {
             Request::Noop { .. } => Reply::ok(),
             Request::Quit => {
                 out.extend_from_slice(b"221 2.0.0 Bye\r\n");
+                crate::metrics::answered(self.kind, self.command, &Reply::ok());
                 self.closing = true;
                 return command_mode();
             }
@@ -472,6 +494,7 @@ impl Session {
             // ends here (RFC 3030 §2 allows closing after a refusal).
             self.reset_transaction();
             Reply::too_big().write_to(out);
+            crate::metrics::answered(self.kind, self.command, &Reply::too_big());
             r(421, [4, 7, 0], "Closing connection").write_to(out);
             self.closing = true;
             return command_mode();
@@ -529,7 +552,9 @@ where
         errors: 0,
         closing: false,
         start_tls: false,
+        command: "connect",
     };
+    let _open = crate::metrics::Open::session(kind);
     let greeting = format!("220 {} ESMTP Herald\r\n", ctx.config.hostname);
     let Outcome::StartTls(plain) = drive(&mut session, stream, greeting.into_bytes(), &ctx).await else {
         return;
@@ -541,8 +566,14 @@ where
             // STARTTLS cannot be offered again, so this ends the session.
             let _ = drive(&mut session, encrypted, Vec::new(), &ctx).await;
         }
-        Ok(Err(e)) => tracing::debug!(client = %peer.remote, error = %e, "STARTTLS handshake failed"),
-        Err(_) => tracing::debug!(client = %peer.remote, "STARTTLS handshake timed out"),
+        Ok(Err(e)) => {
+            crate::metrics::closed(kind, "tls_failed");
+            tracing::debug!(client = %peer.remote, error = %e, "STARTTLS handshake failed");
+        }
+        Err(_) => {
+            crate::metrics::closed(kind, "tls_failed");
+            tracing::debug!(client = %peer.remote, "STARTTLS handshake timed out");
+        }
     }
 }
 
@@ -593,6 +624,7 @@ where
         let n = match tokio::time::timeout(wait, stream.read(&mut buf)).await {
             Err(_) => {
                 r(421, [4, 4, 2], "Timeout; closing connection").write_to(&mut out);
+                crate::metrics::closed(s.kind, "timeout");
                 s.closing = true;
                 continue;
             }
@@ -606,10 +638,12 @@ where
                     Ok(req) => s.command(req.into_owned(), &mut out, ctx).await,
                     Err(smtp_proto::Error::NeedsMoreData { .. }) => Mode::Command(rx),
                     Err(e @ smtp_proto::Error::ResponseTooLong) => {
+                        s.command = "invalid";
                         s.reply(&map_parse_error(&e), &mut out, ctx);
                         Mode::SkipLine(DummyLineReceiver::default())
                     }
                     Err(e) => {
+                        s.command = "invalid";
                         s.reply(&map_parse_error(&e), &mut out, ctx);
                         Mode::Command(rx)
                     }

@@ -652,6 +652,17 @@ macro_rules! impl_sql_store {
                 rows.iter().map(|r| Ok((col::<i64>(r, "position")?, event_from(r)?))).collect()
             }
 
+            async fn count_events_after(&self, f: &EventFilter, after: i64, cap: u32) -> StoreResult<u64> {
+                let position = position();
+                let mut q = sqlx::QueryBuilder::new("SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM events WHERE 1 = 1");
+                let unpaged = EventFilter { after: None, ..f.clone() };
+                push_event_filter(&mut q, &unpaged);
+                q.push(format!(" AND {position} > ")).push_bind(after);
+                q.push(" LIMIT ").push_bind(i64::from(cap)).push(") AS owed");
+                let row = q.build().fetch_one(&self.pool).await.map_err(error::plain)?;
+                Ok(u64::try_from(col::<i64>(&row, "n")?).unwrap_or(0))
+            }
+
             async fn list_events(&self, f: &EventFilter, limit: u32) -> StoreResult<Vec<Event>> {
                 // Built clause by clause so each query names only the columns
                 // it filters on, and the database can use its indexes.

@@ -18,6 +18,7 @@ mod model;
 pub mod monitor;
 pub mod retention;
 pub mod stats;
+mod timed;
 pub mod users;
 
 use async_trait::async_trait;
@@ -40,6 +41,7 @@ pub use monitor::{
     Alert, AlertFilter, AlertOpened, Listing, ListingFilter, MonitorStore, MonitorTarget, NewAlert, SeenListing,
 };
 pub use retention::{Prunable, RetentionStore};
+pub use timed::timed;
 pub use users::{NewUser, Session, User, UserStore};
 
 /// Accounts, master and sub.
@@ -138,6 +140,10 @@ pub trait EventStore: Send + Sync {
     /// position `after`, in storage order, with their positions. A cursor
     /// on positions never skips an event stored after a page was read.
     async fn page_events(&self, filter: &EventFilter, after: i64, limit: u32) -> StoreResult<Vec<(i64, Event)>>;
+
+    /// How many events [`EventStore::page_events`] would return without a
+    /// limit, counted up to `cap` (a webhook's backlog, for metrics).
+    async fn count_events_after(&self, filter: &EventFilter, after: i64, cap: u32) -> StoreResult<u64>;
 }
 
 /// Sending domains and their DKIM keys.

@@ -530,6 +530,17 @@ async fn events_filter_and_page_stably(s: Arc<dyn Store>) -> anyhow::Result<()> 
     s.insert_events(std::slice::from_ref(&early)).await?;
     let next = s.page_events(&of_a(EventFilter::default()), last, 100).await?;
     ensure!(next.len() == 1 && next[0].1.id == early.id, "{next:?}");
+    // A backlog counts what a page would hold, up to its cap.
+    let all = EventFilter::default();
+    ensure!(s.count_events_after(&of_a(all.clone()), 0, 100).await? == 6);
+    ensure!(s.count_events_after(&of_a(all.clone()), 0, 4).await? == 4);
+    ensure!(s.count_events_after(&of_a(all.clone()), last, 100).await? == 1);
+    let delivered = EventFilter {
+        kinds: vec![EventKind::Delivered],
+        ..EventFilter::default()
+    };
+    let want = page.iter().filter(|(_, e)| e.kind == EventKind::Delivered).count() as u64;
+    ensure!(s.count_events_after(&of_a(delivered), 0, 100).await? == want);
 
     // Tags and metadata.
     let mut tagged = event(EventKind::Accepted, &a, &MessageId::generate(), "t@example.net");

@@ -23,7 +23,7 @@
 //! `batch_size`; other events go one per post unless `batch_size` says
 //! otherwise.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,6 +37,11 @@ use tokio::sync::{Notify, watch};
 
 /// Opens and clicks posted together at most.
 pub const ENGAGEMENT_BATCH: u32 = 100;
+
+/// A webhook's backlog is counted up to this many events
+/// (`herald_webhook_backlog_events`): past it, the figure says "far behind"
+/// without costing a long count on every post.
+const BACKLOG_CAP: u32 = 100_000;
 
 fn is_engagement(e: &Event) -> bool {
     matches!(e.kind, EventKind::Opened | EventKind::Clicked)
@@ -109,6 +114,8 @@ pub struct Dispatcher {
     /// Woken when events are stored.
     wake: Arc<Notify>,
     running: Mutex<HashSet<WebhookId>>,
+    /// Events each running webhook is owed, as last counted.
+    backlog: Mutex<HashMap<WebhookId, u64>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -159,6 +166,7 @@ impl Dispatcher {
             alerter,
             wake,
             running: Mutex::new(HashSet::new()),
+            backlog: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -213,12 +221,12 @@ impl Dispatcher {
                     Err(e) => tracing::warn!(webhook = %id, error = %e, "cannot resolve the webhook's alert"),
                 }
             }
-            let owed = match self
-                .store
-                .page_events(&hook.owed(), hook.cursor, hook.batch_size.max(ENGAGEMENT_BATCH))
+            let page = hook.batch_size.max(ENGAGEMENT_BATCH);
+            let owed = match herald_store::timed("page_events", self.store.page_events(&hook.owed(), hook.cursor, page))
                 .await
             {
                 Ok(mut owed) => {
+                    self.count_backlog(&hook, owed.len(), page).await;
                     let (n, _) = next_post(&owed, hook.batch_size);
                     owed.truncate(n);
                     owed
@@ -273,6 +281,11 @@ impl Dispatcher {
             if let Err(e) = self.store.record_webhook_attempt(&attempt).await {
                 tracing::debug!(webhook = %id, error = %e, "cannot record a webhook post");
             }
+            metrics::histogram!(
+                "herald_webhook_post_duration_seconds",
+                "outcome" => if matches!(outcome, Outcome::Delivered) { "delivered" } else { "failed" }
+            )
+            .record(started.elapsed().as_secs_f64());
             match outcome {
                 Outcome::Delivered => {
                     metrics::counter!("herald_webhook_events_total", "outcome" => "delivered")
@@ -304,6 +317,41 @@ impl Dispatcher {
         if let Ok(mut r) = self.running.lock() {
             r.remove(&id);
         }
+        self.set_backlog(&id, None);
+    }
+
+    /// Counts what `hook` is owed after reading a page of `read` events:
+    /// the page when it was not full, else a count up to [`BACKLOG_CAP`].
+    async fn count_backlog(&self, hook: &Webhook, read: usize, page: u32) {
+        let owed = if read < page as usize {
+            read as u64
+        } else {
+            match herald_store::timed(
+                "count_events_after",
+                self.store.count_events_after(&hook.owed(), hook.cursor, BACKLOG_CAP),
+            )
+            .await
+            {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::debug!(webhook = %hook.id, error = %e, "cannot count a webhook's backlog");
+                    read as u64
+                }
+            }
+        };
+        self.set_backlog(&hook.id, Some(owed));
+    }
+
+    /// Records one webhook's backlog (`None`: it stopped running) and the
+    /// sum over all of them.
+    fn set_backlog(&self, id: &WebhookId, owed: Option<u64>) {
+        let Ok(mut all) = self.backlog.lock() else { return };
+        match owed {
+            Some(n) => all.insert(id.clone(), n),
+            None => all.remove(id),
+        };
+        metrics::gauge!("herald_webhook_backlog_events").set(all.values().sum::<u64>() as f64);
+        metrics::gauge!("herald_webhooks_running").set(all.len() as f64);
     }
 
     async fn pause(&self, d: Duration, stop: &mut watch::Receiver<bool>) {

@@ -32,7 +32,18 @@ pub struct RawConfig {
     pub dmarc: RawDmarc,
     pub inbound: RawInbound,
     pub retention: RawRetention,
+    pub metrics: RawMetrics,
     pub log: RawLog,
+}
+
+/// Where `/metrics` is served and who may read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawMetrics {
+    /// A listener of its own (`127.0.0.1:9090`); empty: the HTTP listener.
+    pub listen: String,
+    /// A bearer token `/metrics` requires; empty: none.
+    pub token: String,
 }
 
 fn s(v: &str) -> String {
@@ -78,6 +89,9 @@ pub struct RawHttp {
     /// Failed API authentications per client address per minute before it
     /// is answered 429.
     pub auth_failure_limit: u32,
+    /// Reverse proxies and load balancers whose `Forwarded` and
+    /// `X-Forwarded-For` name the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for RawHttp {
@@ -89,6 +103,7 @@ impl Default for RawHttp {
             request_timeout: s("30s"),
             outbound_allow: Vec::new(),
             auth_failure_limit: 30,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -97,6 +97,12 @@ pub struct Config {
     /// `[http] auth_failure_limit`: failed API authentications per client
     /// address per minute.
     pub http_auth_failure_limit: u32,
+    /// `[http] trusted_proxies`: whose forwarding headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `[metrics] listen`: `/metrics` on a listener of its own.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `[metrics] token`: the bearer token `/metrics` requires.
+    pub metrics_token: Option<String>,
     /// `[inbound]`: what the inbound MX takes from strangers.
     pub inbound: InboundLimits,
     /// `[retention]`: how long history is kept.
@@ -864,6 +870,29 @@ impl Config {
         }
         let dmarc_networks = networks("dmarc.sending_networks", &raw.dmarc.sending_networks)?;
         let outbound_allow = networks("http.outbound_allow", &raw.http.outbound_allow)?;
+        let trusted_proxies = networks("http.trusted_proxies", &raw.http.trusted_proxies)?;
+        let metrics_listen = if raw.metrics.listen.is_empty() {
+            None
+        } else {
+            Some(raw.metrics.listen.parse::<SocketAddr>().map_err(|_| {
+                bad(
+                    "metrics.listen",
+                    &raw.metrics.listen,
+                    "an address and port such as 127.0.0.1:9090",
+                )
+            })?)
+        };
+        let metrics_token = match raw.metrics.token.as_str() {
+            "" => None,
+            t if t.len() >= 16 && t.len() <= 256 && t.bytes().all(|b| b.is_ascii_graphic()) => Some(t.to_owned()),
+            _ => {
+                return Err(bad(
+                    "metrics.token",
+                    "(hidden)",
+                    "16 to 256 printable ASCII characters without spaces",
+                ));
+            }
+        };
         let kept = |key: &str, value: &str| -> Result<Option<Duration>, ConfigError> {
             let d = duration(key, value)?;
             Ok((!d.is_zero()).then_some(d))
@@ -923,6 +952,9 @@ impl Config {
             dmarc_networks,
             outbound_allow,
             http_auth_failure_limit: raw.http.auth_failure_limit.max(1),
+            trusted_proxies,
+            metrics_listen,
+            metrics_token,
             inbound,
             retention,
             webhooks,
@@ -950,6 +982,9 @@ impl Config {
     pub fn to_toml(&self) -> String {
         let mut shown = self.effective.clone();
         shown.storage.url = redact_password(&shown.storage.url);
+        if !shown.metrics.token.is_empty() {
+            shown.metrics.token = "(hidden)".to_owned();
+        }
         toml::to_string_pretty(&shown).unwrap_or_default()
     }
 

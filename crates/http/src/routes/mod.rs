@@ -20,12 +20,11 @@ pub mod webhooks;
 
 use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::serve::PeerAddr;
 use crate::{ApiError, AppState};
 
 /// A JSON object body whose rejection is an [`ApiError`] naming the bad
@@ -93,16 +92,15 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> fo
 }
 
 /// The client's IP address when the server knows it (a router driven
-/// without a listener, as in unit tests, does not).
+/// without a listener, as in unit tests, does not): behind a trusted proxy,
+/// the one it forwards for ([`crate::client_ip`]).
 pub struct Peer(pub Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts.extensions.get::<ConnectInfo<PeerAddr>>().map(|c| c.0.0.ip()),
-        ))
+        Ok(Self(crate::client_ip::of(parts)))
     }
 }
 

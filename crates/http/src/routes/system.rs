@@ -29,7 +29,9 @@ pub async fn healthz(State(s): State<AppState>) -> (StatusCode, Json<Health>) {
     (status, Json(body))
 }
 
-/// Prometheus metrics, text exposition format. No authentication.
+/// Prometheus metrics, text exposition format. Open unless `[metrics] token`
+/// is set (then a bearer token); absent here when `[metrics] listen` serves
+/// it on a listener of its own.
 #[utoipa::path(get, path = "/metrics", tag = "system",
     responses((status = 200, content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
