@@ -12,29 +12,41 @@ use crate::{Accounts, AccountsError, AccountsResult, Caller};
 pub const MANUAL: &str = "manual";
 /// The reason of an imported entry that names none.
 pub const IMPORTED: &str = "import";
+/// Entries stored per transaction by an import.
+pub const IMPORT_BATCH: usize = 5_000;
 /// The most addresses one import takes.
 pub const MAX_IMPORT: usize = 1_000_000;
 
-/// A suppression reason: lower-case letters, digits, `_` and `-`, 1 to 32.
+/// The longest reason kept.
+pub const MAX_REASON: usize = 256;
+
+/// A suppression reason: free text ("asked by phone on 3 May") of 1 to
+/// [`MAX_REASON`] characters without line breaks or other control
+/// characters; `default` when none is given.
 fn reason(given: Option<&str>, default: &str) -> AccountsResult<String> {
     let r = given.map(str::trim).filter(|r| !r.is_empty()).unwrap_or(default);
-    let ok = r.len() <= 32
-        && r.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if ok {
+    if r.chars().count() <= MAX_REASON && !r.chars().any(char::is_control) {
         Ok(r.to_owned())
     } else {
         Err(InvalidValue::new(
             "reason",
-            r,
-            "a word such as manual, hard_bounce or complaint (a-z, 0-9, _ and -)",
+            &r.chars().take(64).collect::<String>(),
+            "a reason of at most 256 characters without line breaks or control characters",
         )
         .into())
     }
 }
 
+/// An address as kept: its local part as given (mailboxes may differ by
+/// case, RFC 5321 §2.4), its domain lower-cased. Lookups compare the
+/// lower-cased whole, so an entry stops mail to every spelling.
 fn address(given: &str) -> AccountsResult<String> {
-    Ok(EmailAddress::parse(given.trim())?.to_string().to_ascii_lowercase())
+    let parsed = EmailAddress::parse(given.trim())?;
+    Ok(format!(
+        "{}@{}",
+        parsed.local_part(),
+        parsed.domain().to_string().to_ascii_lowercase()
+    ))
 }
 
 impl Accounts {
@@ -103,33 +115,75 @@ impl Accounts {
     }
 
     /// Imports a CSV list (see [`parse_csv`]) into the acting account's
-    /// list in one transaction; returns how many addresses were new. A bad
-    /// line refuses the whole file, naming the line.
-    pub async fn import_suppressions(&self, caller: &Caller, csv: &str) -> AccountsResult<Imported> {
-        let rows = parse_csv(csv)?;
-        let mut entries = Vec::with_capacity(rows.len());
-        for (line, addr, why) in &rows {
-            let at_line = |e: AccountsError| match e {
-                AccountsError::Invalid(v) => AccountsError::Invalid(InvalidValue::new(
-                    "CSV line",
-                    &format!("{line}: {}", v.value),
-                    v.expected,
-                )),
-                e => e,
-            };
-            entries.push(NewSuppression {
-                account: caller.account.id.clone(),
-                address: address(addr).map_err(at_line)?,
-                reason: reason(why.as_deref(), IMPORTED).map_err(at_line)?,
-                source_event: None,
-                brand: false,
-            });
+    /// list in one transaction. Each bad line (not CSV, no address, an
+    /// address or reason that is not one) is reported with its number and
+    /// why; the good ones are imported, unless `strict`, when any bad line
+    /// refuses the whole file (naming the first ones) and nothing changes.
+    pub async fn import_suppressions(&self, caller: &Caller, csv: &[u8], strict: bool) -> AccountsResult<Imported> {
+        self.import_suppressions_with(caller, csv, strict, |_| {}).await
+    }
+
+    /// [`Accounts::import_suppressions`], telling `stored` how many good
+    /// lines are in as each batch is. Batches of [`IMPORT_BATCH`] are a
+    /// transaction each, so a large import never holds the store's writes
+    /// for long; a failure part way leaves the batches before it (running
+    /// the import again adds nothing twice).
+    pub async fn import_suppressions_with(
+        &self,
+        caller: &Caller,
+        csv: &[u8],
+        strict: bool,
+        mut stored: impl FnMut(u64),
+    ) -> AccountsResult<Imported> {
+        let parsed = parse_csv(csv)?;
+        let mut bad = parsed.bad;
+        let mut entries = Vec::with_capacity(parsed.rows.len());
+        for (line, addr, why) in &parsed.rows {
+            let checked = address(addr).and_then(|a| Ok((a, reason(why.as_deref(), IMPORTED)?)));
+            match checked {
+                Ok((address, reason)) => entries.push(NewSuppression {
+                    account: caller.account.id.clone(),
+                    address,
+                    reason,
+                    source_event: None,
+                    brand: false,
+                }),
+                Err(AccountsError::Invalid(v)) => bad.push(BadLine {
+                    line: *line,
+                    reason: format!("{}: {} ({:?})", v.what, v.expected, v.value),
+                }),
+                Err(e) => return Err(e),
+            }
         }
-        let added = self.store().suppress_many(&entries).await?;
-        tracing::info!(account = %caller.account.name, rows = entries.len(), added, "suppressions imported");
+        bad.sort_by_key(|b| b.line);
+        if strict && !bad.is_empty() {
+            let first: Vec<String> = bad
+                .iter()
+                .take(10)
+                .map(|b| format!("line {}: {}", b.line, b.reason))
+                .collect();
+            return Err(AccountsError::Invalid(InvalidValue::new(
+                "CSV",
+                &format!("{} bad lines: {}", bad.len(), first.join("; ")),
+                "every line good (strict)",
+            )));
+        }
+        let mut added = 0;
+        let mut done = 0;
+        for batch in entries.chunks(IMPORT_BATCH) {
+            added += self.store().suppress_many(batch).await?;
+            done += batch.len() as u64;
+            stored(done);
+        }
+        tracing::info!(account = %caller.account.name, rows = entries.len(), added, skipped = bad.len(),
+            "suppressions imported");
+        let skipped = bad.len() as u64;
+        bad.truncate(MAX_REPORTED);
         Ok(Imported {
             rows: entries.len() as u64,
             added,
+            skipped,
+            bad,
         })
     }
 
@@ -137,136 +191,149 @@ impl Accounts {
     /// source_event,brand`), the format [`Accounts::import_suppressions`]
     /// reads back.
     pub async fn export_suppressions(&self, caller: &Caller) -> AccountsResult<String> {
+        let mut out = herald_types::csv_file::Writer::new();
+        out.header(&EXPORT_COLUMNS);
+        let mut text = out.take();
+        self.export_suppressions_with(caller, |page| {
+            export_rows(&mut out, page);
+            text.push_str(&out.take());
+        })
+        .await?;
+        Ok(text)
+    }
+
+    /// The acting account's whole list, a page at a time (in address
+    /// order): for exports that show progress.
+    pub async fn export_suppressions_with(
+        &self,
+        caller: &Caller,
+        mut page_done: impl FnMut(&[Suppression]),
+    ) -> AccountsResult<()> {
         const PAGE: u32 = 1000;
-        let mut out = String::from("address,reason,created_at,source_event,brand\n");
         let mut filter = SuppressionFilter::default();
         loop {
             let page = self.list_suppressions(caller, &filter, PAGE).await?;
-            for s in &page {
-                let at = s
-                    .created_at
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default();
-                let event = s.source_event.as_ref().map(ToString::to_string).unwrap_or_default();
-                out.push_str(&format!(
-                    "{},{},{at},{event},{}\n",
-                    csv_field(&s.address),
-                    csv_field(&s.reason),
-                    s.brand
-                ));
-            }
+            page_done(&page);
             match page.last() {
                 Some(last) if page.len() == PAGE as usize => filter.after = Some(last.address.clone()),
-                _ => return Ok(out),
+                _ => return Ok(()),
             }
         }
     }
+}
+
+/// Entries as rows of an export (the columns of [`EXPORT_COLUMNS`]).
+pub fn export_rows(out: &mut herald_types::csv_file::Writer, page: &[Suppression]) {
+    for s in page {
+        let at = s
+            .created_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let event = s.source_event.as_ref().map(ToString::to_string).unwrap_or_default();
+        out.row([
+            s.shown.as_str(),
+            &s.reason,
+            &at,
+            &event,
+            if s.brand { "true" } else { "false" },
+        ]);
+    }
+}
+
+/// The columns of an export, which an import reads back.
+pub const EXPORT_COLUMNS: [&str; 5] = ["address", "reason", "created_at", "source_event", "brand"];
+
+/// Bad lines listed at most in an import's answer (all are counted).
+pub const MAX_REPORTED: usize = 1000;
+
+/// A line an import skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    pub line: u64,
+    pub reason: String,
 }
 
 /// What an import did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Imported {
+    /// Good lines, imported.
     pub rows: u64,
+    /// Of them, addresses that were not on the list before.
     pub added: u64,
+    /// Bad lines, skipped.
+    pub skipped: u64,
+    /// The first [`MAX_REPORTED`] of them.
+    pub bad: Vec<BadLine>,
 }
 
-/// A CSV field, quoted when it must be (RFC 4180).
-pub fn csv_field(v: &str) -> String {
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_owned()
-    }
-}
-
-/// Splits one CSV line into fields (RFC 4180 quoting; a quoted field does
-/// not span lines here, as no address or reason holds a line break).
-fn csv_fields(line: &str) -> Option<Vec<String>> {
-    let mut fields = Vec::new();
-    let mut chars = line.chars().peekable();
-    loop {
-        let mut field = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            loop {
-                match chars.next()? {
-                    '"' if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        field.push('"');
-                    }
-                    '"' => break,
-                    c => field.push(c),
-                }
-            }
-            match chars.next() {
-                None => {
-                    fields.push(field);
-                    return Some(fields);
-                }
-                Some(',') => {}
-                Some(_) => return None,
-            }
-        } else {
-            loop {
-                match chars.next() {
-                    None => {
-                        fields.push(field.trim().to_owned());
-                        return Some(fields);
-                    }
-                    Some(',') => break,
-                    Some(c) => field.push(c),
-                }
-            }
-        }
-        fields.push(field.trim().to_owned());
-    }
+/// A suppression CSV read: good rows as (line, address, reason) and the
+/// lines that could not be read.
+#[derive(Debug, Default)]
+pub struct ParsedCsv {
+    pub rows: Vec<(u64, String, Option<String>)>,
+    pub bad: Vec<BadLine>,
 }
 
 /// Reads a suppression CSV: one address per line, optionally with a
 /// reason. A first line naming the columns (`address` or `email`, and
 /// `reason`) picks them, in any order and among other columns, so exports
 /// of other platforms import as they are; without one, the first column is
-/// the address and the second, if any, the reason. Blank lines are skipped.
-/// Returns (line number, address, reason).
-pub fn parse_csv(text: &str) -> AccountsResult<Vec<(usize, String, Option<String>)>> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .peekable();
-    let bad = |n: usize, l: &str, why: &'static str| {
-        AccountsError::Invalid(InvalidValue::new("CSV line", &format!("{}: {l}", n + 1), why))
+/// the address and the second, if any, the reason. Blank lines are skipped;
+/// a line that is not CSV, or has no address, is a bad line. A header
+/// without an address column, or more than [`MAX_IMPORT`] lines, refuses
+/// the file.
+pub fn parse_csv(text: &[u8]) -> AccountsResult<ParsedCsv> {
+    let whole = |line: u64, value: &str, why: &'static str| {
+        AccountsError::Invalid(InvalidValue::new("CSV line", &format!("{line}: {value}"), why))
     };
+    let mut rows = herald_types::csv_file::rows(text).peekable();
     let (mut addr_col, mut reason_col) = (0, Some(1));
-    if let Some((n, first)) = lines.peek().copied() {
-        let header = csv_fields(first).ok_or_else(|| bad(n, first, "well-formed CSV"))?;
-        let names: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
+    if let Some((line, Ok(first))) = rows.peek() {
+        let names: Vec<String> = first.iter().map(|h| h.to_ascii_lowercase()).collect();
         if !names.iter().any(|h| h.contains('@')) {
             addr_col = names
                 .iter()
                 .position(|h| matches!(h.as_str(), "address" | "email" | "email_address" | "recipient"))
-                .ok_or_else(|| bad(n, first, "a header with an address or email column, or an address"))?;
+                .ok_or_else(|| {
+                    whole(
+                        *line,
+                        &first.join(","),
+                        "a header with an address or email column, or an address",
+                    )
+                })?;
             reason_col = names.iter().position(|h| h == "reason");
-            lines.next();
+            rows.next();
         }
     }
-    let mut rows = Vec::new();
-    for (n, line) in lines {
-        if rows.len() >= MAX_IMPORT {
-            return Err(bad(n, line, "at most 1,000,000 addresses per import"));
+    let mut parsed = ParsedCsv::default();
+    for (line, row) in rows {
+        if parsed.rows.len() + parsed.bad.len() >= MAX_IMPORT {
+            return Err(whole(line, "…", "at most 1,000,000 lines per import"));
         }
-        let fields = csv_fields(line).ok_or_else(|| bad(n, line, "well-formed CSV"))?;
+        let fields = match row {
+            Ok(f) => f,
+            Err(why) => {
+                parsed.bad.push(BadLine { line, reason: why });
+                continue;
+            }
+        };
+        if fields.iter().all(String::is_empty) {
+            continue;
+        }
         let Some(address) = fields.get(addr_col).filter(|a| !a.is_empty()) else {
-            return Err(bad(n, line, "an address in every line"));
+            parsed.bad.push(BadLine {
+                line,
+                reason: "no address".to_owned(),
+            });
+            continue;
         };
         let why = reason_col
             .and_then(|c| fields.get(c))
             .filter(|r| !r.is_empty())
             .cloned();
-        rows.push((n + 1, address.clone(), why));
+        parsed.rows.push((line, address.clone(), why));
     }
-    Ok(rows)
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -275,45 +342,53 @@ mod tests {
 
     #[test]
     fn csv_with_a_header_picks_columns_in_any_order() {
-        let rows = parse_csv(
-            "\u{feff}Reason,Email,Created\r\nhard_bounce,A@x.test,2026\n\n\"manual\",\"say \"\"hi\"\", b@x.test\",\n",
+        let p = parse_csv(
+            "\u{feff}Reason,Email,Created\r\nhard_bounce,A@x.test,2026\n\n\"manual\",\"say \"\"hi\"\", b@x.test\",\n"
+                .as_bytes(),
         )
         .unwrap();
-        assert_eq!(rows[0], (2, "A@x.test".to_owned(), Some("hard_bounce".to_owned())));
+        assert_eq!(p.rows[0], (2, "A@x.test".to_owned(), Some("hard_bounce".to_owned())));
         assert_eq!(
-            rows[1],
+            p.rows[1],
             (4, "say \"hi\", b@x.test".to_owned(), Some("manual".to_owned()))
         );
+        assert!(p.bad.is_empty());
     }
 
     #[test]
     fn csv_without_a_header_is_address_then_reason() {
-        let rows = parse_csv("a@x.test\nb@x.test,complaint\n").unwrap();
+        let p = parse_csv(b"a@x.test\nb@x.test,asked us by phone, twice\n").unwrap();
         assert_eq!(
-            rows,
+            p.rows,
             vec![
                 (1, "a@x.test".to_owned(), None),
-                (2, "b@x.test".to_owned(), Some("complaint".to_owned()))
+                (2, "b@x.test".to_owned(), Some("asked us by phone".to_owned()))
             ]
         );
     }
 
     #[test]
-    fn a_broken_csv_names_its_line() {
-        let e = parse_csv("address\na@x.test\n\"unterminated\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("CSV line") && e.contains("3: ") && e.contains("well-formed"),
-            "{e}"
-        );
-        let e = parse_csv("name,when\nx,y\n").unwrap_err().to_string();
+    fn bad_lines_are_named_and_the_rest_read() {
+        let p = parse_csv(b"address,reason\na@x.test\n,no address\n\xff@x.test\nb@x.test\n").unwrap();
+        assert_eq!(p.rows.len(), 2);
+        assert_eq!(p.rows[1].0, 5);
+        let lines: Vec<u64> = p.bad.iter().map(|b| b.line).collect();
+        assert_eq!(lines, vec![3, 4]);
+        let e = parse_csv(b"name,when\nx,y\n").unwrap_err().to_string();
         assert!(e.contains("address or email column"), "{e}");
     }
 
     #[test]
-    fn exported_fields_are_quoted_when_needed() {
-        assert_eq!(csv_field("a@x.test"), "a@x.test");
-        assert_eq!(csv_fields(&csv_field("a\"b,c@x.test")).unwrap(), vec!["a\"b,c@x.test"]);
+    fn addresses_keep_their_local_part_and_reasons_are_free_text() {
+        assert_eq!(address(" John.Doe@Example.COM ").unwrap(), "John.Doe@example.com");
+        assert!(address("not an address").is_err());
+        assert_eq!(
+            reason(Some("  Asked by phone, 3 May  "), MANUAL).unwrap(),
+            "Asked by phone, 3 May"
+        );
+        assert_eq!(reason(None, MANUAL).unwrap(), "manual");
+        assert!(reason(Some("two\nlines"), MANUAL).is_err());
+        assert!(reason(Some(&"x".repeat(257)), MANUAL).is_err());
+        assert!(reason(Some(&"é".repeat(256)), MANUAL).is_ok());
     }
 }

@@ -911,12 +911,26 @@ pub struct AddSuppression {
 }
 
 /// What an import did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ImportedSuppressions {
-    /// Addresses in the file.
+    /// Good lines, imported.
     pub rows: u64,
-    /// Addresses that were not on the list before.
+    /// Of them, addresses that were not on the list before.
     pub added: u64,
+    /// Bad lines, skipped (none with `strict`: the file is refused).
+    #[serde(default)]
+    pub skipped: u64,
+    /// The first 1,000 bad lines, each with its number and why.
+    #[serde(default)]
+    pub errors: Vec<ImportError>,
+}
+
+/// A line an import skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImportError {
+    /// Its number in the file, from 1.
+    pub line: u64,
+    pub reason: String,
 }
 
 /// A postback URL of the account.

@@ -35,8 +35,8 @@ impl ServiceMap {
     /// RFC 4180 quoting) and an overrides list.
     pub fn parse(csv: &str, overrides: &str) -> ServiceMap {
         let mut by_base = HashMap::new();
-        for line in csv.lines().skip(1) {
-            let fields = csv_fields(line);
+        for (_, row) in herald_types::csv_file::rows(csv.as_bytes()).skip(1) {
+            let Ok(fields) = row else { continue };
             if let [base, name, kind] = &fields[..]
                 && !base.is_empty()
             {
@@ -89,39 +89,19 @@ impl ServiceMap {
     }
 }
 
-/// The fields of one CSV line: commas separate, double quotes enclose a
-/// field that holds commas, and `""` inside quotes is one quote.
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut fields = Vec::with_capacity(3);
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = line.trim_end_matches('\r').chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => fields.push(std::mem::take(&mut field)),
-            _ => field.push(c),
-        }
-    }
-    fields.push(field);
-    fields
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn quoted_fields_keep_their_commas() {
-        assert_eq!(
-            csv_fields(r#"1-msp.net,"Internet de Nuevo Laredo, S.A de C.V.",ISP"#),
-            ["1-msp.net", "Internet de Nuevo Laredo, S.A de C.V.", "ISP"]
+        let map = ServiceMap::parse(
+            "base_reverse_dns,name,type\r\n1-msp.net,\"Internet de Nuevo Laredo, S.A de C.V.\",ISP\r\na.net,\"say \"\"hi\"\"\",b\n",
+            "",
         );
-        assert_eq!(csv_fields(r#"a,"say ""hi""",b"#), ["a", r#"say "hi""#, "b"]);
+        let msp = map.service("x.1-msp.net").expect("the quoted line");
+        assert_eq!(msp.name, "Internet de Nuevo Laredo, S.A de C.V.");
+        assert_eq!(map.service("a.net").expect("a.net").name, r#"say "hi""#);
     }
 
     #[test]

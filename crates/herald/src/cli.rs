@@ -262,7 +262,7 @@ pub enum SuppressionCommand {
         #[command(flatten)]
         account: AccountArg,
         address: String,
-        /// Why (default: manual).
+        /// Why, in words (default: manual).
         #[arg(long)]
         reason: Option<String>,
     },
@@ -273,13 +273,19 @@ pub enum SuppressionCommand {
         address: String,
     },
     /// Import a CSV file: a header with an address (or email) column and
-    /// optionally reason, or one address per line.
+    /// optionally reason, or one address per line. Bad lines are listed on
+    /// standard error (number and why) and the good ones imported; exit
+    /// status 1 when any line was bad.
     Import {
         #[command(flatten)]
         account: AccountArg,
         file: PathBuf,
+        /// Import nothing if any line is bad.
+        #[arg(long)]
+        strict: bool,
     },
-    /// Write the list as CSV to standard output.
+    /// Write the list as CSV (RFC 4180; cells a spreadsheet would run as
+    /// formulas start with ') to standard output.
     Export {
         #[command(flatten)]
         account: AccountArg,

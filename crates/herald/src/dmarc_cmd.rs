@@ -126,14 +126,7 @@ fn read_file(path: &Path, now: time::OffsetDateTime) -> Result<Vec<Prepared>, St
 async fn import(dmarc: &Dmarc, paths: &[PathBuf], jobs: Option<usize>, json: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let files = Arc::new(files(paths)?);
-    let bar = indicatif::ProgressBar::new(files.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files  {msg}  [{elapsed_precise}, {eta} left]")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    if json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = output::progress(Some(files.len() as u64), "files", json);
     let workers = jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
         .clamp(1, 64);

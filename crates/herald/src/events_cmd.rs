@@ -79,8 +79,9 @@ pub async fn run(accounts: &Accounts, args: EventsArgs, json: bool) -> anyhow::R
     let mut limit = args.limit.clamp(1, 1000);
     // Paged in storage order: --follow never misses an event stored late.
     let mut after = 0;
+    // CSV as the API exports it, byte for byte (CRLF line ends).
     if args.csv {
-        output::line(views::EVENT_CSV_HEADER.trim_end());
+        output::raw(views::EVENT_CSV_HEADER);
     }
     loop {
         let page = accounts
@@ -91,7 +92,7 @@ pub async fn run(accounts: &Accounts, args: EventsArgs, json: bool) -> anyhow::R
         for (_, e) in &page {
             let view = views::event(e, &name);
             if args.csv {
-                output::line(views::event_csv(&view).trim_end());
+                output::raw(&views::event_csv(&view));
             } else if json {
                 output::line(&serde_json::to_string(&view)?);
             } else {

@@ -15,6 +15,11 @@ pub fn line(text: &str) {
     println!("{text}");
 }
 
+/// Text as it is, its line ends included (CSV keeps its CRLF).
+pub fn raw(text: &str) {
+    print!("{text}");
+}
+
 /// A note for the person at the terminal, kept off stdout so scripts can
 /// read stdout alone.
 pub fn note(text: &str) {
@@ -53,4 +58,28 @@ pub fn bootstrap_banner(account: &str, key: &str, saved: &Path, base_url: &str) 
         saved.display(),
         saved.display()
     );
+}
+
+/// A progress bar on standard error for long work: drawn only when
+/// standard error is a terminal (indicatif hides it otherwise), never with
+/// `--json`. `len`: the work's size when known, else a spinner with a count.
+pub fn progress(len: Option<u64>, unit: &str, json: bool) -> indicatif::ProgressBar {
+    let (bar, template) = match len {
+        Some(n) => (
+            indicatif::ProgressBar::new(n),
+            format!("{{bar:40}} {{pos}}/{{len}} {unit}  {{msg}}  [{{elapsed_precise}}, {{eta}} left]"),
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            format!("{{spinner}} {{pos}} {unit}  {{msg}}  [{{elapsed_precise}}]"),
+        ),
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&template).unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    if json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
 }

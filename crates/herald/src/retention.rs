@@ -21,9 +21,21 @@ pub struct Retention {
 
 /// Prunes everything past its window; how many rows of each went.
 pub async fn run_once(store: &dyn Store, retention: &Retention) -> anyhow::Result<Vec<(Prunable, u64)>> {
+    run_showing(store, retention, &indicatif::ProgressBar::hidden()).await
+}
+
+/// [`run_once`], each kind a step of `bar`.
+async fn run_showing(
+    store: &dyn Store,
+    retention: &Retention,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<Vec<(Prunable, u64)>> {
     let now = time::OffsetDateTime::now_utc();
     let mut done = Vec::new();
+    bar.set_length(retention.keep.len() as u64 + 1);
     for (what, keep) in &retention.keep {
+        bar.set_message(what.as_str());
+        bar.inc(1);
         let Some(keep) = keep else { continue };
         let before = now - *keep;
         let n = store.prune(*what, before).await?;
@@ -34,6 +46,8 @@ pub async fn run_once(store: &dyn Store, retention: &Retention) -> anyhow::Resul
     }
     // Dashboard sessions idle past their limit: refused already, deleted
     // here so the table holds live sessions only.
+    bar.set_message("sessions");
+    bar.inc(1);
     let idle = time::Duration::try_from(herald_accounts::users::SESSION_IDLE)?;
     let ended = store.prune_sessions(now - idle).await?;
     if ended > 0 {
@@ -61,7 +75,10 @@ pub fn spawn_daily(store: Arc<dyn Store>, retention: Retention, mut stop: tokio:
 
 /// `herald retention run`.
 pub async fn command(store: &dyn Store, retention: &Retention, json: bool) -> anyhow::Result<()> {
-    let done = run_once(store, retention).await?;
+    let bar = output::progress(Some(retention.keep.len() as u64 + 1), "kinds", json);
+    let done = run_showing(store, retention, &bar).await;
+    bar.finish_and_clear();
+    let done = done?;
     if json {
         let map: serde_json::Map<String, serde_json::Value> =
             done.iter().map(|(w, n)| (w.as_str().to_owned(), (*n).into())).collect();

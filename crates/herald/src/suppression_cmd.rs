@@ -34,7 +34,7 @@ pub async fn run(accounts: &Accounts, cmd: SuppressionCommand, json: bool) -> an
                 .iter()
                 .map(|s| {
                     vec![
-                        s.address.clone(),
+                        s.shown.clone(),
                         s.reason.clone(),
                         if s.brand { "brand" } else { "account" }.to_owned(),
                         output::time(s.created_at),
@@ -69,30 +69,62 @@ pub async fn run(accounts: &Accounts, cmd: SuppressionCommand, json: bool) -> an
             }
             Ok(())
         }
-        SuppressionCommand::Import { account, file } => {
+        SuppressionCommand::Import { account, file, strict } => {
             let caller = operator_on(accounts, &account.account).await?;
             let bytes = std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", file.display()))?;
-            let done = accounts.import_suppressions(&caller, &text).await?;
+            let bar = output::progress(None, "addresses", json);
+            bar.set_message(format!("importing {}", file.display()));
+            let done = accounts
+                .import_suppressions_with(&caller, &bytes, strict, |n| bar.set_position(n))
+                .await;
+            bar.finish_and_clear();
+            let done = done?;
+            let bad = done.skipped > 0;
             if json {
-                output::json(&herald_api_types::ImportedSuppressions {
-                    rows: done.rows,
-                    added: done.added,
-                })
+                output::json(&views::imported_suppressions(done))?;
             } else {
+                for b in &done.bad {
+                    output::note(&format!("{}: line {}: {}", file.display(), b.line, b.reason));
+                }
+                if done.skipped > done.bad.len() as u64 {
+                    output::note(&format!("… {} bad lines in all", done.skipped));
+                }
                 output::note(&format!(
-                    "imported {} addresses from {} ({} new)",
+                    "imported {} addresses from {} ({} new, {} lines skipped)",
                     done.rows,
                     file.display(),
-                    done.added
+                    done.added,
+                    done.skipped
                 ));
-                Ok(())
             }
+            if bad {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         SuppressionCommand::Export { account } => {
             let caller = operator_on(accounts, &account.account).await?;
-            let csv = accounts.export_suppressions(&caller).await?;
-            std::io::stdout().lock().write_all(csv.as_bytes())?;
+            let bar = output::progress(None, "addresses", json);
+            let mut out = std::io::stdout().lock();
+            let mut csv = herald_types::csv_file::Writer::new();
+            csv.header(&herald_accounts::suppressions::EXPORT_COLUMNS);
+            let mut failed = None;
+            accounts
+                .export_suppressions_with(&caller, |page| {
+                    herald_accounts::suppressions::export_rows(&mut csv, page);
+                    if failed.is_none()
+                        && let Err(e) = out.write_all(csv.take().as_bytes())
+                    {
+                        failed = Some(e);
+                    }
+                    bar.inc(page.len() as u64);
+                })
+                .await?;
+            bar.finish_and_clear();
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            out.flush()?;
             Ok(())
         }
     }

@@ -388,12 +388,16 @@ async fn events_filter_page_stably_and_export_as_csv_on_postgres() -> anyhow::Re
 
 async fn events_filter_page_and_export(store: TempStore) -> anyhow::Result<()> {
     let s = setup(store, "1h").await?;
+    // A recipient a spreadsheet would read as a formula (a valid address).
     for (n, tag, order) in [(0, "spring", "1"), (1, "spring", "2"), (2, "autumn", "3")] {
-        s.send_with(
-            json!({"from": "news@acme.test", "to": [format!("p{n}@example.test")], "subject": "Hi",
-            "text": "Hello, \"you\", again", "tags": [tag], "metadata": {"order": order}}),
-        )
-        .await?;
+        let to = if n == 1 {
+            "=p1@example.test".to_owned()
+        } else {
+            format!("p{n}@example.test")
+        };
+        s.send_with(json!({"from": "news@acme.test", "to": [to], "subject": "Hi",
+            "text": "Hello, \"you\", again", "tags": [tag], "metadata": {"order": order}}))
+            .await?;
     }
     wait_for("3 deliveries", WAIT, || async {
         s.get("/api/v1/events?type=delivered")
@@ -465,6 +469,35 @@ async fn events_filter_page_and_export(store: TempStore) -> anyhow::Result<()> {
         "{text}"
     );
     ensure!(lines.iter().skip(1).all(|l| l.contains(",spring,order=")), "{text}");
+    ensure!(
+        text.ends_with("\r\n") && text.matches("\r\n").count() == 5,
+        "RFC 4180 line ends"
+    );
+    // Python's csv module reads 23 cells per row; the recipient that
+    // starts with = is written with a ' before it, and no cell starts with
+    // what a spreadsheet would run.
+    let rows = {
+        let mut child = Command::new("python3")
+            .args([
+                "-c",
+                "import csv, io, json, sys; print(json.dumps(list(csv.reader(io.StringIO(sys.stdin.read(), newline='')))))",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        use std::io::Write;
+        child.stdin.take().context("stdin")?.write_all(text.as_bytes())?;
+        let out = child.wait_with_output()?;
+        serde_json::from_slice::<Vec<Vec<String>>>(&out.stdout)?
+    };
+    ensure!(rows.len() == 5 && rows.iter().all(|r| r.len() == 23), "{rows:?}");
+    ensure!(rows.iter().any(|r| r[6] == "'=p1@example.test"), "{rows:?}");
+    ensure!(
+        rows.iter()
+            .flatten()
+            .all(|c| !c.starts_with(['=', '+', '-', '@', '\t', '\r'])),
+        "{rows:?}"
+    );
     let from_cli = s
         .server
         .run(&["events", "--account", "acme", "--tag", "spring", "--csv"])?;

@@ -115,7 +115,7 @@ pub fn suppression(s: &store::Suppression, caller: &herald_accounts::Caller) -> 
         _ => caller.account.name.to_string(),
     };
     api::Suppression {
-        address: s.address.clone(),
+        address: s.shown.clone(),
         reason: s.reason.clone(),
         source_event: s.source_event.as_ref().map(ToString::to_string),
         brand: s.brand,
@@ -230,14 +230,31 @@ pub fn verification(v: &herald_domains::Verification) -> api::DomainVerification
     }
 }
 
+/// An import's outcome as the API shows it.
+pub fn imported_suppressions(done: herald_accounts::suppressions::Imported) -> api::ImportedSuppressions {
+    api::ImportedSuppressions {
+        rows: done.rows,
+        added: done.added,
+        skipped: done.skipped,
+        errors: done
+            .bad
+            .into_iter()
+            .map(|b| api::ImportError {
+                line: b.line,
+                reason: b.reason,
+            })
+            .collect(),
+    }
+}
+
 /// The columns of an events CSV export.
 pub const EVENT_CSV_HEADER: &str = "id,type,at,account,stream,message_id,recipient,sender,source_ip,mx,smtp_code,\
-smtp_enhanced,smtp_text,smtp_phase,bounce_class,bounce_reason,reason,tags,metadata,user_agent,ip,machine,url\n";
+smtp_enhanced,smtp_text,smtp_phase,bounce_class,bounce_reason,reason,tags,metadata,user_agent,ip,machine,url\r\n";
 
-use herald_accounts::suppressions::csv_field;
-
-/// One event as a CSV line (with its line break), the columns of
-/// [`EVENT_CSV_HEADER`]; tags joined by `;`, metadata as `key=value;…`.
+/// One event as a CSV line (with its CRLF), the columns of
+/// [`EVENT_CSV_HEADER`]; tags joined by `;`, metadata as `key=value;…`;
+/// quoted per RFC 4180 and formula cells neutralised
+/// ([`herald_types::csv_file`]).
 pub fn event_csv(e: &api::Event) -> String {
     let at =
         e.at.format(&time::format_description::well_known::Rfc3339)
@@ -272,9 +289,9 @@ pub fn event_csv(e: &api::Event) -> String {
         e.machine.map(|m| m.to_string()).unwrap_or_default(),
         opt(&e.url),
     ];
-    let mut line = fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",");
-    line.push('\n');
-    line
+    let mut line = herald_types::csv_file::Writer::new();
+    line.row(&fields);
+    line.take()
 }
 
 /// Stats for `caller`'s account and, for a master, its subs: the rows the

@@ -808,10 +808,22 @@ macro_rules! impl_sql_store {
             }
         }
 
+        /// The form of a suppressed address kept to show: its domain
+        /// lower-cased, its local part as given; `None` when that is the
+        /// lower-cased key itself.
+        fn shown_address(address: &str) -> Option<String> {
+            let shown = match address.rsplit_once('@') {
+                Some((local, domain)) => format!("{local}@{}", domain.to_lowercase()),
+                None => address.to_owned(),
+            };
+            (shown != address.to_lowercase()).then_some(shown)
+        }
+
         fn suppression_from(row: &$row) -> StoreResult<Suppression> {
             let source: Option<String> = col(row, "source_event")?;
             Ok(Suppression {
                 account: parsed(row, "account_id", AccountId::parse)?,
+                shown: col::<Option<String>>(row, "shown")?.map_or_else(|| col(row, "address"), Ok)?,
                 address: col(row, "address")?,
                 reason: col(row, "reason")?,
                 source_event: source.map(|s| EventId::parse(&s).map_err(|e| error::corrupt("source_event", e))).transpose()?,
@@ -827,8 +839,8 @@ macro_rules! impl_sql_store {
             // A brand-wide entry replaces an account-only one (its reason
             // is the stronger); otherwise the first entry stays.
             let done = sqlx::query(
-                "INSERT INTO suppressions (account_id, address, reason, source_event, brand, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
+                "INSERT INTO suppressions (account_id, address, reason, source_event, brand, created_at, shown) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (account_id, address) DO UPDATE SET reason = excluded.reason, \
                  source_event = excluded.source_event, brand = 1, created_at = excluded.created_at \
                  WHERE excluded.brand = 1 AND suppressions.brand = 0",
@@ -839,6 +851,7 @@ macro_rules! impl_sql_store {
             .bind(e.source_event.as_ref().map(|id| id.as_str().to_owned()))
             .bind(i32::from(e.brand))
             .bind(time_ms::to_ms(time_ms::now()))
+            .bind(shown_address(&e.address))
             .execute(exec)
             .await
             .map_err(|e| error::map(e, Context { unique: "suppressed", foreign_key: ForeignKey::Missing("account") }))?;
@@ -868,7 +881,7 @@ macro_rules! impl_sql_store {
                     return Ok(Vec::new());
                 }
                 let mut q = sqlx::QueryBuilder::new(
-                    "SELECT account_id, address, reason, source_event, brand, created_at FROM suppressions WHERE (account_id = ",
+                    "SELECT account_id, address, shown, reason, source_event, brand, created_at FROM suppressions WHERE (account_id = ",
                 );
                 q.push_bind(account.as_str().to_owned());
                 if let Some(b) = brand.filter(|b| *b != account) {
@@ -886,7 +899,7 @@ macro_rules! impl_sql_store {
 
             async fn list_suppressions(&self, account: &AccountId, f: &SuppressionFilter, limit: u32) -> StoreResult<Vec<Suppression>> {
                 let mut q = sqlx::QueryBuilder::new(
-                    "SELECT account_id, address, reason, source_event, brand, created_at FROM suppressions WHERE account_id = ",
+                    "SELECT account_id, address, shown, reason, source_event, brand, created_at FROM suppressions WHERE account_id = ",
                 );
                 q.push_bind(account.as_str().to_owned());
                 if let Some(search) = &f.search {

@@ -241,8 +241,10 @@ impl Domain {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Suppression {
     pub account: AccountId,
-    /// Lower-case.
+    /// Lower-case: the key lookups compare with.
     pub address: String,
+    /// As it was given: the local part's case kept, the domain lower-cased.
+    pub shown: String,
     /// unsubscribe, complaint, hard_bounce, soft_bounces, manual or import.
     pub reason: String,
     /// The event that caused it, if one did.
@@ -259,6 +261,8 @@ pub struct NewSuppression {
     /// The account whose list it joins: for a brand-wide entry, the brand's
     /// master account.
     pub account: AccountId,
+    /// As given; the store keys it lower-cased and keeps this form (its
+    /// domain lower-cased) to show.
     pub address: String,
     pub reason: String,
     pub source_event: Option<EventId>,

@@ -706,8 +706,11 @@ async fn suppressions_are_per_account_and_keep_the_first_reason(s: Arc<dyn Store
     let asked = vec!["JANE@example.net".to_owned(), "joe@example.net".to_owned()];
     let found = s.suppressed(&acme.id, None, &asked).await?;
     ensure!(found.len() == 1, "{found:?}");
+    // The key is lower-case; the address as given is kept to show, its
+    // domain lower-cased.
     ensure!(
         found[0].address == "jane@example.net"
+            && found[0].shown == "Jane@example.net"
             && found[0].reason == "hard_bounce"
             && found[0].source_event == Some(source)
             && !found[0].brand

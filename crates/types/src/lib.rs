@@ -9,6 +9,7 @@
 
 mod account;
 mod address;
+pub mod csv_file;
 mod duration;
 mod envelope;
 mod event;

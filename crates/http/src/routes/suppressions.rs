@@ -101,10 +101,23 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Import a CSV list (`text/csv`): a header naming an `address` (or
-/// `email`) column and optionally `reason`, or one address per line. All or
-/// nothing: a bad line refuses the file, naming the line.
+/// How an import treats bad lines.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// Refuse the whole file if any line is bad (default: import the good
+    /// lines and report the bad ones).
+    pub strict: Option<bool>,
+}
+
+/// Import a CSV list (`text/csv`, RFC 4180): a header naming an `address`
+/// (or `email`) column and optionally `reason` (free text), or one address
+/// per line. Each bad line is reported with its number and why, and the
+/// good ones are imported; with `strict=true` a bad line refuses the file.
+/// An address keeps its local part's case (the domain is lower-cased);
+/// lookups ignore case.
 #[utoipa::path(post, path = "/api/v1/suppressions/import", tag = "suppressions",
+    params(ImportQuery),
     request_body(content = Option<herald_api_types::patterns::SuppressionCsv>, content_type = "text/csv",
         description = "the list; no body (or an empty one) imports nothing"),
     responses((status = 200, body = ImportedSuppressions), (status = 422, body = ErrorBody)),
@@ -112,13 +125,14 @@ pub async fn remove(
 pub async fn import(
     State(s): State<AppState>,
     Authed(caller): Authed,
-    body: String,
+    ApiQuery(q): ApiQuery<ImportQuery>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<ImportedSuppressions>> {
-    let done = s.accounts.import_suppressions(&caller, &body).await?;
-    Ok(Json(ImportedSuppressions {
-        rows: done.rows,
-        added: done.added,
-    }))
+    let done = s
+        .accounts
+        .import_suppressions(&caller, &body, q.strict.unwrap_or(false))
+        .await?;
+    Ok(Json(views::imported_suppressions(done)))
 }
 
 /// The whole list as CSV: `address,reason,created_at,source_event,brand`.

@@ -237,7 +237,15 @@ pub(crate) async fn suppressions(State(s): State<AppState>, signed: Signed, RawQ
         )
     });
     let imported = match (field("rows").parse::<u64>(), field("added").parse::<u64>()) {
-        (Ok(rows), Ok(added)) => Some(format!("{rows} rows read, {added} addresses added.")),
+        (Ok(rows), Ok(added)) => {
+            let mut notice = format!("{rows} rows read, {added} addresses added.");
+            if let Ok(skipped) = field("skipped").parse::<u64>()
+                && skipped > 0
+            {
+                notice.push_str(&format!(" {skipped} lines skipped: {}", field("bad")));
+            }
+            Some(notice)
+        }
         _ => None,
     };
     let page = SuppressionsPage {
@@ -323,22 +331,39 @@ pub(crate) async fn import_suppressions(State(s): State<AppState>, signed: Signe
                 .bytes()
                 .await
                 .map_err(|e| error_page(e.status(), &e.body_text()))?;
-            csv = Some(String::from_utf8(bytes.to_vec()).map_err(|_| {
-                error_page(
-                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                    "the file is not UTF-8 text",
-                )
-            })?);
+            csv = Some(bytes);
         }
     }
     let csv = csv.ok_or_else(|| error_page(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "choose a CSV file"))?;
-    let done_import = routes::suppressions::import(State(s), authed(&signed), csv)
-        .await
-        .or_page()?
-        .0;
+    let done_import = routes::suppressions::import(
+        State(s),
+        authed(&signed),
+        routes::ApiQuery(routes::suppressions::ImportQuery::default()),
+        csv,
+    )
+    .await
+    .or_page()?
+    .0;
+    // The first bad lines, for the notice (all are counted).
+    let bad: String = done_import
+        .errors
+        .iter()
+        .take(3)
+        .map(|e| format!("line {}: {}", e.line, e.reason))
+        .collect::<Vec<_>>()
+        .join("; ")
+        .chars()
+        .take(600)
+        .collect();
     Ok(axum::response::Redirect::to(&format!(
-        "/suppressions?done=imported&rows={}&added={}",
-        done_import.rows, done_import.added
+        "/suppressions?{}",
+        super::encode_query([
+            ("done", "imported"),
+            ("rows", done_import.rows.to_string().as_str()),
+            ("added", done_import.added.to_string().as_str()),
+            ("skipped", done_import.skipped.to_string().as_str()),
+            ("bad", bad.as_str()),
+        ])
     ))
     .into_response())
 }
