@@ -107,7 +107,7 @@ pub fn prepare_all(bytes: &[u8], origin: Origin, source_name: Option<String>, no
                 Some(n) => format!("{n}#{}", i + 1),
                 None => format!("#{}", i + 1),
             });
-            prepare_within(part, origin, name, now, &mut budget)
+            prepare_within(&part, origin, name, now, &mut budget)
         })
         .collect();
     if total > MAX_MBOX_MESSAGES {

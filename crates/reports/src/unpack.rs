@@ -143,11 +143,10 @@ pub(crate) fn message(
     budget: &mut Budget,
 ) -> Result<Report, ReportError> {
     // An mbox's separator line (`From sender date`) is no header.
+    let first;
     let bytes = if herald_message::mbox::is_mbox(bytes) {
-        herald_message::mbox::split_mbox(bytes)
-            .into_iter()
-            .next()
-            .unwrap_or(&[])
+        first = herald_message::mbox::split_mbox(bytes).into_iter().next();
+        first.as_deref().unwrap_or(&[])
     } else {
         bytes
     };
