@@ -1,10 +1,13 @@
-//! From bytes to stored rows: a report is read ([`prepare`], CPU only, so an
+//! From bytes to stored rows: reports are read ([`prepare`], CPU only, so an
 //! importer can spread it over threads) and then stored in batches
-//! ([`crate::Dmarc::store`]). Bytes that are no report are kept as a broken
-//! report with the reason: nothing handed in is dropped.
+//! ([`crate::Dmarc::store`]). One input may hold several reports (a message
+//! with one attached per day, a zip): each becomes a row. Bytes that are no
+//! report are kept as a broken report with the reason, and so is an input
+//! of which only some reports could be read (with the others' reasons):
+//! nothing handed in is dropped.
 
 use herald_api_types::dmarc::{ImportOutcome, ImportStatus};
-use herald_reports::{Budget, Limits, Report, parse_report_within};
+use herald_reports::{Budget, Limits, Report, parse_reports_within};
 use herald_store::{NewBrokenReport, NewReport, ReportKind, Stored};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -46,8 +49,9 @@ pub const MAX_BROKEN_KEPT: usize = 64 * 1024 * 1024;
 pub const MAX_MBOX_MESSAGES: usize = 100_000;
 
 /// Reads `bytes` (any kind of report, any wrapping) into what the store
-/// keeps. Never fails: what cannot be read becomes a broken report.
-pub fn prepare(bytes: &[u8], origin: Origin, source_name: Option<String>, now: OffsetDateTime) -> Prepared {
+/// keeps: a row per report they hold. Never fails: what cannot be read
+/// becomes a broken report.
+pub fn prepare(bytes: &[u8], origin: Origin, source_name: Option<String>, now: OffsetDateTime) -> Vec<Prepared> {
     let mut budget = Budget::new(Limits::default().max_unpacked);
     prepare_within(bytes, origin, source_name, now, &mut budget)
 }
@@ -58,12 +62,38 @@ fn prepare_within(
     source_name: Option<String>,
     now: OffsetDateTime,
     budget: &mut Budget,
-) -> Prepared {
-    let parsed = parse_report_within(bytes, &Limits::default(), budget).map_err(|e| e.to_string());
-    match parsed.and_then(|report| to_row(report, origin, source_name.clone(), now)) {
-        Ok(row) => Prepared::Report(row),
-        Err(error) => broken(bytes, origin, source_name, error, now),
+) -> Vec<Prepared> {
+    let found = match parse_reports_within(bytes, &Limits::default(), budget) {
+        Ok(found) => found,
+        Err(e) => return vec![broken(bytes, origin, source_name, e.to_string(), now)],
+    };
+    let mut out = Vec::with_capacity(found.reports.len() + 1);
+    let mut problems: Vec<String> = found.unreadable.iter().map(ToString::to_string).collect();
+    for report in found.reports {
+        match to_row(report, origin, source_name.clone(), now) {
+            Ok(row) => out.push(Prepared::Report(row)),
+            Err(e) => problems.push(e),
+        }
     }
+    if found.unread > 0 {
+        problems.push(format!(
+            "{} more report attachments or zip entries were left unread (one input is read up to a ceiling of \
+             parts, zip entries and reports)",
+            found.unread
+        ));
+    }
+    if !problems.is_empty() {
+        let error = match out.len() {
+            0 => problems.join("; "),
+            n => format!(
+                "{n} report{} read from it; not read: {}",
+                if n == 1 { "" } else { "s" },
+                problems.join("; ")
+            ),
+        };
+        out.push(broken(bytes, origin, source_name, error, now));
+    }
+    out
 }
 
 fn broken(bytes: &[u8], origin: Origin, source_name: Option<String>, error: String, now: OffsetDateTime) -> Prepared {
@@ -88,7 +118,7 @@ fn broken(bytes: &[u8], origin: Origin, source_name: Option<String>, error: Stri
 pub fn prepare_all(bytes: &[u8], origin: Origin, source_name: Option<String>, now: OffsetDateTime) -> Vec<Prepared> {
     let mut budget = Budget::new(Limits::default().max_unpacked);
     if !herald_message::mbox::is_mbox(bytes) {
-        return vec![prepare_within(bytes, origin, source_name, now, &mut budget)];
+        return prepare_within(bytes, origin, source_name, now, &mut budget);
     }
     let parts = herald_message::mbox::split_mbox(bytes);
     if parts.is_empty() {
@@ -102,7 +132,7 @@ pub fn prepare_all(bytes: &[u8], origin: Origin, source_name: Option<String>, no
         .into_iter()
         .take(MAX_MBOX_MESSAGES)
         .enumerate()
-        .map(|(i, part)| {
+        .flat_map(|(i, part)| {
             let name = Some(match &source_name {
                 Some(n) => format!("{n}#{}", i + 1),
                 None => format!("#{}", i + 1),
@@ -272,7 +302,8 @@ mod tests {
     #[test]
     fn an_aggregate_report_becomes_one_row() {
         let now = unix(1_800_000_000);
-        let Prepared::Report(row) = prepare(REPORT.as_bytes(), Origin::Api, Some("r.xml".into()), now) else {
+        let out = prepare(REPORT.as_bytes(), Origin::Api, Some("r.xml".into()), now);
+        let [Prepared::Report(row)] = &out[..] else {
             panic!("not read")
         };
         assert_eq!(row.kind, ReportKind::Aggregate);
@@ -340,13 +371,61 @@ mod tests {
         }
     }
 
+    /// A report email with these attachments, base64.
+    fn mail(attachments: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        use base64::Engine as _;
+        let mut msg = String::from(
+            "From: noreply@reporter.example\r\nSubject: Reports\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nReports.\r\n",
+        );
+        for (name, data) in attachments {
+            msg.push_str(&format!(
+                "--b\r\nContent-Type: application/gzip; name=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+                base64::engine::general_purpose::STANDARD.encode(data)
+            ));
+        }
+        msg.push_str("--b--\r\n");
+        msg.into_bytes()
+    }
+
+    #[test]
+    fn every_report_of_a_message_is_a_row_and_a_broken_one_is_kept_beside_them() {
+        let second = REPORT.replace("<report_id>r-1</report_id>", "<report_id>r-2</report_id>");
+        let bad = gzip(second.as_bytes());
+        let msg = mail(&[
+            ("one.xml.gz", gzip(REPORT.as_bytes())),
+            ("two.xml.gz", gzip(second.as_bytes())),
+            ("three.xml.gz", bad[..bad.len() / 2].to_vec()),
+        ]);
+        let out = prepare_all(&msg, Origin::Mx, Some("smtp".into()), unix(0));
+        let ids: Vec<&str> = out
+            .iter()
+            .filter_map(|p| match p {
+                Prepared::Report(r) => Some(r.report_id.as_str()),
+                Prepared::Broken(_) => None,
+            })
+            .collect();
+        assert_eq!(ids, ["r-1", "r-2"]);
+        let Some(Prepared::Broken(b)) = out.last() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(b.raw, msg, "the message is kept whole");
+        assert!(
+            b.error
+                .starts_with("2 reports read from it; not read: attachment 3 (\"three.xml.gz\"): the archive"),
+            "{}",
+            b.error
+        );
+    }
+
     #[test]
     fn control_characters_never_reach_the_store() {
         let xml = REPORT.replace(
             "<org_name>Reporter</org_name>",
             "<org_name>Re&#0;por\u{1}ter</org_name>",
         );
-        let Prepared::Report(row) = prepare(xml.as_bytes(), Origin::Api, Some("a\0b".into()), unix(0)) else {
+        let out = prepare(xml.as_bytes(), Origin::Api, Some("a\0b".into()), unix(0));
+        let [Prepared::Report(row)] = &out[..] else {
             panic!("not read")
         };
         assert_eq!(row.org_name, "Re\u{fffd}por\u{fffd}ter");
@@ -356,14 +435,15 @@ mod tests {
     #[test]
     fn unreadable_bytes_are_kept_with_the_reason() {
         let bytes = b"<feedback><report_metadata><org_name>x</org_name></report_metadata></feedback>";
-        let Prepared::Broken(b) = prepare(bytes, Origin::Mx, None, unix(0)) else {
+        let out = prepare(bytes, Origin::Mx, None, unix(0));
+        let [Prepared::Broken(b)] = &out[..] else {
             panic!("read a broken report")
         };
         assert!(b.error.contains("report_id"), "{}", b.error);
         assert_eq!(b.raw, bytes);
         assert_eq!(b.digest.len(), 64);
         assert_eq!(b.digest, digest(bytes));
-        let o = outcome(&Prepared::Broken(b), Stored::New(7));
+        let o = outcome(&Prepared::Broken(b.clone()), Stored::New(7));
         assert_eq!((o.status, o.id), (ImportStatus::Failed, 7));
     }
 }

@@ -75,20 +75,18 @@ impl Dmarc {
         }
     }
 
-    /// Reads and stores one report (any kind, any wrapping); what cannot be
-    /// read is kept as a broken report and answered `failed`. An `Err` is
-    /// the store's: nothing was kept, try again.
+    /// Reads and stores the reports of one input (any kind, any wrapping,
+    /// several attached to one message); what cannot be read is kept as a
+    /// broken report and answered `failed`. An outcome per report, at
+    /// least one. An `Err` is the store's: nothing was kept, try again.
     pub async fn ingest(
         &self,
         bytes: &[u8],
         origin: Origin,
         source_name: Option<String>,
-    ) -> StoreResult<ImportOutcome> {
+    ) -> StoreResult<Vec<ImportOutcome>> {
         let prepared = prepare(bytes, origin, source_name, OffsetDateTime::now_utc());
-        let mut outcomes = self.store(vec![prepared]).await?;
-        outcomes
-            .pop()
-            .ok_or_else(|| herald_store::StoreError::Backend("no outcome for a stored report".into()))
+        self.store(prepared).await
     }
 
     /// Stores prepared reports: readable ones in one transaction, broken

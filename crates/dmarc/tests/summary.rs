@@ -115,7 +115,11 @@ async fn reports_are_summarised_and_their_sources_named(store: Arc<dyn Store>) {
             ],
         );
         for xml in [google, yahoo] {
-            let o = dmarc.ingest(xml.as_bytes(), Origin::Import, None).await.unwrap();
+            let o = dmarc
+                .ingest(xml.as_bytes(), Origin::Import, None)
+                .await
+                .unwrap()
+                .remove(0);
             assert_eq!(o.status, ImportStatus::Imported, "{o:?}");
         }
     }
@@ -128,7 +132,11 @@ async fn reports_are_summarised_and_their_sources_named(store: Arc<dyn Store>) {
         "none",
         &[Row("192.0.2.10", 1, "pass", "pass", "pass", "example.com")],
     );
-    let dup = dmarc.ingest(again.as_bytes(), Origin::Api, None).await.unwrap();
+    let dup = dmarc
+        .ingest(again.as_bytes(), Origin::Api, None)
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(
         (dup.status, dup.report_id.as_deref()),
         (ImportStatus::Duplicate, Some("google.com-4"))
@@ -140,7 +148,8 @@ async fn reports_are_summarised_and_their_sources_named(store: Arc<dyn Store>) {
             Some("dmarc@reporter.example".into()),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .remove(0);
     assert_eq!(broken.status, ImportStatus::Failed);
     let kept = store.list_broken_reports(0, 10).await.unwrap();
     assert_eq!(kept.len(), 1);
