@@ -219,8 +219,16 @@ fn to_row(
             // A failure report carries no id: what it says is its identity
             // (not its bytes, which differ by the Received field each
             // delivery of the same report adds).
-            let id = digest(&serde_json::to_vec(f).map_err(|e| format!("cannot encode the report: {e}"))?);
-            let at = f.arrival_date.map_or(now, unix);
+            let identity = herald_reports::FailureReport {
+                report_date: None,
+                ..f.clone()
+            };
+            let id = digest(&serde_json::to_vec(&identity).map_err(|e| format!("cannot encode the report: {e}"))?);
+            // Dated by its own account of when the message arrived, else
+            // by when the report was written; the import time only when
+            // it says neither (an archive imported a year late is still
+            // counted in its own days).
+            let at = f.arrival_date.or(f.report_date).map_or(now, unix);
             let org = f
                 .reporting_mta
                 .clone()
@@ -416,6 +424,42 @@ mod tests {
             "{}",
             b.error
         );
+    }
+
+    #[test]
+    fn a_failure_report_is_dated_by_its_arrival_else_its_own_date() {
+        let arf = |arrival: &str| {
+            format!(
+                "From: ruf@reporter.example\r\nDate: Mon, 01 Dec 2025 10:00:00 +0000\r\nSubject: DMARC failure\r\n\
+                 MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=b\r\n\r\n\
+                 --b\r\nContent-Type: text/plain\r\n\r\nA failure report.\r\n\
+                 --b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: auth-failure\r\nVersion: 1\r\n\
+                 {arrival}Source-IP: 192.0.2.9\r\nReported-Domain: example.com\r\nAuth-Failure: dmarc\r\n\r\n\
+                 --b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: x@example.com\r\nSubject: hi\r\n\r\n--b--\r\n"
+            )
+        };
+        let imported = unix(1_800_000_000);
+        let at = |text: String| match &prepare(text.as_bytes(), Origin::Import, None, imported)[..] {
+            [Prepared::Report(r)] => (r.begin, r.end, r.received_at),
+            other => panic!("{other:?}"),
+        };
+        let arrived = unix(1_764_500_000); // Sun, 30 Nov 2025 10:53:20 UTC
+        assert_eq!(
+            at(arf("Arrival-Date: Sun, 30 Nov 2025 10:53:20 +0000\r\n")),
+            (arrived, arrived, imported)
+        );
+        let written = unix(1_764_583_200); // the report's Date
+        assert_eq!(at(arf("")), (written, written, imported));
+        // The report's date is not its identity: the same report dated
+        // apart is one report.
+        let ids: Vec<String> = [arf(""), arf("").replace("10:00:00", "11:00:00")]
+            .iter()
+            .map(|t| match &prepare(t.as_bytes(), Origin::Import, None, imported)[..] {
+                [Prepared::Report(r)] => r.report_id.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids[0], ids[1]);
     }
 
     #[test]
