@@ -243,6 +243,24 @@ async fn reports_are_summarised_and_their_sources_named(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!((early.reports, early.totals.messages), (0, 0));
     assert_eq!(early.recommendation.action, "collect");
+
+    // Issue 18: a window of its own, [since, until), however long ago: the
+    // reports beginning on days 2, 3 and 4, from both reporters.
+    let at = |day: i64| OffsetDateTime::from_unix_timestamp(DAY0 + day * 86_400).unwrap();
+    let window = dmarc
+        .summary_of(
+            "example.com",
+            herald_dmarc::Window {
+                since: at(2),
+                until: at(5),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((window.reports, window.days), (6, 3));
+    let days: Vec<&str> = window.by_day.iter().map(|d| d.day.as_str()).collect();
+    assert_eq!(days, ["2026-11-03", "2026-11-04", "2026-11-05"]);
+    assert_eq!((window.since, window.until), (at(2), at(5)));
 }
 
 #[tokio::test]
