@@ -120,10 +120,11 @@ pub enum RetentionCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum DmarcCommand {
-    /// Import reports from files and folders (recursively): XML, gzip, zip,
-    /// JSON (TLS reports), emails and mbox files, found by content. The same
-    /// report twice is stored once; files that are no report are kept as
-    /// broken reports with their error.
+    /// Import reports from files and folders (recursively): XML, gzip, raw
+    /// zlib, zip, JSON (TLS reports), emails (every report attached) and
+    /// mbox files, found by content. The same report twice is stored once;
+    /// files that are no report, and the attachments of an email that could
+    /// not be read, are kept as broken reports with their error.
     Import {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
