@@ -7,11 +7,15 @@
 //! DMARCbis receivers do. A domain without a record of its own inherits its
 //! organizational domain's (its `sp=` policy); a report address outside the
 //! organizational domain must be authorised by the destination (RFC 9990,
-//! "Verifying External Destinations"), or reporters drop those reports.
+//! "Verifying External Destinations"; RFC 7489 §7.1), or reporters drop
+//! those reports. And every `mailto:` destination must be able to receive
+//! mail at all: a domain with a null MX (RFC 7505), or with neither MX nor
+//! address, bounces every report. A DNS failure while asking is only a
+//! warning: it says nothing about the destination.
 
 use std::collections::BTreeMap;
 
-use herald_dns::{DnsError, Resolver};
+use herald_dns::{DnsError, MailRoute, Resolver};
 
 use crate::tags::{self, TagError};
 use crate::{CheckKind, DmarcCheck, DmarcDestination, Finding, Findings, Severity, normalize_domain, within};
@@ -151,12 +155,15 @@ pub(crate) async fn check(resolver: &dyn Resolver, domain: &str) -> (DmarcCheck,
         ),
     }
     let mut destinations = Vec::new();
-    for host in record.mailto_hosts() {
+    for (host, _) in record.mailto_hosts() {
         if within(&host, &org) {
             continue;
         }
         let destination = authorize(resolver, &applied.domain, &host, &mut findings).await;
         destinations.push(destination);
+    }
+    for (host, addresses) in record.mailto_hosts() {
+        reachable(resolver, &host, &addresses, &found_at, &mut findings).await;
     }
     let summary = format!(
         "{} at {found_at}{}; {}",
@@ -289,14 +296,22 @@ struct Parsed {
 }
 
 impl Parsed {
-    /// The hosts of the valid `mailto:` report addresses, each once.
-    fn mailto_hosts(&self) -> Vec<String> {
-        let mut hosts: Vec<String> = Vec::new();
-        for uri in self.rua.iter().chain(&self.ruf) {
-            if let Ok(Uri::Mailto { host, .. }) = parse_uri(uri)
-                && !hosts.contains(&host)
-            {
-                hosts.push(host);
+    /// The hosts of the valid `mailto:` report addresses, each once, with
+    /// the URIs (`rua=mailto:…`) that name them.
+    fn mailto_hosts(&self) -> Vec<(String, Vec<String>)> {
+        let mut hosts: Vec<(String, Vec<String>)> = Vec::new();
+        let tagged = self
+            .rua
+            .iter()
+            .map(|u| ("rua", u))
+            .chain(self.ruf.iter().map(|u| ("ruf", u)));
+        for (tag, uri) in tagged {
+            if let Ok(Uri::Mailto { host, .. }) = parse_uri(uri) {
+                let named = format!("{tag}={uri}");
+                match hosts.iter_mut().find(|(h, _)| *h == host) {
+                    Some((_, uris)) => uris.push(named),
+                    None => hosts.push((host, vec![named])),
+                }
             }
         }
         hosts
@@ -464,8 +479,27 @@ fn review(list: &[(&str, &str)], domain: &str, found_at: &str, inherited: bool, 
     }
 }
 
+/// RFC 7489 §6.3: `pct` is a whole number from 0 to 100.
+fn valid_pct(value: &str) -> bool {
+    let v = value.trim();
+    (1..=3).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) && v.parse::<u8>().is_ok_and(|n| n <= 100)
+}
+
 fn removed_tags(tags: &BTreeMap<String, String>, found_at: &str, findings: &mut Findings) {
-    if let Some(pct) = tags.get("pct").filter(|v| v.trim() != "100") {
+    let pct = tags.get("pct");
+    if let Some(value) = pct.filter(|v| !valid_pct(v)) {
+        // Invalid, not merely obsolete: an RFC 7489 receiver may discard
+        // the record's policy for it.
+        findings.add(
+            Severity::Error,
+            "dmarc.invalid_value",
+            format!(
+                "pct={value} in the DMARC record at {found_at} is not valid (a whole number from 0 to 100); \
+                 receivers ignore it, or the whole record, and apply the policy to all failing mail at best. \
+                 Remove pct=; use t=y while testing."
+            ),
+        );
+    } else if let Some(pct) = pct.filter(|v| v.trim() != "100") {
         findings.add(
             Severity::Warning,
             "dmarc.pct",
@@ -573,6 +607,55 @@ fn uris(value: Option<&str>, tag: &str, found_at: &str, findings: &mut Findings)
     list
 }
 
+/// Whether mail to `host` can be delivered (RFC 5321 §5.1: its MX hosts,
+/// else its own address; RFC 7505: a null MX says never). `uris` are the
+/// report addresses at that host, named in the finding.
+async fn reachable(resolver: &dyn Resolver, host: &str, uris: &[String], found_at: &str, findings: &mut Findings) {
+    let why = match resolver.mail_route(host).await {
+        Ok(MailRoute::Exchanges(_)) => return,
+        Ok(MailRoute::NullMx) => format!("{host} publishes a null MX (RFC 7505): it accepts no mail"),
+        Ok(MailRoute::Implicit) => match resolver.addresses(host).await {
+            Ok(_) => return,
+            Err(DnsError::NoSuchName(_) | DnsError::NoRecords(..)) => {
+                format!("{host} has no MX record and no address, so nothing can be delivered to it")
+            }
+            Err(e) => return unchecked(host, uris, &e, findings),
+        },
+        Err(DnsError::NoSuchName(_)) => format!("{host} does not exist in DNS (NXDOMAIN)"),
+        // A name that answers without MX records is the implicit MX,
+        // which `mail_route` already gives; a resolver may still say so.
+        Err(DnsError::NoRecords(..)) => match resolver.addresses(host).await {
+            Ok(_) => return,
+            Err(e @ DnsError::Temporary(..)) => return unchecked(host, uris, &e, findings),
+            Err(_) => format!("{host} has no MX record and no address, so nothing can be delivered to it"),
+        },
+        Err(e) => return unchecked(host, uris, &e, findings),
+    };
+    findings.add(
+        Severity::Error,
+        "dmarc.undeliverable_destination",
+        format!(
+            "{} at {found_at} cannot receive reports: {why}. Reporters' mail to it bounces and the reports are \
+             lost. Point the address at a domain that receives mail, or publish MX records for {host}.",
+            uris.join(" and ")
+        ),
+    );
+}
+
+/// A destination DNS could not tell about: a warning, never "cannot
+/// receive".
+fn unchecked(host: &str, uris: &[String], error: &DnsError, findings: &mut Findings) {
+    findings.add(
+        Severity::Warning,
+        "dmarc.destination_unchecked",
+        format!(
+            "DNS did not answer for {host} ({error}), so whether {} can receive reports was not checked. Check \
+             {host}'s name servers and run the check again.",
+            uris.join(" and ")
+        ),
+    );
+}
+
 /// Asks whether `host` agreed to receive reports about `policy_domain`.
 async fn authorize(
     resolver: &dyn Resolver,
@@ -616,6 +699,29 @@ mod tests {
 
     async fn lint(r: &StaticResolver, domain: &str) -> (DmarcCheck, Vec<Finding>) {
         check(r, domain).await
+    }
+
+    /// A resolver where the report domains of these tests receive mail, so
+    /// that each test sees only the findings it is about.
+    fn dns() -> StaticResolver {
+        [
+            "acme.test",
+            "reports.acme.test",
+            "mail.acme.test",
+            "reports.test",
+            "values.test",
+            "nop.test",
+            "sub.test",
+            "testing.test",
+            "old.test",
+            "pct.test",
+            "uri.test",
+            "ok.example",
+            "nope.example",
+            "vendor.example",
+        ]
+        .into_iter()
+        .fold(StaticResolver::new(), |r, host| r.mx(host, 10, &format!("mx.{host}")))
     }
 
     #[test]
@@ -673,7 +779,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_good_record_is_clean() {
-        let r = StaticResolver::new().txt(
+        let r = dns().txt(
             "_dmarc.acme.test",
             "v=DMARC1; p=reject; rua=mailto:dmarc@acme.test,mailto:agg@reports.acme.test; adkim=s",
         );
@@ -694,7 +800,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_record_anywhere_is_critical() {
-        let r = StaticResolver::new().txt("_dmarc.other.test", "v=DMARC1; p=reject");
+        let r = dns().txt("_dmarc.other.test", "v=DMARC1; p=reject");
         let (report, findings) = lint(&r, "mail.acme.test").await;
         assert_eq!(codes(&findings), vec![("dmarc.missing", Severity::Critical)]);
         assert!(
@@ -708,7 +814,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_record_without_policy_or_reports_is_as_critical_as_none() {
-        let r = StaticResolver::new()
+        let r = dns()
             .txt("_dmarc.bare.test", "v=DMARC1")
             .txt("_dmarc.reports.test", "v=DMARC1; rua=mailto:d@reports.test");
         let (report, findings) = lint(&r, "bare.test").await;
@@ -723,7 +829,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_subdomain_inherits_its_organizational_domains_sp() {
-        let r = StaticResolver::new().txt(
+        let r = dns().txt(
             "_dmarc.acme.test",
             "v=DMARC1; p=reject; sp=quarantine; rua=mailto:d@acme.test",
         );
@@ -742,14 +848,14 @@ mod tests {
     /// organizational domain (the shortest with a record) is.
     #[tokio::test]
     async fn the_organizational_domain_is_the_shortest_with_a_record() {
-        let r = StaticResolver::new()
+        let r = dns()
             .txt("_dmarc.mail.acme.test", "v=DMARC1; p=none; rua=mailto:d@acme.test")
             .txt("_dmarc.acme.test", "v=DMARC1; p=reject; rua=mailto:d@acme.test");
         let (report, _) = lint(&r, "a.mail.acme.test").await;
         assert_eq!(report.found_at.as_deref(), Some("_dmarc.acme.test"));
         assert_eq!(report.organizational_domain.as_deref(), Some("acme.test"));
         // psd=n makes a domain its own organization and stops the walk.
-        let r = StaticResolver::new()
+        let r = dns()
             .txt(
                 "_dmarc.mail.acme.test",
                 "v=DMARC1; p=none; psd=n; rua=mailto:d@mail.acme.test",
@@ -759,7 +865,7 @@ mod tests {
         assert_eq!(report.organizational_domain.as_deref(), Some("mail.acme.test"));
         assert_eq!(report.policy.as_deref(), Some("none"));
         // psd=y above: the organization is one label below the suffix.
-        let r = StaticResolver::new().txt("_dmarc.test", "v=DMARC1; p=reject; psd=y");
+        let r = dns().txt("_dmarc.test", "v=DMARC1; p=reject; psd=y");
         let (report, findings) = lint(&r, "a.acme.test").await;
         assert_eq!(report.organizational_domain.as_deref(), Some("acme.test"));
         assert_eq!(report.found_at.as_deref(), Some("_dmarc.test"));
@@ -768,7 +874,7 @@ mod tests {
 
     #[tokio::test]
     async fn syntax_problems_are_errors() {
-        let r = StaticResolver::new()
+        let r = dns()
             .txt("_dmarc.case.test", "v=dmarc1; p=reject")
             .txt("_dmarc.order.test", "p=reject; v=DMARC1")
             .txt("_dmarc.pairs.test", "v=DMARC1; p reject")
@@ -812,7 +918,7 @@ mod tests {
 
     #[tokio::test]
     async fn weak_policies_and_missing_reports_are_warnings() {
-        let r = StaticResolver::new()
+        let r = dns()
             .txt("_dmarc.none.test", "v=DMARC1; p=none")
             .txt("_dmarc.nop.test", "v=DMARC1; rua=mailto:d@nop.test")
             .txt("_dmarc.sub.test", "v=DMARC1; p=reject; sp=none; rua=mailto:d@sub.test")
@@ -843,7 +949,7 @@ mod tests {
 
     #[tokio::test]
     async fn removed_and_unknown_tags() {
-        let r = StaticResolver::new()
+        let r = dns()
             .txt(
                 "_dmarc.old.test",
                 "v=DMARC1; p=reject; pct=100; ri=86400; rf=afrf; rua=mailto:d@old.test",
@@ -871,7 +977,7 @@ mod tests {
 
     #[tokio::test]
     async fn report_uris_are_checked() {
-        let r = StaticResolver::new().txt(
+        let r = dns().txt(
             "_dmarc.uri.test",
             "v=DMARC1; p=reject; rua=dmarc@uri.test, https://r.uri.test/x, mailto:d@uri.test!10m",
         );
@@ -890,7 +996,7 @@ mod tests {
 
     #[tokio::test]
     async fn external_destinations_need_their_consent() {
-        let r = StaticResolver::new()
+        let r = dns()
             .txt(
                 "_dmarc.acme.test",
                 "v=DMARC1; p=reject; rua=mailto:a@ok.example,mailto:b@nope.example; ruf=mailto:c@nope.example",
@@ -929,7 +1035,7 @@ mod tests {
     /// that published it.
     #[tokio::test]
     async fn inherited_destinations_are_checked_for_the_policy_domain() {
-        let r = StaticResolver::new()
+        let r = dns()
             .txt("_dmarc.acme.test", "v=DMARC1; p=reject; rua=mailto:a@vendor.example")
             .txt("acme.test._report._dmarc.vendor.example", "v=DMARC1;");
         let (report, findings) = lint(&r, "mail.acme.test").await;
@@ -938,12 +1044,103 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_pct_outside_0_to_100_is_invalid() {
+        for bad in ["150", "-1", "abc", "", "1000", "+50", "50.5"] {
+            let r = dns().txt(
+                "_dmarc.acme.test",
+                &format!("v=DMARC1; p=reject; pct={bad}; rua=mailto:d@acme.test"),
+            );
+            let (_, findings) = lint(&r, "acme.test").await;
+            assert_eq!(
+                codes(&findings),
+                vec![("dmarc.invalid_value", Severity::Error)],
+                "pct={bad}"
+            );
+            assert!(
+                find(&findings, "dmarc.invalid_value").message.starts_with(&format!(
+                    "pct={bad} in the DMARC record at _dmarc.acme.test is not valid"
+                )),
+                "{findings:?}"
+            );
+        }
+        // The ends of the range are valid: 0 is a warning like 20.
+        for (good, code) in [("0", "dmarc.pct"), ("100", "dmarc.obsolete_tag")] {
+            let r = dns().txt(
+                "_dmarc.acme.test",
+                &format!("v=DMARC1; p=reject; pct={good}; rua=mailto:d@acme.test"),
+            );
+            let (_, findings) = lint(&r, "acme.test").await;
+            assert_eq!(codes(&findings).first().map(|c| c.0), Some(code), "pct={good}");
+            absent(&findings, "dmarc.invalid_value");
+        }
+    }
+
+    #[tokio::test]
+    async fn report_destinations_that_cannot_receive_mail_are_errors() {
+        let r = dns()
+            .txt(
+                "_dmarc.acme.test",
+                "v=DMARC1; p=reject; rua=mailto:a@nullmx.acme.test,mailto:b@host.acme.test; \
+                 ruf=mailto:c@nowhere.acme.test,mailto:d@gone.acme.test,mailto:e@nullmx.acme.test",
+            )
+            .mx("nullmx.acme.test", 0, ".")
+            // No MX, but an address: the implicit MX receives.
+            .ip("host.acme.test", "192.0.2.1".parse().unwrap())
+            // Exists (a TXT record), no MX, no address.
+            .txt("nowhere.acme.test", "v=spf1 -all");
+        let (report, findings) = lint(&r, "acme.test").await;
+        let undeliverable: Vec<&str> = findings
+            .iter()
+            .filter(|f| f.code == "dmarc.undeliverable_destination")
+            .map(|f| f.message.as_str())
+            .collect();
+        assert_eq!(undeliverable.len(), 3, "{findings:#?}");
+        assert!(
+            undeliverable[0].starts_with("rua=mailto:a@nullmx.acme.test and ruf=mailto:e@nullmx.acme.test at")
+                && undeliverable[0].contains("null MX"),
+            "{}",
+            undeliverable[0]
+        );
+        assert!(
+            undeliverable[1].starts_with("ruf=mailto:c@nowhere.acme.test")
+                && undeliverable[1].contains("no MX record and no address"),
+            "{}",
+            undeliverable[1]
+        );
+        assert!(
+            undeliverable[2].starts_with("ruf=mailto:d@gone.acme.test") && undeliverable[2].contains("NXDOMAIN"),
+            "{}",
+            undeliverable[2]
+        );
+        assert!(findings.iter().all(|f| f.severity == Severity::Error), "{findings:#?}");
+        assert!(!report.ok);
+    }
+
+    #[tokio::test]
+    async fn a_destination_dns_cannot_answer_for_is_only_a_warning() {
+        let r = dns()
+            .txt("_dmarc.acme.test", "v=DMARC1; p=reject; rua=mailto:a@down.acme.test")
+            .fail("down.acme.test");
+        let (report, findings) = lint(&r, "acme.test").await;
+        assert_eq!(
+            codes(&findings),
+            vec![("dmarc.destination_unchecked", Severity::Warning)]
+        );
+        assert!(
+            find(&findings, "dmarc.destination_unchecked")
+                .message
+                .contains("rua=mailto:a@down.acme.test")
+        );
+        assert!(report.ok, "a DNS failure does not say the address cannot receive");
+    }
+
+    #[tokio::test]
     async fn dns_failures_are_not_a_missing_record() {
-        let r = StaticResolver::new().fail("_dmarc.down.test");
+        let r = dns().fail("_dmarc.down.test");
         let (report, findings) = lint(&r, "down.test").await;
         assert_eq!(codes(&findings), vec![("dmarc.dns_error", Severity::Error)]);
         assert_eq!(report.summary, "DNS did not answer");
-        let r = StaticResolver::new()
+        let r = dns()
             .txt("_dmarc.acme.test", "v=DMARC1; p=reject; rua=mailto:a@vendor.example")
             .fail("acme.test._report._dmarc.vendor.example");
         let (report, findings) = lint(&r, "acme.test").await;

@@ -230,7 +230,10 @@ mod tests {
         let resolver = std::sync::Arc::new(
             StaticResolver::new()
                 .txt("acme.test", "v=spf1 -all")
-                .txt("_dmarc.acme.test", "v=DMARC1; p=reject; rua=mailto:d@acme.test")
+                // A domain that only sends, its reports taken elsewhere
+                // (to itself, they would bounce off the null MX).
+                .txt("_dmarc.acme.test", "v=DMARC1; p=reject; rua=mailto:d@in.acme.test")
+                .mx("in.acme.test", 10, "mx.acme.test")
                 .mx("acme.test", 0, "."),
         );
         let task = tokio::spawn(async move { check_dns(resolver.as_ref(), "acme.test", &[]).await });

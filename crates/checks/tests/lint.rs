@@ -70,6 +70,8 @@ fn zones() -> Zones {
             "v=DMARC1; p=reject; rua=mailto:dmarc@clean.test,mailto:agg@reports.provider.test; adkim=s",
         )
         .txt("clean.test._report._dmarc.reports.provider.test", "v=DMARC1")
+        .mx("reports.provider.test", 10, "mx.provider.test")
+        .ip("mx.provider.test", ip("192.0.2.30"))
         .txt(
             "hrld20261123r._domainkey.clean.test",
             &format!("v=DKIM1; k=rsa; p={gmail_p}"),
@@ -112,6 +114,17 @@ fn zones() -> Zones {
         .ip("mx.elsewhere.test", ip("192.0.2.8"))
         // --- bare.test: exists, publishes nothing.
         .ip("bare.test", ip("192.0.2.99"))
+        // --- lost.test: reports to domains that take no mail, and to one
+        // whose DNS never answers; a pct out of range.
+        .txt(
+            "_dmarc.lost.test",
+            "v=DMARC1; p=quarantine; pct=150; rua=mailto:agg@nullmx.lost.test,mailto:agg@lost.test; \
+             ruf=mailto:fail@nothing.lost.test,mailto:fail@down.lost.test",
+        )
+        .mx("lost.test", 10, "mx1.clean.test")
+        .null_mx("nullmx.lost.test")
+        .txt("nothing.lost.test", "v=spf1 -all")
+        .silent("down.lost.test")
 }
 
 fn resolver(server: &DnsServer) -> HickoryResolver {
@@ -194,6 +207,7 @@ async fn a_broken_domain_shows_every_problem() {
         ("dmarc.syntax", Severity::Error),
         ("dmarc.bad_uri", Severity::Error),
         ("dmarc.unauthorized_destination", Severity::Error),
+        ("dmarc.undeliverable_destination", Severity::Error),
         ("dmarc.policy_none", Severity::Warning),
         ("dmarc.testing", Severity::Warning),
         ("dmarc.pct", Severity::Warning),
@@ -250,6 +264,51 @@ async fn a_broken_domain_shows_every_problem() {
         assert!(f.code.starts_with(prefix), "{f:?}");
         assert!(f.message.ends_with('.') && f.message.len() > 40, "{f:?}");
     }
+}
+
+/// Issue 18: a `pct` outside 0–100 is invalid, and each report address
+/// is checked for a way to receive mail: a null MX, or neither MX nor
+/// address, is an error naming the address; a destination whose DNS does
+/// not answer is a warning, not a claim.
+#[tokio::test]
+async fn report_addresses_that_cannot_receive_mail_are_named() {
+    let server = DnsServer::start(&zones()).await.unwrap();
+    let settings = Settings {
+        timeout: Duration::from_millis(300),
+        retries: 0,
+        cache: false,
+    };
+    let resolver = HickoryResolver::with_servers(&[server.addr()], settings).unwrap();
+    let report = check_dns(&resolver, "lost.test", &[]).await;
+    let dmarc: Vec<(&str, Severity, &str)> = report
+        .findings
+        .iter()
+        .filter(|f| f.check == CheckKind::Dmarc)
+        .map(|f| (f.code.as_str(), f.severity, f.message.as_str()))
+        .collect();
+    let with = |code: &str| dmarc.iter().filter(|f| f.0 == code).collect::<Vec<_>>();
+    let invalid = with("dmarc.invalid_value");
+    assert!(
+        invalid.len() == 1 && invalid[0].1 == Severity::Error && invalid[0].2.starts_with("pct=150 "),
+        "{dmarc:#?}"
+    );
+    let lost = with("dmarc.undeliverable_destination");
+    assert_eq!(lost.len(), 2, "{dmarc:#?}");
+    assert!(lost[0].2.starts_with("rua=mailto:agg@nullmx.lost.test ") && lost[0].2.contains("null MX"));
+    assert!(
+        lost[1].2.starts_with("ruf=mailto:fail@nothing.lost.test ")
+            && lost[1].2.contains("no MX record and no address")
+    );
+    let unchecked = with("dmarc.destination_unchecked");
+    assert!(
+        unchecked.len() == 1
+            && unchecked[0].1 == Severity::Warning
+            && unchecked[0].2.contains("ruf=mailto:fail@down.lost.test"),
+        "{dmarc:#?}"
+    );
+    // The domain's own address receives mail: nothing said of it.
+    assert!(!dmarc.iter().any(|f| f.2.contains("agg@lost.test")), "{dmarc:#?}");
+    assert!(!report.dmarc.ok && !report.ok);
 }
 
 #[tokio::test]

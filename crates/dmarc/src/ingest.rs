@@ -1,10 +1,13 @@
-//! From bytes to stored rows: a report is read ([`prepare`], CPU only, so an
+//! From bytes to stored rows: reports are read ([`prepare`], CPU only, so an
 //! importer can spread it over threads) and then stored in batches
-//! ([`crate::Dmarc::store`]). Bytes that are no report are kept as a broken
-//! report with the reason: nothing handed in is dropped.
+//! ([`crate::Dmarc::store`]). One input may hold several reports (a message
+//! with one attached per day, a zip): each becomes a row. Bytes that are no
+//! report are kept as a broken report with the reason, and so is an input
+//! of which only some reports could be read (with the others' reasons):
+//! nothing handed in is dropped.
 
 use herald_api_types::dmarc::{ImportOutcome, ImportStatus};
-use herald_reports::{Budget, Limits, Report, parse_report_within};
+use herald_reports::{Budget, Limits, Report, parse_reports_within};
 use herald_store::{NewBrokenReport, NewReport, ReportKind, Stored};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -46,8 +49,9 @@ pub const MAX_BROKEN_KEPT: usize = 64 * 1024 * 1024;
 pub const MAX_MBOX_MESSAGES: usize = 100_000;
 
 /// Reads `bytes` (any kind of report, any wrapping) into what the store
-/// keeps. Never fails: what cannot be read becomes a broken report.
-pub fn prepare(bytes: &[u8], origin: Origin, source_name: Option<String>, now: OffsetDateTime) -> Prepared {
+/// keeps: a row per report they hold. Never fails: what cannot be read
+/// becomes a broken report.
+pub fn prepare(bytes: &[u8], origin: Origin, source_name: Option<String>, now: OffsetDateTime) -> Vec<Prepared> {
     let mut budget = Budget::new(Limits::default().max_unpacked);
     prepare_within(bytes, origin, source_name, now, &mut budget)
 }
@@ -58,12 +62,38 @@ fn prepare_within(
     source_name: Option<String>,
     now: OffsetDateTime,
     budget: &mut Budget,
-) -> Prepared {
-    let parsed = parse_report_within(bytes, &Limits::default(), budget).map_err(|e| e.to_string());
-    match parsed.and_then(|report| to_row(report, origin, source_name.clone(), now)) {
-        Ok(row) => Prepared::Report(row),
-        Err(error) => broken(bytes, origin, source_name, error, now),
+) -> Vec<Prepared> {
+    let found = match parse_reports_within(bytes, &Limits::default(), budget) {
+        Ok(found) => found,
+        Err(e) => return vec![broken(bytes, origin, source_name, e.to_string(), now)],
+    };
+    let mut out = Vec::with_capacity(found.reports.len() + 1);
+    let mut problems: Vec<String> = found.unreadable.iter().map(ToString::to_string).collect();
+    for report in found.reports {
+        match to_row(report, origin, source_name.clone(), now) {
+            Ok(row) => out.push(Prepared::Report(row)),
+            Err(e) => problems.push(e),
+        }
     }
+    if found.unread > 0 {
+        problems.push(format!(
+            "{} more report attachments or zip entries were left unread (one input is read up to a ceiling of \
+             parts, zip entries and reports)",
+            found.unread
+        ));
+    }
+    if !problems.is_empty() {
+        let error = match out.len() {
+            0 => problems.join("; "),
+            n => format!(
+                "{n} report{} read from it; not read: {}",
+                if n == 1 { "" } else { "s" },
+                problems.join("; ")
+            ),
+        };
+        out.push(broken(bytes, origin, source_name, error, now));
+    }
+    out
 }
 
 fn broken(bytes: &[u8], origin: Origin, source_name: Option<String>, error: String, now: OffsetDateTime) -> Prepared {
@@ -88,7 +118,7 @@ fn broken(bytes: &[u8], origin: Origin, source_name: Option<String>, error: Stri
 pub fn prepare_all(bytes: &[u8], origin: Origin, source_name: Option<String>, now: OffsetDateTime) -> Vec<Prepared> {
     let mut budget = Budget::new(Limits::default().max_unpacked);
     if !herald_message::mbox::is_mbox(bytes) {
-        return vec![prepare_within(bytes, origin, source_name, now, &mut budget)];
+        return prepare_within(bytes, origin, source_name, now, &mut budget);
     }
     let parts = herald_message::mbox::split_mbox(bytes);
     if parts.is_empty() {
@@ -102,12 +132,12 @@ pub fn prepare_all(bytes: &[u8], origin: Origin, source_name: Option<String>, no
         .into_iter()
         .take(MAX_MBOX_MESSAGES)
         .enumerate()
-        .map(|(i, part)| {
+        .flat_map(|(i, part)| {
             let name = Some(match &source_name {
                 Some(n) => format!("{n}#{}", i + 1),
                 None => format!("#{}", i + 1),
             });
-            prepare_within(part, origin, name, now, &mut budget)
+            prepare_within(&part, origin, name, now, &mut budget)
         })
         .collect();
     if total > MAX_MBOX_MESSAGES {
@@ -189,8 +219,16 @@ fn to_row(
             // A failure report carries no id: what it says is its identity
             // (not its bytes, which differ by the Received field each
             // delivery of the same report adds).
-            let id = digest(&serde_json::to_vec(f).map_err(|e| format!("cannot encode the report: {e}"))?);
-            let at = f.arrival_date.map_or(now, unix);
+            let identity = herald_reports::FailureReport {
+                report_date: None,
+                ..f.clone()
+            };
+            let id = digest(&serde_json::to_vec(&identity).map_err(|e| format!("cannot encode the report: {e}"))?);
+            // Dated by its own account of when the message arrived, else
+            // by when the report was written; the import time only when
+            // it says neither (an archive imported a year late is still
+            // counted in its own days).
+            let at = f.arrival_date.or(f.report_date).map_or(now, unix);
             let org = f
                 .reporting_mta
                 .clone()
@@ -272,7 +310,8 @@ mod tests {
     #[test]
     fn an_aggregate_report_becomes_one_row() {
         let now = unix(1_800_000_000);
-        let Prepared::Report(row) = prepare(REPORT.as_bytes(), Origin::Api, Some("r.xml".into()), now) else {
+        let out = prepare(REPORT.as_bytes(), Origin::Api, Some("r.xml".into()), now);
+        let [Prepared::Report(row)] = &out[..] else {
             panic!("not read")
         };
         assert_eq!(row.kind, ReportKind::Aggregate);
@@ -340,13 +379,97 @@ mod tests {
         }
     }
 
+    /// A report email with these attachments, base64.
+    fn mail(attachments: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        use base64::Engine as _;
+        let mut msg = String::from(
+            "From: noreply@reporter.example\r\nSubject: Reports\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nReports.\r\n",
+        );
+        for (name, data) in attachments {
+            msg.push_str(&format!(
+                "--b\r\nContent-Type: application/gzip; name=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+                base64::engine::general_purpose::STANDARD.encode(data)
+            ));
+        }
+        msg.push_str("--b--\r\n");
+        msg.into_bytes()
+    }
+
+    #[test]
+    fn every_report_of_a_message_is_a_row_and_a_broken_one_is_kept_beside_them() {
+        let second = REPORT.replace("<report_id>r-1</report_id>", "<report_id>r-2</report_id>");
+        let bad = gzip(second.as_bytes());
+        let msg = mail(&[
+            ("one.xml.gz", gzip(REPORT.as_bytes())),
+            ("two.xml.gz", gzip(second.as_bytes())),
+            ("three.xml.gz", bad[..bad.len() / 2].to_vec()),
+        ]);
+        let out = prepare_all(&msg, Origin::Mx, Some("smtp".into()), unix(0));
+        let ids: Vec<&str> = out
+            .iter()
+            .filter_map(|p| match p {
+                Prepared::Report(r) => Some(r.report_id.as_str()),
+                Prepared::Broken(_) => None,
+            })
+            .collect();
+        assert_eq!(ids, ["r-1", "r-2"]);
+        let Some(Prepared::Broken(b)) = out.last() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(b.raw, msg, "the message is kept whole");
+        assert!(
+            b.error
+                .starts_with("2 reports read from it; not read: attachment 3 (\"three.xml.gz\"): the archive"),
+            "{}",
+            b.error
+        );
+    }
+
+    #[test]
+    fn a_failure_report_is_dated_by_its_arrival_else_its_own_date() {
+        let arf = |arrival: &str| {
+            format!(
+                "From: ruf@reporter.example\r\nDate: Mon, 01 Dec 2025 10:00:00 +0000\r\nSubject: DMARC failure\r\n\
+                 MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=b\r\n\r\n\
+                 --b\r\nContent-Type: text/plain\r\n\r\nA failure report.\r\n\
+                 --b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: auth-failure\r\nVersion: 1\r\n\
+                 {arrival}Source-IP: 192.0.2.9\r\nReported-Domain: example.com\r\nAuth-Failure: dmarc\r\n\r\n\
+                 --b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: x@example.com\r\nSubject: hi\r\n\r\n--b--\r\n"
+            )
+        };
+        let imported = unix(1_800_000_000);
+        let at = |text: String| match &prepare(text.as_bytes(), Origin::Import, None, imported)[..] {
+            [Prepared::Report(r)] => (r.begin, r.end, r.received_at),
+            other => panic!("{other:?}"),
+        };
+        let arrived = unix(1_764_500_000); // Sun, 30 Nov 2025 10:53:20 UTC
+        assert_eq!(
+            at(arf("Arrival-Date: Sun, 30 Nov 2025 10:53:20 +0000\r\n")),
+            (arrived, arrived, imported)
+        );
+        let written = unix(1_764_583_200); // the report's Date
+        assert_eq!(at(arf("")), (written, written, imported));
+        // The report's date is not its identity: the same report dated
+        // apart is one report.
+        let ids: Vec<String> = [arf(""), arf("").replace("10:00:00", "11:00:00")]
+            .iter()
+            .map(|t| match &prepare(t.as_bytes(), Origin::Import, None, imported)[..] {
+                [Prepared::Report(r)] => r.report_id.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids[0], ids[1]);
+    }
+
     #[test]
     fn control_characters_never_reach_the_store() {
         let xml = REPORT.replace(
             "<org_name>Reporter</org_name>",
             "<org_name>Re&#0;por\u{1}ter</org_name>",
         );
-        let Prepared::Report(row) = prepare(xml.as_bytes(), Origin::Api, Some("a\0b".into()), unix(0)) else {
+        let out = prepare(xml.as_bytes(), Origin::Api, Some("a\0b".into()), unix(0));
+        let [Prepared::Report(row)] = &out[..] else {
             panic!("not read")
         };
         assert_eq!(row.org_name, "Re\u{fffd}por\u{fffd}ter");
@@ -356,14 +479,15 @@ mod tests {
     #[test]
     fn unreadable_bytes_are_kept_with_the_reason() {
         let bytes = b"<feedback><report_metadata><org_name>x</org_name></report_metadata></feedback>";
-        let Prepared::Broken(b) = prepare(bytes, Origin::Mx, None, unix(0)) else {
+        let out = prepare(bytes, Origin::Mx, None, unix(0));
+        let [Prepared::Broken(b)] = &out[..] else {
             panic!("read a broken report")
         };
         assert!(b.error.contains("report_id"), "{}", b.error);
         assert_eq!(b.raw, bytes);
         assert_eq!(b.digest.len(), 64);
         assert_eq!(b.digest, digest(bytes));
-        let o = outcome(&Prepared::Broken(b), Stored::New(7));
+        let o = outcome(&Prepared::Broken(b.clone()), Stored::New(7));
         assert_eq!((o.status, o.id), (ImportStatus::Failed, 7));
     }
 }

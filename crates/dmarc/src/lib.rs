@@ -5,8 +5,9 @@
 //! - [`ingest`]: bytes of any report, in any wrapping, read into one row
 //!   each; the same report twice is stored once; unreadable bytes are kept
 //!   with their error (never dropped).
-//! - [`Dmarc::summary`]: one domain's last N days by day, reporter and
-//!   source IP, each source labelled ([`sources`]: yours, a known service,
+//! - [`Dmarc::summary_of`]: one domain's window (the last N days, or any
+//!   [`window::Window`] of at most a year, last year's included) by day,
+//!   reporter and source IP, each source labelled ([`sources`]: yours, a known service,
 //!   a forwarder, unknown), what a stricter policy would block, and the
 //!   next policy step ([`recommend`]).
 //!
@@ -21,6 +22,7 @@ pub mod recommend;
 pub mod services;
 pub mod sources;
 pub mod tally;
+pub mod window;
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -36,6 +38,7 @@ use time::OffsetDateTime;
 pub use ingest::{Origin, Prepared, prepare, prepare_all};
 pub use services::ServiceMap;
 pub use sources::OwnIps;
+pub use window::{Window, WindowError};
 
 /// Reports read from the store a page at a time.
 const PAGE: u32 = 200;
@@ -75,20 +78,18 @@ impl Dmarc {
         }
     }
 
-    /// Reads and stores one report (any kind, any wrapping); what cannot be
-    /// read is kept as a broken report and answered `failed`. An `Err` is
-    /// the store's: nothing was kept, try again.
+    /// Reads and stores the reports of one input (any kind, any wrapping,
+    /// several attached to one message); what cannot be read is kept as a
+    /// broken report and answered `failed`. An outcome per report, at
+    /// least one. An `Err` is the store's: nothing was kept, try again.
     pub async fn ingest(
         &self,
         bytes: &[u8],
         origin: Origin,
         source_name: Option<String>,
-    ) -> StoreResult<ImportOutcome> {
+    ) -> StoreResult<Vec<ImportOutcome>> {
         let prepared = prepare(bytes, origin, source_name, OffsetDateTime::now_utc());
-        let mut outcomes = self.store(vec![prepared]).await?;
-        outcomes
-            .pop()
-            .ok_or_else(|| herald_store::StoreError::Backend("no outcome for a stored report".into()))
+        self.store(prepared).await
     }
 
     /// Stores prepared reports: readable ones in one transaction, broken
@@ -129,15 +130,23 @@ impl Dmarc {
 
     /// The domain's last `days` days (to `now`) of aggregate reports.
     pub async fn summary(&self, domain: &str, days: u32, now: OffsetDateTime) -> StoreResult<DmarcSummary> {
+        self.summary_of(domain, Window::last_days(days.clamp(1, MAX_DAYS), now))
+            .await
+    }
+
+    /// The domain's aggregate reports whose period begins in `window` (on
+    /// or after the day `since` falls on, before `until`), and the failure
+    /// reports dated in it (by their arrival, not their import).
+    pub async fn summary_of(&self, domain: &str, window: Window) -> StoreResult<DmarcSummary> {
         let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
-        let days = days.clamp(1, MAX_DAYS);
-        let since = now - time::Duration::days(i64::from(days));
-        let (reports, truncated) = self.aggregates(&domain, since, now).await?;
-        let failure_reports = self.count(ReportKind::Failure, &domain, since, now).await?;
+        let Window { since, until } = window;
+        let days = window.days();
+        let (reports, truncated) = self.aggregates(&domain, since, until).await?;
+        let failure_reports = self.count(ReportKind::Failure, &domain, since, until).await?;
         let analysis = tally::analyse(&reports);
         let own = OwnIps {
             networks: self.own_networks.clone(),
-            seen: self.sending_ips(since, now).await?,
+            seen: self.sending_ips(since, until).await?,
         };
         let sources = sources::sources(
             Arc::clone(&self.resolver),
@@ -174,7 +183,7 @@ impl Dmarc {
             domain,
             days,
             since,
-            until: now,
+            until,
             reports: analysis.reports,
             truncated,
             failure_reports,

@@ -115,7 +115,11 @@ async fn reports_are_summarised_and_their_sources_named(store: Arc<dyn Store>) {
             ],
         );
         for xml in [google, yahoo] {
-            let o = dmarc.ingest(xml.as_bytes(), Origin::Import, None).await.unwrap();
+            let o = dmarc
+                .ingest(xml.as_bytes(), Origin::Import, None)
+                .await
+                .unwrap()
+                .remove(0);
             assert_eq!(o.status, ImportStatus::Imported, "{o:?}");
         }
     }
@@ -128,7 +132,11 @@ async fn reports_are_summarised_and_their_sources_named(store: Arc<dyn Store>) {
         "none",
         &[Row("192.0.2.10", 1, "pass", "pass", "pass", "example.com")],
     );
-    let dup = dmarc.ingest(again.as_bytes(), Origin::Api, None).await.unwrap();
+    let dup = dmarc
+        .ingest(again.as_bytes(), Origin::Api, None)
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(
         (dup.status, dup.report_id.as_deref()),
         (ImportStatus::Duplicate, Some("google.com-4"))
@@ -140,7 +148,8 @@ async fn reports_are_summarised_and_their_sources_named(store: Arc<dyn Store>) {
             Some("dmarc@reporter.example".into()),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .remove(0);
     assert_eq!(broken.status, ImportStatus::Failed);
     let kept = store.list_broken_reports(0, 10).await.unwrap();
     assert_eq!(kept.len(), 1);
@@ -234,6 +243,24 @@ async fn reports_are_summarised_and_their_sources_named(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!((early.reports, early.totals.messages), (0, 0));
     assert_eq!(early.recommendation.action, "collect");
+
+    // Issue 18: a window of its own, [since, until), however long ago: the
+    // reports beginning on days 2, 3 and 4, from both reporters.
+    let at = |day: i64| OffsetDateTime::from_unix_timestamp(DAY0 + day * 86_400).unwrap();
+    let window = dmarc
+        .summary_of(
+            "example.com",
+            herald_dmarc::Window {
+                since: at(2),
+                until: at(5),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((window.reports, window.days), (6, 3));
+    let days: Vec<&str> = window.by_day.iter().map(|d| d.day.as_str()).collect();
+    assert_eq!(days, ["2026-11-03", "2026-11-04", "2026-11-05"]);
+    assert_eq!((window.since, window.until), (at(2), at(5)));
 }
 
 #[tokio::test]

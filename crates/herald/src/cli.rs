@@ -120,10 +120,11 @@ pub enum RetentionCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum DmarcCommand {
-    /// Import reports from files and folders (recursively): XML, gzip, zip,
-    /// JSON (TLS reports), emails and mbox files, found by content. The same
-    /// report twice is stored once; files that are no report are kept as
-    /// broken reports with their error.
+    /// Import reports from files and folders (recursively): XML, gzip, raw
+    /// zlib, zip, JSON (TLS reports), emails (every report attached) and
+    /// mbox files, found by content. The same report twice is stored once;
+    /// files that are no report, and the attachments of an email that could
+    /// not be read, are kept as broken reports with their error.
     Import {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
@@ -131,14 +132,24 @@ pub enum DmarcCommand {
         #[arg(long)]
         jobs: Option<usize>,
     },
-    /// A domain's last days: volume and pass rates by day, reporter and
-    /// source (each labelled), what enforcing would block, and the next
-    /// policy step.
+    /// A domain's reports over a window (the last 30 days, or --since and
+    /// --until, last year's included): volume and pass rates by day,
+    /// reporter and source (each labelled), what enforcing would block, the
+    /// next policy step, and the failure reports that arrived in it.
     Summary {
         domain: String,
-        /// The window, in days to now.
-        #[arg(long, default_value_t = 30)]
-        days: u32,
+        /// The window, in days before --until or now (default 30, at most
+        /// 366). Not with --since.
+        #[arg(long)]
+        days: Option<u32>,
+        /// The window's start: a date (2025-03-01, midnight UTC) or an RFC
+        /// 3339 time (2025-03-01T08:00:00Z). The window is at most 366 days.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// The window's end, left out: a date or an RFC 3339 time (default
+        /// now). `--since 2025-01-01 --until 2025-02-01` is January.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
         /// Sources listed (largest first; --json lists all).
         #[arg(long, default_value_t = 20)]
         top: usize,
@@ -151,6 +162,15 @@ pub enum DmarcCommand {
         /// aggregate, failure or tlsrpt.
         #[arg(long)]
         kind: Option<String>,
+        /// Reports whose own period (a failure report: when it arrived,
+        /// not when it was imported) ends at or after this: a date
+        /// (2025-03-01, midnight UTC) or an RFC 3339 time.
+        #[arg(long, value_name = "TIME", conflicts_with = "broken")]
+        since: Option<String>,
+        /// Reports whose own period begins before this: a date or an RFC
+        /// 3339 time.
+        #[arg(long, value_name = "TIME", conflicts_with = "broken")]
+        until: Option<String>,
         #[arg(long)]
         broken: bool,
         #[arg(long, default_value_t = 100)]

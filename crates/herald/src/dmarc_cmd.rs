@@ -37,13 +37,21 @@ fn service(config: &Config, accounts: &Accounts) -> anyhow::Result<Dmarc> {
 pub async fn run(config: &Config, accounts: &Accounts, cmd: DmarcCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
         DmarcCommand::Import { paths, jobs } => import(&service(config, accounts)?, &paths, jobs, json).await,
-        DmarcCommand::Summary { domain, days, top } => {
-            if days == 0 || days > herald_dmarc::MAX_DAYS {
-                anyhow::bail!("--days must be between 1 and {}", herald_dmarc::MAX_DAYS);
-            }
-            let summary = service(config, accounts)?
-                .summary(&domain, days, time::OffsetDateTime::now_utc())
-                .await?;
+        DmarcCommand::Summary {
+            domain,
+            days,
+            since,
+            until,
+            top,
+        } => {
+            let window = herald_dmarc::Window::summary(
+                since.as_deref(),
+                until.as_deref(),
+                days,
+                time::OffsetDateTime::now_utc(),
+            )
+            .map_err(option_error)?;
+            let summary = service(config, accounts)?.summary_of(&domain, window).await?;
             if json {
                 output::json(&summary)
             } else {
@@ -54,10 +62,20 @@ pub async fn run(config: &Config, accounts: &Accounts, cmd: DmarcCommand, json: 
         DmarcCommand::Reports {
             domain,
             kind,
+            since,
+            until,
             broken,
             limit,
-        } => reports(accounts, domain, kind, broken, limit, json).await,
+        } => {
+            let bounds = herald_dmarc::window::list_bounds(since.as_deref(), until.as_deref()).map_err(option_error)?;
+            reports(accounts, domain, kind, bounds, broken, limit, json).await
+        }
     }
+}
+
+/// A window's error in the CLI's words: the option named as typed.
+fn option_error(e: herald_dmarc::WindowError) -> anyhow::Error {
+    anyhow::anyhow!("--{}: {}", e.field, e.message)
 }
 
 /// What an import did, for `--json`.
@@ -270,19 +288,22 @@ fn percent(rates: &std::collections::BTreeMap<String, f64>, name: &str) -> Strin
 
 fn print_summary(s: &DmarcSummary, top: usize) {
     output::line(&format!(
-        "{}: {} aggregate reports, {} messages, last {} days ({} to {})",
+        "{}: {} aggregate reports, {} messages, {} failure reports, {} days ({} to {})",
         s.domain,
         s.reports,
         s.totals.messages,
+        s.failure_reports,
         s.days,
         output::time(s.since),
         output::time(s.until)
     ));
     if s.reports == 0 {
         output::line(&format!(
-            "no aggregate reports about {} in the last {} days: point its DMARC record's rua= at a report address \
-             of Herald, or import reports with `herald dmarc import`",
-            s.domain, s.days
+            "no aggregate reports about {} from {} to {}: point its DMARC record's rua= at a report address of \
+             Herald, or import reports with `herald dmarc import` (older ones: --since and --until)",
+            s.domain,
+            output::time(s.since),
+            output::time(s.until)
         ));
         return;
     }
@@ -394,6 +415,7 @@ async fn reports(
     accounts: &Accounts,
     domain: Option<String>,
     kind: Option<String>,
+    (since, until): (Option<time::OffsetDateTime>, Option<time::OffsetDateTime>),
     broken: bool,
     limit: u32,
     json: bool,
@@ -429,6 +451,8 @@ async fn reports(
     let filter = ReportFilter {
         kind,
         domain: domain.map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase()),
+        since,
+        until,
         ..ReportFilter::default()
     };
     let page = store.list_reports(&filter, limit).await?;

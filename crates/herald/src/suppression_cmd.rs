@@ -295,7 +295,7 @@ fn classify_file(file: &str, raw: &[u8], json: bool) -> String {
     let mut out = String::new();
     if herald_message::mbox::is_mbox(raw) {
         for (n, message) in herald_message::mbox::split_mbox(raw).into_iter().enumerate() {
-            classify_message(&format!("{file}#{}", n + 1), message, json, &mut out);
+            classify_message(&format!("{file}#{}", n + 1), &message, json, &mut out);
         }
     } else {
         classify_message(file, raw, json, &mut out);

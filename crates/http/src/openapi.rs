@@ -32,6 +32,7 @@ use utoipa::openapi::{ObjectBuilder, Ref, RefOr, Required, ResponseBuilder, Type
         herald_api_types::patterns::Tag,
         herald_api_types::patterns::WebhookId,
         crate::routes::dmarc::ReportKindName,
+        crate::routes::dmarc::TimeOrDate,
         crate::routes::stats::StatsBy,
         crate::routes::stats::StatsGroupName,
     )),

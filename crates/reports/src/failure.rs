@@ -36,6 +36,12 @@ pub struct FailureReport {
     pub user_agent: Option<String>,
     /// When the reporter received the message, Unix seconds.
     pub arrival_date: Option<i64>,
+    /// When the report was written (the `Date` of its own message), Unix
+    /// seconds: what dates a report that gives no `Arrival-Date` (Netease).
+    /// Left out of the JSON when unknown; not part of what identifies the
+    /// report, as two deliveries of one report may be dated apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_date: Option<i64>,
     /// The IP address that sent the message, canonical when it parses.
     pub source_ip: Option<String>,
     /// The receiver's MTA (the name after `dns;`).
@@ -115,6 +121,7 @@ pub(crate) fn from_arf(msg: &Message<'_>, arf: &str) -> Result<FailureReport, Re
         version: get("version").map(str::to_string),
         user_agent: get("user-agent").map(str::to_string),
         arrival_date: get("arrival-date").or_else(|| get("received-date")).and_then(unix_time),
+        report_date: date_of(msg),
         source_ip: get("source-ip").map(ip),
         reporting_mta: get("reporting-mta").map(mta),
         original_mail_from: get("original-mail-from").and_then(unbracket),
@@ -171,6 +178,7 @@ pub(crate) fn from_text(msg: &Message<'_>) -> Option<FailureReport> {
     let mut report = FailureReport {
         feedback_type: "auth-failure".into(),
         auth_failure: Some("dmarc".into()),
+        report_date: date_of(msg),
         ..FailureReport::default()
     };
     let (mut spf_aligned, mut dkim_aligned) = (None, None);
@@ -294,6 +302,11 @@ fn sample_from(m: &Message<'_>) -> Sample {
             .filter(|v| !v.is_empty())
             .collect(),
     }
+}
+
+/// The `Date` of a message, as Unix seconds, when it is a real date.
+fn date_of(msg: &Message<'_>) -> Option<i64> {
+    msg.date().filter(|d| d.is_valid()).map(DateTime::to_timestamp)
 }
 
 /// An RFC 5322 date as Unix seconds.

@@ -583,6 +583,13 @@ fn failures(run: &mut Run) {
         "subject" => exim.subject.as_deref(), Some("Payment from your account.");
     });
 
+    // Issue 18: the report's own Date (Fri, 28 Sep 2018 16:48:43 +0800),
+    // which dates a report that gives no Arrival-Date instead of the import.
+    let netease = run.failure(&parsedmarc("failure/[Netease DMARC Failure Report] Rent Reminder.eml"));
+    same!(run, "netease", {
+        "report_date" => netease.report_date, Some(1_538_124_523);
+    });
+
     // parsedmarc's golden, less enrichment (GeoIP, reverse DNS) and the
     // parsed-sample details it adds. Its Message-ID is the report's; the
     // returned message carries the same one.

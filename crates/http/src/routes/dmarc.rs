@@ -67,14 +67,15 @@ pub(crate) async fn visible(s: &AppState, caller: &Caller, domain: &str) -> ApiR
     }
 }
 
-/// Upload reports: a DMARC aggregate report (XML, gzip or zip), a failure
-/// report, a TLS report (JSON), a whole report email, or an mbox of them;
-/// the kind is found from the content. The same report twice is stored
+/// Upload reports: a DMARC aggregate report (XML, gzip, raw zlib or zip),
+/// a failure report, a TLS report (JSON), a whole report email (every
+/// report attached to it), or an mbox of them; the kind is found from the
+/// content. The same report twice is stored
 /// once (`duplicate`). Bytes that are no report are kept and listed with
 /// their error, and answered 422.
 #[utoipa::path(post, path = "/api/v1/dmarc/reports", tag = "dmarc",
     request_body(content = Vec<u8>, content_type = "application/octet-stream",
-        description = "the report as received: xml, gz, zip, json, message/rfc822 or mbox"),
+        description = "the report as received: xml, gz, zlib, zip, json, message/rfc822 or mbox"),
     responses((status = 200, body = ImportResult), (status = 404, body = ErrorBody, description = "a report about a domain of another account"),
         (status = 422, body = ErrorBody, description = "the body holds no readable report: bytes that are no DMARC, failure or TLS report (or report email, or mbox of them) are kept as a broken report and refused; whether they are is found by reading them, which a schema cannot say")),
     security(("bearer" = [])))]
@@ -122,6 +123,45 @@ pub struct ReportsQuery {
     /// At most this many (default 100); below 1 counts as 1, above 1000 as 1000.
     #[param(minimum = 0, maximum = 4294967295_u64, format = Int64)]
     pub limit: Option<u32>,
+    /// Reports whose own period (a failure report: when it arrived) ends
+    /// at or after this: an RFC 3339 time, or a date (`2025-03-01`,
+    /// midnight UTC).
+    #[param(value_type = Option<TimeOrDate>)]
+    pub since: Option<String>,
+    /// Reports whose own period begins before this (RFC 3339 or a date);
+    /// after `since`.
+    #[param(value_type = Option<TimeOrDate>)]
+    pub until: Option<String>,
+}
+
+/// An RFC 3339 time (`2025-03-01T08:00:00Z`) or a date (`2025-03-01`,
+/// its midnight UTC).
+#[derive(Debug)]
+pub struct TimeOrDate;
+
+impl utoipa::PartialSchema for TimeOrDate {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))),
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TimeOrDate {}
+
+/// A window's error as the API answers it: 422, naming the parameter.
+fn window_error(e: herald_dmarc::WindowError) -> ApiError {
+    ApiError::field(e.field, e.message)
 }
 
 /// The kinds of stored reports.
@@ -156,9 +196,12 @@ fn page_of(cursor: Option<&str>, limit: Option<u32>) -> ApiResult<(i64, u32)> {
     Ok((after, limit.unwrap_or(100).clamp(1, 1000)))
 }
 
-/// The stored reports, oldest first.
+/// The stored reports, oldest first; `since` and `until` keep those whose
+/// own dates (an aggregate report's period, a failure report's arrival)
+/// meet the window, whenever they were imported.
 #[utoipa::path(get, path = "/api/v1/dmarc/reports", tag = "dmarc", params(ReportsQuery),
-    responses((status = 200, body = DmarcReportPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = DmarcReportPage), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "a malformed cursor, kind, since or until, or until not after since")),
     security(("bearer" = [])))]
 pub async fn list(
     State(s): State<AppState>,
@@ -181,9 +224,13 @@ pub async fn list(
         .map(ReportKind::parse)
         .transpose()
         .map_err(|e| ApiError::field("kind", e))?;
+    let (since, until) =
+        herald_dmarc::window::list_bounds(q.since.as_deref(), q.until.as_deref()).map_err(window_error)?;
     let filter = ReportFilter {
         kind,
         domain,
+        since,
+        until,
         after: Some(after),
         ..ReportFilter::default()
     };
@@ -231,17 +278,28 @@ pub async fn broken(
 pub struct SummaryQuery {
     #[param(value_type = herald_api_types::patterns::DomainName)]
     pub domain: String,
-    /// The window, in days to now (default 30, at most 366).
+    /// The window, in days before `until` (default 30, at most 366). Not
+    /// with `since`.
     #[param(minimum = 1, maximum = 366)]
     pub days: Option<u32>,
+    /// The window's start: an RFC 3339 time, or a date (`2025-03-01`,
+    /// midnight UTC). Default: `days` before `until`. The window is at most
+    /// 366 days.
+    #[param(value_type = Option<TimeOrDate>)]
+    pub since: Option<String>,
+    /// The window's end, left out (RFC 3339 or a date); default now.
+    #[param(value_type = Option<TimeOrDate>)]
+    pub until: Option<String>,
 }
 
-/// A domain's last days of DMARC aggregate reports: volume and pass rates
-/// by day, reporter and source IP, each source labelled (yours, a known
-/// service, a forwarder, unknown), what enforcing would block, and the
-/// next policy step.
+/// A domain's DMARC aggregate reports over a window (the last 30 days, or
+/// `[since, until)`, last year's included): volume and pass rates by day,
+/// reporter and source IP, each source labelled (yours, a known service, a
+/// forwarder, unknown), what enforcing would block, the next policy step,
+/// and the failure reports that arrived in it.
 #[utoipa::path(get, path = "/api/v1/dmarc/summary", tag = "dmarc", params(SummaryQuery),
-    responses((status = 200, body = DmarcSummary), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = DmarcSummary), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "a malformed since or until, days with since, until not after since, or a window over 366 days")),
     security(("bearer" = [])))]
 pub async fn summary(
     State(s): State<AppState>,
@@ -253,17 +311,14 @@ pub async fn summary(
     if domain.is_empty() {
         return Err(ApiError::field("domain", "required"));
     }
+    let window = herald_dmarc::Window::summary(
+        q.since.as_deref(),
+        q.until.as_deref(),
+        q.days,
+        OffsetDateTime::now_utc(),
+    )
+    .map_err(window_error)?;
     visible(&s, &caller, &domain).await?;
-    let days = q.days.unwrap_or(herald_dmarc::DEFAULT_DAYS);
-    if days == 0 || days > herald_dmarc::MAX_DAYS {
-        return Err(ApiError::field(
-            "days",
-            format!("between 1 and {}", herald_dmarc::MAX_DAYS),
-        ));
-    }
-    let summary = dmarc
-        .summary(&domain, days, OffsetDateTime::now_utc())
-        .await
-        .map_err(AccountsError::from)?;
+    let summary = dmarc.summary_of(&domain, window).await.map_err(AccountsError::from)?;
     Ok(Json(summary))
 }

@@ -123,6 +123,8 @@ pub(crate) async fn page(
             ApiQuery(routes::dmarc::SummaryQuery {
                 domain: domain.clone(),
                 days: Some(days),
+                since: None,
+                until: None,
             }),
         )
         .await
@@ -136,6 +138,10 @@ pub(crate) async fn page(
                         kind: Some("failure".to_owned()),
                         cursor: None,
                         limit: Some(50),
+                        // The failure reports that arrived in the window
+                        // charted beside them, not the oldest ever kept.
+                        since: sum.since.format(&time::format_description::well_known::Rfc3339).ok(),
+                        until: sum.until.format(&time::format_description::well_known::Rfc3339).ok(),
                     }),
                 )
                 .await

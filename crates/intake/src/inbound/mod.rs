@@ -311,10 +311,17 @@ impl Inbound {
                 .await
                 .map_err(|e| Refusal::Failed(e.into()))?;
                 // Readable reports are what the address is for; what no
-                // machine can read is kept only up to today's quota.
+                // machine can read is kept only up to today's quota. Past
+                // it, a message with readable reports beside a broken one
+                // still gives its reports.
+                let mut prepared = prepared;
                 let broken = prepared.iter().any(|p| matches!(p, herald_dmarc::Prepared::Broken(_)));
                 if broken && !self.unreadable.take(client_ip) {
-                    return Err(Refusal::Full);
+                    prepared.retain(|p| matches!(p, herald_dmarc::Prepared::Report(_)));
+                    if prepared.is_empty() {
+                        return Err(Refusal::Full);
+                    }
+                    tracing::warn!(client = %client_ip, "unreadable part of a DMARC report message not kept: over today's quota");
                 }
                 for o in self.dmarc.store(prepared).await? {
                     tracing::info!(status = ?o.status, kind = o.kind.as_deref().unwrap_or("-"),
