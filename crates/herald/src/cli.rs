@@ -153,6 +153,10 @@ pub enum DmarcCommand {
         /// Sources listed (largest first; --json lists all).
         #[arg(long, default_value_t = 20)]
         top: usize,
+        /// Print every source as CSV instead (the columns of
+        /// GET /api/v1/dmarc/sources/export).
+        #[arg(long, conflicts_with = "top")]
+        csv: bool,
     },
     /// Stored reports, oldest first; --broken lists the ones that could
     /// not be read, with their errors.

@@ -43,6 +43,7 @@ pub async fn run(config: &Config, accounts: &Accounts, cmd: DmarcCommand, json: 
             since,
             until,
             top,
+            csv,
         } => {
             let window = herald_dmarc::Window::summary(
                 since.as_deref(),
@@ -52,7 +53,10 @@ pub async fn run(config: &Config, accounts: &Accounts, cmd: DmarcCommand, json: 
             )
             .map_err(option_error)?;
             let summary = service(config, accounts)?.summary_of(&domain, window).await?;
-            if json {
+            if csv {
+                output::raw(&herald_http::views::dmarc_sources_csv(&summary));
+                Ok(())
+            } else if json {
                 output::json(&summary)
             } else {
                 print_summary(&summary, top);

@@ -697,3 +697,71 @@ async fn the_linter_names_a_bad_pct_and_addresses_that_cannot_receive() -> anyho
     );
     Ok(())
 }
+
+/// A summary's sources as CSV, by API and CLI alike: RFC 4180 as Python's
+/// csv module reads it, the reporter's name a stranger wrote neutralised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dmarc_sources_export_as_csv_a_spreadsheet_cannot_run() -> anyhow::Result<()> {
+    let s = setup(TempStore::sqlite()?).await?;
+    let dir = s.dir.path().join("sources");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("a.xml"), report("google.com", "src-a", day_start(3)))?;
+    let evil = report("google.com", "src-b", day_start(2)).replace(
+        "<org_name>google.com</org_name>",
+        "<org_name>=HYPERLINK(&quot;http://evil.test&quot;, &quot;x, y&quot;)</org_name>",
+    );
+    std::fs::write(dir.join("b.xml"), evil)?;
+    let imported = json(&s, &["dmarc", "import", &dir.to_string_lossy(), "--json"])?;
+    ensure!(imported["imported"] == 2, "{imported}");
+
+    let api = get(&s, "/api/v1/dmarc/sources/export?domain=ourbrand.test&days=30").await?;
+    ensure!(api.status == 200, "{}", api.body);
+    ensure!(
+        api.header("content-type").is_some_and(|t| t.starts_with("text/csv")),
+        "{:?}",
+        api.headers
+    );
+    let text = api.body.as_str().context("CSV")?.to_owned();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import csv, io, json, sys; print(json.dumps(list(csv.reader(io.StringIO(sys.stdin.read(), newline='')))))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child
+                .stdin
+                .take()
+                .map(|mut i| i.write_all(text.as_bytes()))
+                .transpose()?;
+            child.wait_with_output()
+        })?;
+    let rows: Vec<Vec<String>> = serde_json::from_slice(&out.stdout)?;
+    ensure!(rows[0][0] == "ip" && rows[0].len() == 16, "{rows:?}");
+    ensure!(rows.len() == 2 && rows[1].len() == 16, "{rows:?}");
+    ensure!(
+        rows[1][0] == "192.0.2.10" && rows[1][7] == "200" && rows[1][8] == "200",
+        "{rows:?}"
+    );
+    let reporters = &rows[1][6];
+    // Reporters are listed in order: the stranger's name first, so the
+    // cell would start with = but for the ' before it.
+    ensure!(reporters.starts_with("'=HYPERLINK"), "{reporters}");
+    ensure!(
+        reporters.contains("HYPERLINK(\"http://evil.test\", \"x, y\")") && reporters.contains("google.com"),
+        "{reporters}"
+    );
+    for cell in rows.iter().flatten() {
+        ensure!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "{cell:?}");
+    }
+    // The CLI prints the same bytes; a bad window is refused alike.
+    let cli = s
+        .server
+        .run(&["dmarc", "summary", "ourbrand.test", "--days", "30", "--csv"])?;
+    ensure!(cli == text, "CLI:\n{cli}\nAPI:\n{text}");
+    let bad = get(&s, "/api/v1/dmarc/sources/export?domain=ourbrand.test&since=yesterday").await?;
+    ensure!(bad.status == 422, "{}", bad.body);
+    Ok(())
+}

@@ -247,6 +247,68 @@ pub fn imported_suppressions(done: herald_accounts::suppressions::Imported) -> a
     }
 }
 
+/// The columns of a DMARC sources export.
+pub const DMARC_SOURCES_COLUMNS: [&str; 16] = [
+    "ip",
+    "reverse_dns",
+    "label",
+    "service",
+    "service_type",
+    "why",
+    "reporters",
+    "messages",
+    "dmarc_pass",
+    "spf_pass",
+    "spf_aligned",
+    "dkim_pass",
+    "dkim_aligned",
+    "disposition_none",
+    "disposition_quarantine",
+    "disposition_reject",
+];
+
+/// A summary's sources as CSV (the columns of [`DMARC_SOURCES_COLUMNS`],
+/// largest first; reporters joined by `;`). Reverse DNS names and
+/// reporters' names come from strangers: every cell goes through
+/// [`herald_types::csv_file`], which neutralises formulas.
+pub fn dmarc_sources_csv(summary: &herald_api_types::dmarc::DmarcSummary) -> String {
+    let mut out = herald_types::csv_file::Writer::new();
+    out.header(&DMARC_SOURCES_COLUMNS);
+    for s in &summary.sources {
+        let label = serde_json::to_value(s.label)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let t = &s.tally;
+        let mut row = vec![
+            s.ip.clone(),
+            s.reverse_dns.clone().unwrap_or_default(),
+            label,
+            s.service.as_ref().map(|k| k.name.clone()).unwrap_or_default(),
+            s.service.as_ref().map(|k| k.kind.clone()).unwrap_or_default(),
+            s.why.clone(),
+            s.reporters.join(";"),
+        ];
+        row.extend(
+            [
+                t.messages,
+                t.dmarc_pass,
+                t.spf_pass,
+                t.spf_aligned,
+                t.dkim_pass,
+                t.dkim_aligned,
+                t.disposition_none,
+                t.disposition_quarantine,
+                t.disposition_reject,
+            ]
+            .iter()
+            .map(ToString::to_string),
+        );
+        out.row(&row);
+    }
+    out.take()
+}
+
 /// The columns of an events CSV export.
 pub const EVENT_CSV_HEADER: &str = "id,type,at,account,stream,message_id,recipient,sender,source_ip,mx,smtp_code,\
 smtp_enhanced,smtp_text,smtp_phase,bounce_class,bounce_reason,reason,tags,metadata,user_agent,ip,machine,url\r\n";

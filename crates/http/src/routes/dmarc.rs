@@ -306,7 +306,33 @@ pub async fn summary(
     Authed(caller): Authed,
     ApiQuery(q): ApiQuery<SummaryQuery>,
 ) -> ApiResult<Json<DmarcSummary>> {
-    let dmarc = service(&s)?;
+    Ok(Json(summary_for(&s, &caller, q).await?))
+}
+
+/// A summary's sources as CSV (RFC 4180; cells a spreadsheet would run as
+/// formulas — a reverse DNS name or a reporter's name is a stranger's —
+/// start with `'`): `ip, reverse_dns, label, service, service_type, why,
+/// reporters, messages, dmarc_pass, spf_pass, spf_aligned, dkim_pass,
+/// dkim_aligned, disposition_none, disposition_quarantine,
+/// disposition_reject`, largest first.
+#[utoipa::path(get, path = "/api/v1/dmarc/sources/export", tag = "dmarc", params(SummaryQuery),
+    responses((status = 200, body = String, content_type = "text/csv"), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "a malformed since or until, days with since, until not after since, or a window over 366 days")),
+    security(("bearer" = [])))]
+pub async fn sources_export(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiQuery(q): ApiQuery<SummaryQuery>,
+) -> ApiResult<impl axum::response::IntoResponse> {
+    let summary = summary_for(&s, &caller, q).await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        views::dmarc_sources_csv(&summary),
+    ))
+}
+
+async fn summary_for(s: &AppState, caller: &herald_accounts::Caller, q: SummaryQuery) -> ApiResult<DmarcSummary> {
+    let dmarc = service(s)?;
     let domain = q.domain.trim().trim_end_matches('.').to_ascii_lowercase();
     if domain.is_empty() {
         return Err(ApiError::field("domain", "required"));
@@ -318,7 +344,7 @@ pub async fn summary(
         OffsetDateTime::now_utc(),
     )
     .map_err(window_error)?;
-    visible(&s, &caller, &domain).await?;
+    visible(s, caller, &domain).await?;
     let summary = dmarc.summary_of(&domain, window).await.map_err(AccountsError::from)?;
-    Ok(Json(summary))
+    Ok(summary)
 }

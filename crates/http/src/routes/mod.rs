@@ -140,6 +140,7 @@ pub fn api(send_body_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(dmarc::list))
         .routes(routes!(dmarc::broken))
         .routes(routes!(dmarc::summary))
+        .routes(routes!(dmarc::sources_export))
         .routes(routes!(checks::dns))
         .routes(routes!(monitor::check))
         .routes(routes!(monitor::listings))
