@@ -257,6 +257,18 @@ pub struct CreatedSmtpCredential {
     pub record: SmtpCredential,
 }
 
+/// What a test post to a webhook did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookTest {
+    /// The URL answered 2xx.
+    pub delivered: bool,
+    /// Why not: the class of the failure (`HTTP 500`, `connection failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long the post took.
+    pub millis: u32,
+}
+
 /// A post to a webhook, from its delivery log (the last 100 are kept).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct WebhookDelivery {

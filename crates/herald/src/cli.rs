@@ -83,6 +83,94 @@ pub enum Command {
     /// The response rules: what an SMTP answer means.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Webhooks (postback URLs) of an account, through the running server.
+    Webhook(WebhookArgs),
+    /// A sent message and each recipient's timeline, through the running
+    /// server.
+    Message(MessageArgs),
+    /// An account's reputation score over 7 days, and each sending IP's,
+    /// through the running server.
+    Reputation(ServerArgs),
+    /// Whether the running server is healthy (exit status 1 when not).
+    Health(ServerArgs),
+    /// The running server's Prometheus metrics (`[metrics]` listener and
+    /// token when configured).
+    Metrics(ServerArgs),
+    /// Print the HTTP API's OpenAPI document.
+    Openapi,
+}
+
+/// How a command reaches the running server's API, and for which account.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// The server's API (default: the URL the running server wrote in its data dir).
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// An API key (default: the bootstrap admin key in the data dir).
+    #[arg(
+        long,
+        global = true,
+        env = "HERALD_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<String>,
+    /// Act on this account (an admin or master key acting for another;
+    /// default: the key's own).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub account: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    #[command(subcommand)]
+    pub action: WebhookAction,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookAction {
+    /// The account's webhooks.
+    List,
+    /// Add a webhook; its signing secret is printed once.
+    Create {
+        /// An http:// or https:// URL of a public address.
+        url: String,
+        /// An event type to post (repeat for more; default: every type).
+        #[arg(long = "event", value_name = "TYPE")]
+        events: Vec<String>,
+        /// Events per post, 1 to 1000 (default 1: one JSON object a post).
+        #[arg(long)]
+        batch_size: Option<u32>,
+    },
+    /// A webhook and its state.
+    Show { id: String },
+    /// Remove a webhook.
+    Delete { id: String },
+    /// Post again to a webhook disabled after failing.
+    Enable { id: String },
+    /// Post a signed test event to the webhook's URL now; exit status 1
+    /// when it does not answer 2xx.
+    Test { id: String },
+    /// The webhook's last posts, newest first.
+    Deliveries { id: String },
+    /// Post everything from one of the last posts again.
+    Resend { id: String, delivery: i64 },
+}
+
+#[derive(Debug, Args)]
+pub struct MessageArgs {
+    #[command(subcommand)]
+    pub action: MessageAction,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MessageAction {
+    /// Each recipient's state and every event (answers, bounces, opens).
+    Show { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -290,6 +378,13 @@ pub enum SuppressionCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Whether mail to an address is stopped, and by which entry (the
+    /// account's or its brand's).
+    Show {
+        #[command(flatten)]
+        account: AccountArg,
+        address: String,
+    },
     /// Remove an address from the list.
     Remove {
         #[command(flatten)]
@@ -492,6 +587,13 @@ pub enum QueueAction {
     Release { id: String },
     /// Drop a message held for its spam score (`dropped` events).
     Drop { id: String },
+    /// A day's TLS-RPT counts per recipient domain with an MTA-STS policy
+    /// (an admin key only).
+    TlsReports {
+        /// The UTC day, YYYY-MM-DD (default today).
+        #[arg(long)]
+        day: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,7 @@
 //! the concrete store, and wires the services; nothing below it names a
 //! backend.
 
+mod api_cmd;
 mod cli;
 mod client;
 mod commands;
@@ -114,6 +115,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(CheckCommand::Senders) => commands::check_senders(&open(&config).await?, cli.json).await,
         Command::Check(cmd) => dmarc_cmd::check(&config, &open(&config).await?, cmd, cli.json).await,
         Command::Rules(cmd) => rules_cmd::run(&config, cmd, cli.json),
+        Command::Webhook(args) => api_cmd::webhook(&config, args, cli.json).await,
+        Command::Message(args) => api_cmd::message(&config, args, cli.json).await,
+        Command::Reputation(args) => api_cmd::reputation(&config, args, cli.json).await,
+        Command::Health(args) => api_cmd::health(&config, args, cli.json).await,
+        Command::Metrics(args) => api_cmd::metrics(&config, args).await,
+        Command::Openapi => output::json(&herald_http::openapi()),
     }
 }
 

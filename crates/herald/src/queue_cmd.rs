@@ -25,8 +25,9 @@ fn show(m: &QueuedMessage) {
     }
 }
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters kept).
-fn url_encode(s: &str) -> String {
+/// Percent-encodes a query value or path segment (RFC 3986 unreserved
+/// characters kept).
+pub fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
@@ -50,6 +51,10 @@ pub async fn run(config: &Config, args: QueueArgs, json: bool) -> anyhow::Result
         QueueAction::Drop { id } => (Method::POST, format!("/api/v1/messages/{id}/drop")),
         QueueAction::Destinations => (Method::GET, "/api/v1/queue/destinations".to_owned()),
         QueueAction::Warmup => (Method::GET, "/api/v1/warmup".to_owned()),
+        QueueAction::TlsReports { day } => match day {
+            Some(d) => (Method::GET, format!("/api/v1/tls-reports?day={}", url_encode(d))),
+            None => (Method::GET, "/api/v1/tls-reports".to_owned()),
+        },
     };
     let body = client.call(method, &path, &[], None).await?;
     match args.action {
@@ -140,6 +145,16 @@ pub async fn run(config: &Config, args: QueueArgs, json: bool) -> anyhow::Result
                 ));
             }
             output::note(&format!("{} warming", list.data.len()));
+        }
+        QueueAction::TlsReports { .. } => {
+            let day: herald_api_types::TlsReportDay = serde_json::from_str(&body)?;
+            if json {
+                return output::json(&day);
+            }
+            for p in &day.policies {
+                output::line(&serde_json::to_string(p)?);
+            }
+            output::note(&format!("{}: {} policies", day.day, day.policies.len()));
         }
     }
     Ok(())

@@ -168,3 +168,18 @@ impl herald_monitor::conditions::WarmupView for WarmupCaps {
             .collect()
     }
 }
+
+/// The HTTP layer's webhook test posts, made by the dispatcher.
+pub struct WebhookTests(pub Arc<herald_webhooks::Dispatcher>);
+
+#[async_trait::async_trait]
+impl herald_http::WebhookTester for WebhookTests {
+    async fn test(&self, hook: &herald_store::Webhook, account: &str) -> herald_api_types::WebhookTest {
+        let (delivered, error, millis) = self.0.test_post(hook, account).await;
+        herald_api_types::WebhookTest {
+            delivered,
+            error,
+            millis,
+        }
+    }
+}

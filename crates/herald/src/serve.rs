@@ -342,6 +342,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         outbound.clone(),
     )
     .context("cannot set up the webhook client")?;
+    let tester: Arc<dyn herald_http::WebhookTester> = Arc::new(crate::queue_control::WebhookTests(webhooks.clone()));
     let webhooks = tokio::spawn(webhooks.run(stop_rx.clone()));
     tokio::spawn(herald_events::reputation::run_alerts(
         store.clone(),
@@ -461,6 +462,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         resolver: Some(resolver),
         auth_failures: Arc::new(herald_http::AuthFailures::new(config.http_auth_failure_limit as usize)),
         monitor: Some(monitor.clone()),
+        webhook_tester: Some(tester),
     };
     let app = herald_http::router(
         state.clone(),

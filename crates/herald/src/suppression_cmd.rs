@@ -61,6 +61,23 @@ pub async fn run(accounts: &Accounts, cmd: SuppressionCommand, json: bool) -> an
                 Ok(())
             }
         }
+        SuppressionCommand::Show { account, address } => {
+            let caller = operator_on(accounts, &account.account).await?;
+            let found = accounts.suppression(&caller, &address).await?;
+            let view = views::suppression(&found, &caller);
+            if json {
+                return output::json(&view);
+            }
+            output::line(&format!(
+                "{}\t{}\t{}\tadded {}{}",
+                view.address,
+                view.reason,
+                if view.brand { "brand-wide" } else { "account" },
+                output::time(view.created_at),
+                view.source_event.map(|e| format!("\tby {e}")).unwrap_or_default()
+            ));
+            Ok(())
+        }
         SuppressionCommand::Remove { account, address } => {
             let caller = operator_on(accounts, &account.account).await?;
             accounts.remove_suppression(&caller, &address).await?;

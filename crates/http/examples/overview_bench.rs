@@ -107,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
             resolver: None,
             auth_failures: Arc::new(AuthFailures::new(30)),
             monitor: None,
+            webhook_tester: None,
         },
         HttpOptions {
             request_timeout: Duration::from_secs(30),

@@ -78,6 +78,15 @@ pub struct AppState {
     pub auth_failures: Arc<limits::AuthFailures>,
     /// Blocklist checks and the scheduled monitor, when configured.
     pub monitor: Option<Arc<herald_monitor::Monitor>>,
+    /// Test posts to webhooks, when this process posts them.
+    pub webhook_tester: Option<Arc<dyn WebhookTester>>,
+}
+
+/// Posts a test event to a webhook now, as every post is made (signed,
+/// through the outbound guard), without touching its cursor or log.
+#[async_trait::async_trait]
+pub trait WebhookTester: Send + Sync {
+    async fn test(&self, hook: &herald_store::Webhook, account: &str) -> herald_api_types::WebhookTest;
 }
 
 impl std::fmt::Debug for AppState {

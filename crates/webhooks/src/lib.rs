@@ -392,6 +392,44 @@ impl Dispatcher {
         }
     }
 
+    /// Posts a test event to `hook` now, signed as every post is, through
+    /// the same guard; its cursor and log are left alone.
+    pub async fn test_post(&self, hook: &Webhook, account: &str) -> (bool, Option<String>, u32) {
+        let started = std::time::Instant::now();
+        let at = time::OffsetDateTime::now_utc();
+        let body = serde_json::json!({
+            "id": format!("evt_test_{}", at.unix_timestamp_nanos()),
+            "type": "test",
+            "at": at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "account": account,
+            "webhook": hook.id.as_str(),
+            "message": "A test post from Herald: no mail was sent.",
+        });
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let outcome = match self.http.post(&hook.url) {
+            Ok(request) => {
+                let t = at.unix_timestamp();
+                self.http
+                    .send(
+                        request
+                            .header("content-type", "application/json")
+                            .header("herald-signature", signature(&hook.secret, t, &body))
+                            .header("herald-webhook", hook.id.as_str())
+                            .body(body),
+                    )
+                    .await
+                    .map_err(|failure| failure.class())
+            }
+            Err(refused) => Err(refused.class()),
+        };
+        let millis = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
+        tracing::info!(webhook = %hook.id, delivered = outcome.is_ok(), "webhook test post");
+        match outcome {
+            Ok(_) => (true, None, millis),
+            Err(why) => (false, Some(why), millis),
+        }
+    }
+
     async fn disable(&self, hook: &Webhook, since: time::OffsetDateTime, why: &str) {
         if let Err(e) = self.store.set_webhook_status(&hook.id, WebhookStatus::Disabled).await {
             tracing::error!(webhook = %hook.id, error = %e, "cannot disable a failing webhook");

@@ -153,6 +153,7 @@ pub fn api(send_body_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list, webhooks::create))
         .routes(routes!(webhooks::show, webhooks::delete))
         .routes(routes!(webhooks::enable))
+        .routes(routes!(webhooks::test))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::resend))
         .routes(routes!(messages::show))

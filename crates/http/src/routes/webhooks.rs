@@ -82,6 +82,31 @@ pub async fn enable(
     )))
 }
 
+/// Post a test event to the webhook now: `{"type": "test", …}`, signed
+/// with its secret as every post is (`Herald-Signature`), to check the URL
+/// and its signature check. Its cursor, delivery log and state are left as
+/// they are; a disabled webhook can be tested before it is enabled.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "webhooks",
+    params(("id" = herald_api_types::patterns::WebhookId, Path, description = "webhook id (whk_…)")),
+    responses((status = 200, body = herald_api_types::WebhookTest), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "this process does not post webhooks")),
+    security(("bearer" = [])))]
+pub async fn test(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<herald_api_types::WebhookTest>> {
+    let hook = s.accounts.webhook(&caller, &id).await?;
+    let tester = s.webhook_tester.as_ref().ok_or_else(|| {
+        crate::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this process does not post webhooks",
+        )
+    })?;
+    Ok(Json(tester.test(&hook, caller.account.name.as_str()).await))
+}
+
 /// The webhook's last posts (up to 100), newest first: when, how many
 /// events, delivered or the class of the failure, how long it took.
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
