@@ -115,7 +115,7 @@ impl Accounts {
     }
 
     /// Imports a CSV list (see [`parse_csv`]) into the acting account's
-    /// list in one transaction. Each bad line (not CSV, no address, an
+    /// list, in batches of [`IMPORT_BATCH`]. Each bad line (not CSV, no address, an
     /// address or reason that is not one) is reported with its number and
     /// why; the good ones are imported, unless `strict`, when any bad line
     /// refuses the whole file (naming the first ones) and nothing changes.
@@ -286,11 +286,18 @@ pub fn parse_csv(text: &[u8]) -> AccountsResult<ParsedCsv> {
     let whole = |line: u64, value: &str, why: &'static str| {
         AccountsError::Invalid(InvalidValue::new("CSV line", &format!("{line}: {value}"), why))
     };
-    let mut rows = herald_types::csv_file::rows(text).peekable();
+    // Rows of nothing but white space (any Unicode space) are blank lines.
+    let blank = |row: &herald_types::csv_file::Row| matches!(&row.1, Ok(f) if f.iter().all(|c| c.trim().is_empty()));
+    let mut rows = herald_types::csv_file::rows(text).filter(|r| !blank(r)).peekable();
     let (mut addr_col, mut reason_col) = (0, Some(1));
+    // A first line is a header when it has no address in it and names a
+    // column or has several: one naming no address column refuses the
+    // file (another platform's export whose address column is not known);
+    // a single word is just a bad first line.
     if let Some((line, Ok(first))) = rows.peek() {
-        let names: Vec<String> = first.iter().map(|h| h.to_ascii_lowercase()).collect();
-        if !names.iter().any(|h| h.contains('@')) {
+        let names: Vec<String> = first.iter().map(|h| h.trim().to_lowercase()).collect();
+        let known = |h: &str| matches!(h, "address" | "email" | "email_address" | "recipient" | "reason");
+        if !names.iter().any(|h| h.contains('@')) && (names.len() > 1 || names.iter().any(|h| known(h))) {
             addr_col = names
                 .iter()
                 .position(|h| matches!(h.as_str(), "address" | "email" | "email_address" | "recipient"))
@@ -317,9 +324,6 @@ pub fn parse_csv(text: &[u8]) -> AccountsResult<ParsedCsv> {
                 continue;
             }
         };
-        if fields.iter().all(String::is_empty) {
-            continue;
-        }
         let Some(address) = fields.get(addr_col).filter(|a| !a.is_empty()) else {
             parsed.bad.push(BadLine {
                 line,
@@ -376,6 +380,15 @@ mod tests {
         assert_eq!(lines, vec![3, 4]);
         let e = parse_csv(b"name,when\nx,y\n").unwrap_err().to_string();
         assert!(e.contains("address or email column"), "{e}");
+        // One word first is a bad line, not a header; lines of Unicode
+        // spaces are blank.
+        let p = parse_csv("unknown\n\u{2003}\u{a0}\na@x.test\n".as_bytes()).unwrap();
+        assert_eq!(
+            p.rows,
+            vec![(1, "unknown".to_owned(), None), (3, "a@x.test".to_owned(), None)],
+            "the word is a row, whose address the import then refuses"
+        );
+        assert!(p.bad.is_empty());
     }
 
     #[test]

@@ -320,9 +320,9 @@ string_schema! {
     /// A suppression reason.
     SuppressionReason => serde_json::json!({
         "type": "string",
-        "description": "A word of up to 32 of a-z, 0-9, '_' and '-' (outer white space is trimmed; empty means `manual`).",
-        "pattern": format!("^[{SPACE}]*[a-z0-9_-]{{0,32}}[{SPACE}]*$"),
-        "example": "manual",
+        "description": "Free text of up to 256 characters without control characters such as line breaks (outer white space is trimmed; empty means `manual`).",
+        "pattern": format!("^[{SPACE}]*[^\\x00-\\x1f\\x7f-\\x9f]{{0,256}}[{SPACE}]*$"),
+        "example": "asked by phone",
     })
 }
 
@@ -373,7 +373,11 @@ string_schema! {
 fn suppression_csv() -> String {
     let blank = format!("[{SPACE}\\r]*");
     let header = "(?:address|email)(?:,reason)?\\r?";
-    let row = format!("{},[a-z0-9_-]{{0,32}}\\r?|{}\\r?", address(), address());
+    let row = format!(
+        "{},[^,\"\\x00-\\x1f\\x7f-\\x9f]{{0,256}}\\r?|{}\\r?",
+        address(),
+        address()
+    );
     format!("^\\ufeff?(?:{blank}\\n)*(?:(?:{header}|{row})(?:\\n(?:{blank}|{row}))*|{blank})$")
 }
 
@@ -381,7 +385,7 @@ string_schema! {
     /// A suppression list as CSV.
     SuppressionCsv => serde_json::json!({
         "type": "string",
-        "description": "CSV: a header naming an `address` (or `email`, `email_address`, `recipient`) column and optionally `reason`, or one address per line with an optional reason after a comma. Blank lines are skipped. A reason is up to 32 of a-z, 0-9, '_' and '-'.",
+        "description": "CSV (RFC 4180): a header naming an `address` (or `email`, `email_address`, `recipient`) column and optionally `reason`, or one address per line with an optional reason after a comma. Blank lines are skipped. A reason is free text of up to 256 characters without control characters. Each line that is not one (no address, not an address, a bad reason, not CSV) is reported by number and skipped, unless `strict`.",
         "pattern": suppression_csv(),
         "example": "address,reason\njane@example.net,manual\n",
     })

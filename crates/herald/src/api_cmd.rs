@@ -256,12 +256,9 @@ pub async fn metrics(config: &Config, args: ServerArgs) -> anyhow::Result<()> {
         }
         (None, None) => None,
     };
-    let key = args
-        .api_key
-        .clone()
-        .or_else(|| config.metrics_token.clone())
-        .or(Some(String::new()));
-    let api = ApiClient::new(config, server, key)?;
+    // The metrics token, never an API key: the metrics listener may be
+    // plain HTTP, and it takes no API key anyway.
+    let api = ApiClient::new(config, server, Some(config.metrics_token.clone().unwrap_or_default()))?;
     output::raw(&api.call(Method::GET, "/metrics", &[], None).await?);
     Ok(())
 }

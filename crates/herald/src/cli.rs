@@ -94,7 +94,7 @@ pub enum Command {
     /// Whether the running server is healthy (exit status 1 when not).
     Health(ServerArgs),
     /// The running server's Prometheus metrics (`[metrics]` listener and
-    /// token when configured).
+    /// token when configured; --api-key is not sent).
     Metrics(ServerArgs),
     /// Print the HTTP API's OpenAPI document.
     Openapi,

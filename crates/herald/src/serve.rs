@@ -471,7 +471,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             send_body_limit: herald_http::send_body_limit(config.smtp.max_message_size),
             secure_cookies: config.http_tls || config.public_url.starts_with("https://"),
             public_url: Some(config.public_url.clone()),
-            trusted_proxies: herald_http::client_ip::TrustedProxies::new(config.trusted_proxies.clone()),
+            trusted_proxies: config.trusted_proxies.clone(),
             metrics_token: config.metrics_token.clone(),
             metrics_elsewhere: config.metrics_listen.is_some(),
         },
@@ -495,6 +495,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let http_tls = config.http_tls.then_some(acceptor);
     let http = tokio::spawn(herald_http::serve(listener, http_tls, app, stopped(stop_rx.clone())));
+    if config.metrics_listen.is_none() && config.metrics_token.is_none() && !bound.ip().is_loopback() {
+        tracing::warn!(addr = %bound,
+            "/metrics is open to anyone who reaches the API; set [metrics] listen (a listener of its own) or [metrics] token");
+    }
     if let Some(addr) = config.metrics_listen {
         let listener = bind(addr, "metrics.listen").await?;
         tracing::info!(proto = %"metrics", addr = %listener.local_addr()?, "listening");

@@ -262,6 +262,21 @@ async fn the_new_verbs_work_against_a_running_server() -> anyhow::Result<()> {
         String::from_utf8_lossy(&failed.stdout).contains("HTTP 5xx"),
         "{failed:?}"
     );
+    // At most 10 test posts a minute per webhook (two made above).
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let a = h
+            .api
+            .call("POST", &format!("/api/v1/webhooks/{id}/test"))
+            .key(&h.key)
+            .send()
+            .await?;
+        statuses.push((a.status, a.header("retry-after").map(str::to_owned)));
+    }
+    ensure!(
+        statuses[..8].iter().all(|(s, _)| *s == 200) && statuses[8..].iter().all(|(s, r)| *s == 429 && r.is_some()),
+        "{statuses:?}"
+    );
     // Another account cannot see or test it.
     h.account("globex", None)?;
     let foreign = h.server.cli(&["webhook", "test", &id, "--account", "globex"])?;

@@ -177,6 +177,17 @@ async fn metrics_cover_smtp_api_delivery_inbound_and_webhooks() -> anyhow::Resul
         .concat(),
     )?;
     ensure!(ok, "{transcript}");
+    // Inbound: a feedback-loop report (RFC 5965) to the FBL address.
+    let arf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/kumomta-dsn-arf/rfc5965/1.eml");
+    let arf = arf.to_str().context("path")?;
+    let (ok, transcript) = swaks(
+        &[
+            &inbound_args[..],
+            &["--from", "abusedesk@example.com", "--to", "fbl@mta.test", "--data", arf],
+        ]
+        .concat(),
+    )?;
+    ensure!(ok, "{transcript}");
 
     h.wait_events("delivered", "api@example.test", 1).await?;
     h.wait_events("delivered", "smtp@example.test", 1).await?;
@@ -250,7 +261,7 @@ async fn metrics_cover_smtp_api_delivery_inbound_and_webhooks() -> anyhow::Resul
     ensure!(m.sum("herald_smtp_recipients_accepted_total", &sub)? == 1.0);
     let bytes = m.sum("herald_smtp_message_bytes_total", &sub)?;
     ensure!((100.0..100_000.0).contains(&bytes), "bytes of a small message: {bytes}");
-    ensure!(m.sum("herald_smtp_messages_accepted_total", &[("listener", "smtp-inbound")])? == 1.0);
+    ensure!(m.sum("herald_smtp_messages_accepted_total", &[("listener", "smtp-inbound")])? == 2.0);
     ensure!(
         m.find("herald_smtp_sessions_active", &sub) == [0.0],
         "every session ended"
@@ -280,6 +291,10 @@ async fn metrics_cover_smtp_api_delivery_inbound_and_webhooks() -> anyhow::Resul
             &[("kind", "aggregate"), ("outcome", "imported")]
         )? == 1.0
     );
+    // Every message the inbound MX took, by what it was: the feedback
+    // report, and the DMARC report (no bounce or complaint: `other`).
+    ensure!(m.sum("herald_inbound_messages_total", &[("kind", "feedback")])? == 1.0);
+    ensure!(m.sum("herald_inbound_messages_total", &[])? == 2.0);
     ensure!(m.sum("herald_events_total", &[("type", "delivered")])? == 2.0);
     // Webhooks and the store.
     ensure!(
@@ -363,7 +378,6 @@ async fn metrics_cover_smtp_api_delivery_inbound_and_webhooks() -> anyhow::Resul
         "herald_webhook_posts_failed_total",
         "herald_delivery_deferred_total",
         "herald_destination_rate_limit_per_minute",
-        "herald_inbound_messages_total",
         "herald_smtp_closed_total",
     ];
     for family in &charted {

@@ -1019,13 +1019,10 @@ fn dkim_domains(m: &SinkMessage) -> Vec<String> {
     out
 }
 
-/// Issue 14: a stream with a sending domain of its own is signed and
-/// bounces in that domain and leaves from its own pool, so its reputation
-/// is its own; no other stream writes from its domain, and a stream's
-/// domain must be one its brand registered.
 /// `[http] trusted_proxies`: behind a reverse proxy the tracker records
-/// the client the proxy names, and tells machines by that address; the
-/// same headers from anyone else are ignored.
+/// the client the proxy names in X-Forwarded-For, and tells machines by
+/// that address; the client's own Forwarded is not read, and the same
+/// headers from anyone else are ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracking_behind_a_trusted_proxy_records_the_forwarded_client() -> anyhow::Result<()> {
     let s = setup("0s").await?;
@@ -1058,14 +1055,15 @@ async fn tracking_behind_a_trusted_proxy_records_the_forwarded_client() -> anyho
         )
         .await?;
     ensure!(r.status() == 200);
-    // RFC 7239 Forwarded, a person's address with a port.
+    // A person's address; the client's own Forwarded header, which this
+    // proxy does not write and passes on, is not read.
     let r = s
         .visit_via(
             "127.0.0.6",
             "GET",
             &pixels[1],
             BROWSER,
-            &[("Forwarded", "for=\"203.0.113.44:51000\";proto=https")],
+            &[("X-Forwarded-For", "203.0.113.44"), ("Forwarded", "for=127.0.0.5")],
         )
         .await?;
     ensure!(r.status() == 200);
@@ -1119,6 +1117,10 @@ async fn tracking_behind_a_trusted_proxy_records_the_forwarded_client() -> anyho
     Ok(())
 }
 
+/// Issue 14: a stream with a sending domain of its own is signed and
+/// bounces in that domain and leaves from its own pool, so its reputation
+/// is its own; no other stream writes from its domain, and a stream's
+/// domain must be one its brand registered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_sends_in_its_own_domain_from_its_own_pool() -> anyhow::Result<()> {
     let mut s = setup_with("60s", STREAM_POOLS).await?;

@@ -1,14 +1,19 @@
 //! The client's address behind a reverse proxy or load balancer.
 //!
 //! A connection from one of `[http] trusted_proxies` may name the client it
-//! forwards in `Forwarded` (RFC 7239) or, when that is absent,
-//! `X-Forwarded-For`. Each proxy appends the address it received the
+//! forwards in the one header those proxies write (`[http]
+//! trusted_proxy_header`: `X-Forwarded-For` by default, as nginx, HAProxy
+//! and cloud load balancers write it, or RFC 7239 `Forwarded`); the other
+//! header is the client's own and is never read, as proxies pass on what
+//! they do not write. Each proxy appends the address it received the
 //! request from, so the list is read from the right: addresses of trusted
 //! proxies are skipped, and the first one that is not a trusted proxy is
 //! the client. Everything to its left was written by the client itself and
 //! is never believed. A connection from anywhere else is its own client,
 //! whatever it claims. An entry that is not an address (`unknown`, an
-//! obfuscated name, garbage) ends the walk at the last proxy trusted.
+//! obfuscated name, garbage) ends the walk at the last proxy trusted; each
+//! entry is read on its own, so bytes a client put in its part of a line
+//! do not spoil the entries the proxies appended.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -30,17 +35,49 @@ const MAX_HOPS: usize = 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
-/// The networks whose forwarding headers are believed.
-#[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Arc<Vec<IpNet>>);
+/// The header trusted proxies write the client's address in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    #[default]
+    XForwardedFor,
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    /// `x-forwarded-for` or `forwarded`, as the config writes them.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Some(Self::XForwardedFor),
+            "forwarded" => Some(Self::Forwarded),
+            _ => None,
+        }
+    }
+}
+
+/// The networks whose forwarding header is believed, and that header.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrustedProxies {
+    nets: Arc<Vec<IpNet>>,
+    header: ForwardedHeader,
+}
 
 impl TrustedProxies {
     pub fn new(nets: Vec<IpNet>) -> Self {
-        Self(Arc::new(nets))
+        Self {
+            nets: Arc::new(nets),
+            header: ForwardedHeader::default(),
+        }
+    }
+
+    /// Reads `header` instead of `X-Forwarded-For`.
+    #[must_use]
+    pub fn with_header(mut self, header: ForwardedHeader) -> Self {
+        self.header = header;
+        self
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|n| n.contains(&ip))
+        self.nets.iter().any(|n| n.contains(&ip))
     }
 
     /// The client of a request that came from `peer` with `headers`.
@@ -49,7 +86,10 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return peer;
         }
-        let hops = forwarded_for(headers).unwrap_or_else(|| x_forwarded_for(headers));
+        let hops = match self.header {
+            ForwardedHeader::XForwardedFor => x_forwarded_for(headers),
+            ForwardedHeader::Forwarded => forwarded_for(headers),
+        };
         let mut client = peer;
         for hop in hops.iter().rev().take(MAX_HOPS) {
             let Some(ip) = hop else { break };
@@ -62,40 +102,37 @@ impl TrustedProxies {
     }
 }
 
-/// The `for=` of every element of every `Forwarded` field, in order, or
-/// `None` when the request has no such field. An element without `for`
-/// counts as a hop of unknown address.
-fn forwarded_for(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
-    let fields: Vec<_> = headers.get_all("forwarded").iter().collect();
-    if fields.is_empty() {
-        return None;
-    }
-    let mut hops = Vec::new();
-    for field in fields {
-        let Ok(text) = field.to_str() else {
-            hops.push(None);
-            continue;
-        };
-        for element in text.split(',') {
-            let value = element.split(';').find_map(|pair| {
-                let (name, value) = pair.split_once('=')?;
-                name.trim().eq_ignore_ascii_case("for").then(|| value.trim())
-            });
-            hops.push(value.and_then(node_address));
-        }
-    }
-    Some(hops)
+/// The entries of every field named `name`, in order, each split on `,`
+/// from the raw bytes and read on its own (an entry that is not text is
+/// `None`).
+fn entries<'a>(headers: &'a HeaderMap, name: &'static str) -> impl Iterator<Item = Option<&'a str>> {
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|field| field.as_bytes().split(|b| *b == b','))
+        .map(|entry| std::str::from_utf8(entry).ok())
+}
+
+/// The `for=` of every element of every `Forwarded` field, in order. An
+/// element without `for` counts as a hop of unknown address.
+fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    entries(headers, "forwarded")
+        .map(|element| {
+            element?
+                .split(';')
+                .find_map(|pair| {
+                    let (name, value) = pair.split_once('=')?;
+                    name.trim().eq_ignore_ascii_case("for").then(|| value.trim())
+                })
+                .and_then(node_address)
+        })
+        .collect()
 }
 
 /// Every entry of every `X-Forwarded-For` field, in order.
 fn x_forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .flat_map(|field| match field.to_str() {
-            Ok(text) => text.split(',').map(|v| node_address(v.trim())).collect(),
-            Err(_) => vec![None],
-        })
+    entries(headers, "x-forwarded-for")
+        .map(|entry| entry.and_then(|e| node_address(e.trim())))
         .collect()
 }
 
@@ -187,8 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_is_read_and_preferred() {
-        let t = proxies(&["10.0.0.0/8"]);
+    fn only_the_header_the_proxies_write_is_read() {
         let h = headers(&[
             (
                 "forwarded",
@@ -196,9 +232,29 @@ mod tests {
             ),
             ("x-forwarded-for", "198.51.100.1"),
         ]);
-        assert_eq!(t.client(ip("10.0.0.2"), &h), ip("2001:db8::7"));
+        // X-Forwarded-For proxies pass a client's Forwarded on as it came.
+        let xff = proxies(&["10.0.0.0/8"]);
+        assert_eq!(xff.client(ip("10.0.0.2"), &h), ip("198.51.100.1"));
+        let only_forwarded = headers(&[("forwarded", "for=1.2.3.4")]);
+        assert_eq!(xff.client(ip("10.0.0.2"), &only_forwarded), ip("10.0.0.2"));
+        // And the other way round.
+        let fwd = proxies(&["10.0.0.0/8"]).with_header(ForwardedHeader::Forwarded);
+        assert_eq!(fwd.client(ip("10.0.0.2"), &h), ip("2001:db8::7"));
         let h = headers(&[("forwarded", "For=\"198.51.100.4:8080\"")]);
-        assert_eq!(t.client(ip("10.0.0.2"), &h), ip("198.51.100.4"));
+        assert_eq!(fwd.client(ip("10.0.0.2"), &h), ip("198.51.100.4"));
+        let only_xff = headers(&[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(fwd.client(ip("10.0.0.2"), &only_xff), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn a_clients_bytes_do_not_spoil_what_the_proxy_appended() {
+        let t = proxies(&["10.0.0.0/8"]);
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_bytes(b"\xff\xfe junk, 203.0.113.8").unwrap(),
+        );
+        assert_eq!(t.client(ip("10.0.0.2"), &h), ip("203.0.113.8"));
     }
 
     #[test]
@@ -208,6 +264,7 @@ mod tests {
             let h = headers(&[("x-forwarded-for", &format!("66.249.66.1, {bad}, 10.0.0.5"))]);
             assert_eq!(t.client(ip("10.0.0.2"), &h), ip("10.0.0.5"), "{bad}");
         }
+        let t = t.with_header(ForwardedHeader::Forwarded);
         let h = headers(&[("forwarded", "for=unknown")]);
         assert_eq!(t.client(ip("10.0.0.2"), &h), ip("10.0.0.2"));
     }

@@ -384,6 +384,7 @@ impl Session {
                 "Encryption required for requested authentication mechanism",
             ))
         } else if !ctx.throttle.allows(self.peer.remote.ip()) {
+            crate::metrics::auth_failed(self.kind, "throttled");
             refuse(Reply::auth_throttled())
         } else if mechanism == AUTH_PLAIN {
             if initial.is_empty() {

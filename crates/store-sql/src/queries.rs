@@ -842,7 +842,8 @@ macro_rules! impl_sql_store {
                 "INSERT INTO suppressions (account_id, address, reason, source_event, brand, created_at, shown) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (account_id, address) DO UPDATE SET reason = excluded.reason, \
-                 source_event = excluded.source_event, brand = 1, created_at = excluded.created_at \
+                 source_event = excluded.source_event, brand = 1, created_at = excluded.created_at, \
+                 shown = COALESCE(excluded.shown, suppressions.shown) \
                  WHERE excluded.brand = 1 AND suppressions.brand = 0",
             )
             .bind(e.account.as_str())

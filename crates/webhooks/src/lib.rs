@@ -40,8 +40,12 @@ pub const ENGAGEMENT_BATCH: u32 = 100;
 
 /// A webhook's backlog is counted up to this many events
 /// (`herald_webhook_backlog_events`): past it, the figure says "far behind"
-/// without costing a long count on every post.
+/// without costing a long count.
 const BACKLOG_CAP: u32 = 100_000;
+
+/// A long backlog is counted at most this often per webhook; between
+/// counts the figure stays (a page that is not full is counted exactly).
+const BACKLOG_RECOUNT: Duration = Duration::from_secs(15);
 
 fn is_engagement(e: &Event) -> bool {
     matches!(e.kind, EventKind::Opened | EventKind::Clicked)
@@ -114,8 +118,9 @@ pub struct Dispatcher {
     /// Woken when events are stored.
     wake: Arc<Notify>,
     running: Mutex<HashSet<WebhookId>>,
-    /// Events each running webhook is owed, as last counted.
-    backlog: Mutex<HashMap<WebhookId, u64>>,
+    /// Events each running webhook is owed, as last counted, and when a
+    /// long backlog was last counted.
+    backlog: Mutex<HashMap<WebhookId, (u64, Option<std::time::Instant>)>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -321,36 +326,44 @@ impl Dispatcher {
     }
 
     /// Counts what `hook` is owed after reading a page of `read` events:
-    /// the page when it was not full, else a count up to [`BACKLOG_CAP`].
+    /// the page when it was not full, else a count up to [`BACKLOG_CAP`]
+    /// at most every [`BACKLOG_RECOUNT`].
     async fn count_backlog(&self, hook: &Webhook, read: usize, page: u32) {
-        let owed = if read < page as usize {
-            read as u64
-        } else {
-            match herald_store::timed(
-                "count_events_after",
-                self.store.count_events_after(&hook.owed(), hook.cursor, BACKLOG_CAP),
-            )
-            .await
-            {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::debug!(webhook = %hook.id, error = %e, "cannot count a webhook's backlog");
-                    read as u64
-                }
+        if read < page as usize {
+            self.set_backlog(&hook.id, Some((read as u64, None)));
+            return;
+        }
+        let counted_lately = self.backlog.lock().ok().and_then(|all| {
+            let (n, at) = all.get(&hook.id)?;
+            at.filter(|at| at.elapsed() < BACKLOG_RECOUNT).map(|_| *n)
+        });
+        if counted_lately.is_some() {
+            return;
+        }
+        let owed = match herald_store::timed(
+            "count_events_after",
+            self.store.count_events_after(&hook.owed(), hook.cursor, BACKLOG_CAP),
+        )
+        .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(webhook = %hook.id, error = %e, "cannot count a webhook's backlog");
+                read as u64
             }
         };
-        self.set_backlog(&hook.id, Some(owed));
+        self.set_backlog(&hook.id, Some((owed, Some(std::time::Instant::now()))));
     }
 
     /// Records one webhook's backlog (`None`: it stopped running) and the
     /// sum over all of them.
-    fn set_backlog(&self, id: &WebhookId, owed: Option<u64>) {
+    fn set_backlog(&self, id: &WebhookId, owed: Option<(u64, Option<std::time::Instant>)>) {
         let Ok(mut all) = self.backlog.lock() else { return };
         match owed {
             Some(n) => all.insert(id.clone(), n),
             None => all.remove(id),
         };
-        metrics::gauge!("herald_webhook_backlog_events").set(all.values().sum::<u64>() as f64);
+        metrics::gauge!("herald_webhook_backlog_events").set(all.values().map(|(n, _)| *n).sum::<u64>() as f64);
         metrics::gauge!("herald_webhooks_running").set(all.len() as f64);
     }
 

@@ -92,6 +92,8 @@ pub struct RawHttp {
     /// Reverse proxies and load balancers whose `Forwarded` and
     /// `X-Forwarded-For` name the client.
     pub trusted_proxies: Vec<String>,
+    /// The header those proxies write: x-forwarded-for or forwarded.
+    pub trusted_proxy_header: String,
 }
 
 impl Default for RawHttp {
@@ -104,6 +106,7 @@ impl Default for RawHttp {
             outbound_allow: Vec::new(),
             auth_failure_limit: 30,
             trusted_proxies: Vec::new(),
+            trusted_proxy_header: s("x-forwarded-for"),
         }
     }
 }

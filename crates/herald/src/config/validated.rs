@@ -97,8 +97,9 @@ pub struct Config {
     /// `[http] auth_failure_limit`: failed API authentications per client
     /// address per minute.
     pub http_auth_failure_limit: u32,
-    /// `[http] trusted_proxies`: whose forwarding headers are believed.
-    pub trusted_proxies: Vec<IpNet>,
+    /// `[http] trusted_proxies` and `trusted_proxy_header`: whose
+    /// forwarding header is believed, and which header that is.
+    pub trusted_proxies: herald_http::client_ip::TrustedProxies,
     /// `[metrics] listen`: `/metrics` on a listener of its own.
     pub metrics_listen: Option<SocketAddr>,
     /// `[metrics] token`: the bearer token `/metrics` requires.
@@ -870,7 +871,17 @@ impl Config {
         }
         let dmarc_networks = networks("dmarc.sending_networks", &raw.dmarc.sending_networks)?;
         let outbound_allow = networks("http.outbound_allow", &raw.http.outbound_allow)?;
-        let trusted_proxies = networks("http.trusted_proxies", &raw.http.trusted_proxies)?;
+        let header =
+            herald_http::client_ip::ForwardedHeader::parse(&raw.http.trusted_proxy_header).ok_or_else(|| {
+                bad(
+                    "http.trusted_proxy_header",
+                    &raw.http.trusted_proxy_header,
+                    "x-forwarded-for or forwarded",
+                )
+            })?;
+        let trusted_proxies =
+            herald_http::client_ip::TrustedProxies::new(networks("http.trusted_proxies", &raw.http.trusted_proxies)?)
+                .with_header(header);
         let metrics_listen = if raw.metrics.listen.is_empty() {
             None
         } else {

@@ -82,6 +82,36 @@ pub async fn enable(
     )))
 }
 
+/// Test posts per webhook a minute: enough to debug a receiver, too few to
+/// make Herald a way to hammer a URL.
+const TESTS_PER_MINUTE: usize = 10;
+
+/// How long until `webhook` may be tested again; `None`: now (counted).
+fn test_wait(webhook: &str) -> Option<std::time::Duration> {
+    use std::collections::{HashMap, VecDeque};
+    use std::time::{Duration, Instant};
+    static SEEN: std::sync::OnceLock<std::sync::Mutex<HashMap<String, VecDeque<Instant>>>> = std::sync::OnceLock::new();
+    const WINDOW: Duration = Duration::from_secs(60);
+    let now = Instant::now();
+    let mut seen = SEEN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Webhooks tested long ago are forgotten (their ids exist: bounded).
+    if seen.len() > 10_000 {
+        seen.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
+    }
+    let q = seen.entry(webhook.to_owned()).or_default();
+    while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+        q.pop_front();
+    }
+    if q.len() >= TESTS_PER_MINUTE {
+        return q.front().map(|t| WINDOW.saturating_sub(now.duration_since(*t)));
+    }
+    q.push_back(now);
+    None
+}
+
 /// Post a test event to the webhook now: `{"type": "test", …}`, signed
 /// with its secret as every post is (`Herald-Signature`), to check the URL
 /// and its signature check. Its cursor, delivery log and state are left as
@@ -89,6 +119,7 @@ pub async fn enable(
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "webhooks",
     params(("id" = herald_api_types::patterns::WebhookId, Path, description = "webhook id (whk_…)")),
     responses((status = 200, body = herald_api_types::WebhookTest), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "more than 10 test posts to this webhook within a minute"),
         (status = 503, body = ErrorBody, description = "this process does not post webhooks")),
     security(("bearer" = [])))]
 pub async fn test(
@@ -97,6 +128,16 @@ pub async fn test(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<herald_api_types::WebhookTest>> {
     let hook = s.accounts.webhook(&caller, &id).await?;
+    if let Some(wait) = test_wait(hook.id.as_str()) {
+        return Err(crate::ApiError {
+            retry_after: Some(wait.as_secs().max(1)),
+            ..crate::ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("at most {TESTS_PER_MINUTE} test posts a minute per webhook"),
+            )
+        });
+    }
     let tester = s.webhook_tester.as_ref().ok_or_else(|| {
         crate::ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
