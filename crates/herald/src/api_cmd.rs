@@ -13,7 +13,9 @@ use crate::config::Config;
 use crate::output;
 use crate::queue_cmd::url_encode;
 
-fn client(config: &Config, args: &ServerArgs) -> anyhow::Result<(ApiClient, Vec<(&'static str, String)>)> {
+/// The running server's API as `args` say, and the headers that act for
+/// `--account`.
+pub fn client(config: &Config, args: &ServerArgs) -> anyhow::Result<(ApiClient, Vec<(&'static str, String)>)> {
     let client = ApiClient::new(config, args.server.clone(), args.api_key.clone())?;
     let headers = args.account.iter().map(|a| ("herald-account", a.clone())).collect();
     Ok((client, headers))
@@ -187,17 +189,12 @@ pub async fn message(config: &Config, args: MessageArgs, json: bool) -> anyhow::
     for r in &m.recipients {
         output::line(&format!("{}  {}", r.email, r.status));
         for e in &r.events {
-            let mut detail = String::new();
-            if let Some(s) = &e.smtp {
-                detail = format!("{} {} {}", s.code, s.enhanced.as_deref().unwrap_or(""), s.text);
-            }
-            if let Some(b) = &e.bounce {
-                detail = format!("{detail} [{} {}]", b.class, b.reason);
-            }
-            if let Some(mx) = &e.mx {
-                detail = format!("{detail} via {mx}");
-            }
-            output::line(&format!("  {}  {:<12} {}", output::time(e.at), e.kind, detail.trim()));
+            output::line(&format!(
+                "  {}  {:<12} {}",
+                output::time(e.at),
+                e.kind,
+                crate::events_cmd::detail(e)
+            ));
         }
     }
     Ok(())

@@ -546,18 +546,8 @@ pub struct EventsArgs {
 pub struct QueueArgs {
     #[command(subcommand)]
     pub action: QueueAction,
-    /// The server's API (default: the URL the running server wrote in its data dir).
-    #[arg(long, global = true, value_name = "URL")]
-    pub server: Option<String>,
-    /// An API key (default: the bootstrap admin key in the data dir).
-    #[arg(
-        long,
-        global = true,
-        env = "HERALD_API_KEY",
-        hide_env_values = true,
-        value_name = "KEY"
-    )]
-    pub api_key: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,7 +26,9 @@ pub fn parse_time(value: &str) -> anyhow::Result<OffsetDateTime> {
     Ok(OffsetDateTime::now_utc() - ago)
 }
 
-fn line(e: &herald_api_types::Event) -> String {
+/// What an event adds in words: the SMTP answer, the bounce's class and
+/// reason, the MX host.
+pub fn detail(e: &herald_api_types::Event) -> String {
     let mut detail = String::new();
     if let Some(s) = &e.smtp {
         detail = format!("{} {} {}", s.code, s.enhanced.as_deref().unwrap_or(""), s.text);
@@ -37,13 +39,17 @@ fn line(e: &herald_api_types::Event) -> String {
     if let Some(mx) = &e.mx {
         detail = format!("{detail} via {mx}");
     }
+    detail.trim().to_owned()
+}
+
+fn line(e: &herald_api_types::Event) -> String {
     format!(
         "{}  {:<9} {}  {}  {}",
         output::time(e.at),
         e.kind,
         e.message_id,
         e.recipient.as_deref().unwrap_or("-"),
-        detail.trim()
+        detail(e)
     )
 }
 

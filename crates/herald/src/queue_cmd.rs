@@ -4,7 +4,6 @@ use herald_api_types::{List, QueueDestination, QueuedMessage, WarmupState};
 use reqwest::Method;
 
 use crate::cli::{QueueAction, QueueArgs};
-use crate::client::ApiClient;
 use crate::config::Config;
 use crate::output;
 
@@ -37,7 +36,7 @@ pub fn url_encode(s: &str) -> String {
 }
 
 pub async fn run(config: &Config, args: QueueArgs, json: bool) -> anyhow::Result<()> {
-    let client = ApiClient::new(config, args.server, args.api_key)?;
+    let (client, headers) = crate::api_cmd::client(config, &args.server)?;
     let (method, path) = match &args.action {
         QueueAction::List { destination } => match destination {
             Some(d) => (Method::GET, format!("/api/v1/queue?destination={}", url_encode(d))),
@@ -56,7 +55,7 @@ pub async fn run(config: &Config, args: QueueArgs, json: bool) -> anyhow::Result
             None => (Method::GET, "/api/v1/tls-reports".to_owned()),
         },
     };
-    let body = client.call(method, &path, &[], None).await?;
+    let body = client.call(method, &path, &headers, None).await?;
     match args.action {
         QueueAction::List { .. } => {
             let list: List<QueuedMessage> = serde_json::from_str(&body)?;

@@ -10,28 +10,10 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, ensure};
-use herald_testkit::{Harness, Options, TempStore};
+use herald_testkit::{Harness, Options, TempStore, python_csv};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_herald");
-
-/// Rows of a CSV document as Python's csv module reads them.
-fn python_csv(text: &str) -> anyhow::Result<Vec<Vec<String>>> {
-    let mut child = Command::new("python3")
-        .args([
-            "-c",
-            "import csv, io, json, sys; print(json.dumps(list(csv.reader(io.StringIO(sys.stdin.read(), newline='')))))",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("python3")?;
-    use std::io::Write;
-    child.stdin.take().context("stdin")?.write_all(text.as_bytes())?;
-    let out = child.wait_with_output()?;
-    ensure!(out.status.success());
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
 
 const HOSTILE: &str = "address,reason\r\n\
 John.Doe@Example.TEST,\"Asked by phone, then \"\"again\"\" by mail\"\r\n\

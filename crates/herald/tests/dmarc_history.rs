@@ -338,50 +338,32 @@ async fn last_years_reports(s: Setup) -> anyhow::Result<()> {
     );
 
     // Malformed and conflicting windows: a clear error naming the option.
-    let e = refused(&s, &["dmarc", "summary", "ourbrand.test", "--since", "2025-13-01"])?;
-    ensure!(
-        e.contains("--since: \"2025-13-01\" is not a date (2025-03-01) or an RFC 3339 time"),
-        "{e}"
-    );
-    let e = refused(
-        &s,
-        &[
-            "dmarc",
-            "summary",
-            "ourbrand.test",
-            "--since",
-            "2025-01-01",
-            "--days",
-            "7",
-        ],
-    )?;
-    ensure!(e.contains("--days: give days or since, not both"), "{e}");
-    let e = refused(
-        &s,
-        &[
-            "dmarc",
-            "summary",
-            "ourbrand.test",
-            "--since",
-            "2025-02-01",
-            "--until",
-            "2025-01-01",
-        ],
-    )?;
-    ensure!(e.contains("--until: 2025-01-01T00:00:00Z is not after since"), "{e}");
-    let e = refused(
-        &s,
-        &[
-            "dmarc",
-            "summary",
-            "ourbrand.test",
-            "--since",
-            "2024-01-01",
-            "--until",
-            "2025-06-01",
-        ],
-    )?;
-    ensure!(e.contains("longer than 366 days"), "{e}");
+    let summary = |window: &[&'static str]| {
+        let mut args = vec!["dmarc", "summary", "ourbrand.test"];
+        args.extend_from_slice(window);
+        args
+    };
+    for (window, says) in [
+        (
+            &["--since", "2025-13-01"][..],
+            "--since: \"2025-13-01\" is not a date (2025-03-01) or an RFC 3339 time",
+        ),
+        (
+            &["--since", "2025-01-01", "--days", "7"][..],
+            "--days: give days or since, not both",
+        ),
+        (
+            &["--since", "2025-02-01", "--until", "2025-01-01"][..],
+            "--until: 2025-01-01T00:00:00Z is not after since",
+        ),
+        (
+            &["--since", "2024-01-01", "--until", "2025-06-01"][..],
+            "longer than 366 days",
+        ),
+    ] {
+        let e = refused(&s, &summary(window))?;
+        ensure!(e.contains(says), "{window:?}: {e}");
+    }
     let e = refused(&s, &["dmarc", "reports", "--until", "tomorrow"])?;
     ensure!(e.contains("--until: \"tomorrow\" is not a date"), "{e}");
     for (query, field) in [
@@ -722,23 +704,7 @@ async fn dmarc_sources_export_as_csv_a_spreadsheet_cannot_run() -> anyhow::Resul
         api.headers
     );
     let text = api.body.as_str().context("CSV")?.to_owned();
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import csv, io, json, sys; print(json.dumps(list(csv.reader(io.StringIO(sys.stdin.read(), newline='')))))",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            child
-                .stdin
-                .take()
-                .map(|mut i| i.write_all(text.as_bytes()))
-                .transpose()?;
-            child.wait_with_output()
-        })?;
-    let rows: Vec<Vec<String>> = serde_json::from_slice(&out.stdout)?;
+    let rows = herald_testkit::python_csv(&text)?;
     ensure!(rows[0][0] == "ip" && rows[0].len() == 16, "{rows:?}");
     ensure!(rows.len() == 2 && rows[1].len() == 16, "{rows:?}");
     ensure!(

@@ -476,20 +476,7 @@ async fn events_filter_page_and_export(store: TempStore) -> anyhow::Result<()> {
     // Python's csv module reads 23 cells per row; the recipient that
     // starts with = is written with a ' before it, and no cell starts with
     // what a spreadsheet would run.
-    let rows = {
-        let mut child = Command::new("python3")
-            .args([
-                "-c",
-                "import csv, io, json, sys; print(json.dumps(list(csv.reader(io.StringIO(sys.stdin.read(), newline='')))))",
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()?;
-        use std::io::Write;
-        child.stdin.take().context("stdin")?.write_all(text.as_bytes())?;
-        let out = child.wait_with_output()?;
-        serde_json::from_slice::<Vec<Vec<String>>>(&out.stdout)?
-    };
+    let rows = herald_testkit::python_csv(&text)?;
     ensure!(rows.len() == 5 && rows.iter().all(|r| r.len() == 23), "{rows:?}");
     ensure!(rows.iter().any(|r| r[6] == "'=p1@example.test"), "{rows:?}");
     ensure!(

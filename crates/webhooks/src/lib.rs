@@ -381,14 +381,23 @@ impl Dispatcher {
         } else {
             owed.first().map(|(_, e)| (self.render)(e, account)).unwrap_or_default()
         };
-        let body = serde_json::to_vec(&body).unwrap_or_default();
+        match self
+            .send_signed(hook, serde_json::to_vec(&body).unwrap_or_default())
+            .await
+        {
+            Ok(()) => Outcome::Delivered,
+            Err(class) => Outcome::Failed(class),
+        }
+    }
+
+    /// Posts `body` to `hook`'s URL through the guard, signed with its
+    /// secret. A failure is its class only: the tenant never learns the
+    /// target's text or what the network said (a webhook is not a port
+    /// scanner).
+    async fn send_signed(&self, hook: &Webhook, body: Vec<u8>) -> Result<(), String> {
         let t = time::OffsetDateTime::now_utc().unix_timestamp();
-        let request = match self.http.post(&hook.url) {
-            Ok(r) => r,
-            Err(refused) => return Outcome::Failed(refused.class()),
-        };
-        let sent = self
-            .http
+        let request = self.http.post(&hook.url).map_err(|refused| refused.class())?;
+        self.http
             .send(
                 request
                     .header("content-type", "application/json")
@@ -396,13 +405,9 @@ impl Dispatcher {
                     .header("herald-webhook", hook.id.as_str())
                     .body(body),
             )
-            .await;
-        // The tenant learns the class of a failure, never the target's
-        // text or what the network said (a webhook is not a port scanner).
-        match sent {
-            Ok(_) => Outcome::Delivered,
-            Err(failure) => Outcome::Failed(failure.class()),
-        }
+            .await
+            .map(|_| ())
+            .map_err(|failure| failure.class())
     }
 
     /// Posts a test event to `hook` now, signed as every post is, through
@@ -418,23 +423,9 @@ impl Dispatcher {
             "webhook": hook.id.as_str(),
             "message": "A test post from Herald: no mail was sent.",
         });
-        let body = serde_json::to_vec(&body).unwrap_or_default();
-        let outcome = match self.http.post(&hook.url) {
-            Ok(request) => {
-                let t = at.unix_timestamp();
-                self.http
-                    .send(
-                        request
-                            .header("content-type", "application/json")
-                            .header("herald-signature", signature(&hook.secret, t, &body))
-                            .header("herald-webhook", hook.id.as_str())
-                            .body(body),
-                    )
-                    .await
-                    .map_err(|failure| failure.class())
-            }
-            Err(refused) => Err(refused.class()),
-        };
+        let outcome = self
+            .send_signed(hook, serde_json::to_vec(&body).unwrap_or_default())
+            .await;
         let millis = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
         tracing::info!(webhook = %hook.id, delivered = outcome.is_ok(), "webhook test post");
         match outcome {
