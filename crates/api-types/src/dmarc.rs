@@ -166,6 +166,18 @@ pub enum SourceLabel {
     Unknown,
 }
 
+impl SourceLabel {
+    /// The label as the JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Yours => "yours",
+            Self::Service => "service",
+            Self::Forwarder => "forwarder",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
 /// A known service, from the reverse-DNS map.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KnownService {
@@ -266,4 +278,21 @@ pub struct DmarcSummary {
     pub sources: Vec<SourceTally>,
     pub enforcement: Enforcement,
     pub recommendation: Recommendation,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SourceLabel;
+
+    #[test]
+    fn a_source_label_reads_as_its_json() {
+        for l in [
+            SourceLabel::Yours,
+            SourceLabel::Service,
+            SourceLabel::Forwarder,
+            SourceLabel::Unknown,
+        ] {
+            assert_eq!(serde_json::to_value(l).unwrap(), l.as_str());
+        }
+    }
 }

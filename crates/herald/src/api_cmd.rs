@@ -4,6 +4,7 @@
 //! of the API would, with `--account` as the `Herald-Account` header, and
 //! print the API's JSON with `--json` or lines for people.
 
+use anyhow::Context;
 use herald_api_types::{List, MessageState, Reputation, Webhook, WebhookDelivery, WebhookTest};
 use reqwest::Method;
 
@@ -115,7 +116,7 @@ pub async fn webhook(config: &Config, args: WebhookArgs, json: bool) -> anyhow::
                 ));
             }
             if !t.delivered {
-                std::process::exit(1);
+                anyhow::bail!("the test post to {id} was not delivered");
             }
         }
         WebhookAction::Deliveries { id } => {
@@ -222,20 +223,12 @@ pub async fn reputation(config: &Config, args: ServerArgs, json: bool) -> anyhow
 
 pub async fn health(config: &Config, args: ServerArgs, json: bool) -> anyhow::Result<()> {
     let (api, headers) = client(config, &args)?;
-    match api.call(Method::GET, "/healthz", &headers, None).await {
-        Ok(body) => {
-            if json {
-                output::line(&body);
-            } else {
-                output::line("healthy");
-            }
-            Ok(())
-        }
-        Err(e) => {
-            output::note(&format!("unhealthy: {e}"));
-            std::process::exit(1);
-        }
-    }
+    let body = api
+        .call(Method::GET, "/healthz", &headers, None)
+        .await
+        .context("unhealthy")?;
+    output::line(if json { &body } else { "healthy" });
+    Ok(())
 }
 
 /// `/metrics` where the server serves it: its own listener (loopback when

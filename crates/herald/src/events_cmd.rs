@@ -86,6 +86,7 @@ pub async fn run(accounts: &Accounts, args: EventsArgs, json: bool) -> anyhow::R
     // Paged in storage order: --follow never misses an event stored late.
     let mut after = 0;
     // CSV as the API exports it, byte for byte (CRLF line ends).
+    let mut csv = herald_types::csv_file::Writer::new();
     if args.csv {
         output::raw(views::EVENT_CSV_HEADER);
     }
@@ -98,12 +99,15 @@ pub async fn run(accounts: &Accounts, args: EventsArgs, json: bool) -> anyhow::R
         for (_, e) in &page {
             let view = views::event(e, &name);
             if args.csv {
-                output::raw(&views::event_csv(&view));
+                views::event_csv(&mut csv, &view);
             } else if json {
                 output::line(&serde_json::to_string(&view)?);
             } else {
                 output::line(&line(&view));
             }
+        }
+        if args.csv {
+            output::raw(&csv.take());
         }
         if let Some((position, _)) = page.last() {
             after = *position;

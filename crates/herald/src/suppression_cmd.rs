@@ -115,7 +115,7 @@ pub async fn run(accounts: &Accounts, cmd: SuppressionCommand, json: bool) -> an
                 ));
             }
             if bad {
-                std::process::exit(1);
+                anyhow::bail!("bad lines in {} were skipped", file.display());
             }
             Ok(())
         }

@@ -26,14 +26,14 @@ impl FromRequestParts<AppState> for Authed {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let peer = crate::client_ip::of(parts);
-        if let Some(wait) = peer.and_then(|ip| state.auth_failures.wait(ip)) {
+        if let Some(wait) = peer.and_then(|ip| state.auth_failures.wait(&ip)) {
             return Err(ApiError::rate_limited(wait));
         }
         let failed = |e: herald_accounts::AccountsError| {
             if e == herald_accounts::AccountsError::Unauthenticated
                 && let Some(ip) = peer
             {
-                state.auth_failures.failed(ip);
+                state.auth_failures.count(ip);
             }
             ApiError::from(e)
         };

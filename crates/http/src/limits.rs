@@ -1,4 +1,5 @@
-//! Failed API authentications per client address.
+//! Events per key within a sliding minute: failed API authentications per
+//! client address ([`AuthFailures`]), test posts per webhook.
 //!
 //! A wrong key costs the server microseconds (keys are checked with a keyed
 //! hash), but answering floods of guesses still costs a store read each.
@@ -7,6 +8,7 @@
 //! failures age out.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -14,15 +16,20 @@ use std::time::{Duration, Instant};
 /// Failed authentications allowed per address within [`WINDOW`].
 pub const MAX_FAILURES: usize = 30;
 pub const WINDOW: Duration = Duration::from_secs(60);
-/// Past this many tracked addresses, those with nothing left in the window
-/// are dropped.
+/// Past this many tracked keys, those with nothing left in the window are
+/// dropped.
 const TRACKED: usize = 100_000;
 
+/// How many times each key was counted within the last [`WINDOW`], up to
+/// a maximum.
 #[derive(Debug)]
-pub struct AuthFailures {
+pub struct WindowCounter<K> {
     max: usize,
-    seen: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    seen: Mutex<HashMap<K, VecDeque<Instant>>>,
 }
+
+/// Failed API authentications per client address.
+pub type AuthFailures = WindowCounter<IpAddr>;
 
 impl Default for AuthFailures {
     fn default() -> Self {
@@ -30,8 +37,8 @@ impl Default for AuthFailures {
     }
 }
 
-impl AuthFailures {
-    /// `max` failures per address within [`WINDOW`].
+impl<K: Hash + Eq> WindowCounter<K> {
+    /// `max` counts per key within [`WINDOW`].
     pub fn new(max: usize) -> Self {
         Self {
             max: max.max(1),
@@ -39,15 +46,15 @@ impl AuthFailures {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, VecDeque<Instant>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, VecDeque<Instant>>> {
         self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// How long `ip` must wait before trying again; `None` when it may try.
-    pub fn wait(&self, ip: IpAddr) -> Option<Duration> {
+    /// How long `key` must wait before the next one; `None` when it may go.
+    pub fn wait(&self, key: &K) -> Option<Duration> {
         let now = Instant::now();
         let mut seen = self.lock();
-        let q = seen.get_mut(&ip)?;
+        let q = seen.get_mut(key)?;
         while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
             q.pop_front();
         }
@@ -57,18 +64,37 @@ impl AuthFailures {
         })
     }
 
-    /// Counts a failed authentication from `ip`.
-    pub fn failed(&self, ip: IpAddr) {
+    /// Counts one for `key`.
+    pub fn count(&self, key: K) {
         let now = Instant::now();
         let mut seen = self.lock();
         if seen.len() >= TRACKED {
             seen.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
         }
-        let q = seen.entry(ip).or_default();
+        let q = seen.entry(key).or_default();
         if q.len() >= self.max {
             q.pop_front();
         }
         q.push_back(now);
+    }
+
+    /// [`WindowCounter::wait`] and, when it may go, [`WindowCounter::count`],
+    /// under one lock: parallel callers cannot pass the maximum together.
+    pub fn take(&self, key: K) -> Option<Duration> {
+        let now = Instant::now();
+        let mut seen = self.lock();
+        if seen.len() >= TRACKED {
+            seen.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
+        }
+        let q = seen.entry(key).or_default();
+        while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+            q.pop_front();
+        }
+        if q.len() >= self.max {
+            return q.front().map(|t| WINDOW.saturating_sub(now.duration_since(*t)));
+        }
+        q.push_back(now);
+        None
     }
 }
 
@@ -81,13 +107,21 @@ mod tests {
         let f = AuthFailures::default();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..MAX_FAILURES {
-            assert!(f.wait(ip).is_none());
-            f.failed(ip);
+            assert!(f.wait(&ip).is_none());
+            f.count(ip);
         }
-        assert!(f.wait(ip).is_some_and(|d| d <= WINDOW));
+        assert!(f.wait(&ip).is_some_and(|d| d <= WINDOW));
         assert!(
-            f.wait("192.0.2.2".parse().unwrap()).is_none(),
+            f.wait(&"192.0.2.2".parse().unwrap()).is_none(),
             "others are not affected"
         );
+    }
+
+    #[test]
+    fn take_counts_only_what_it_lets_through() {
+        let c = WindowCounter::<&str>::new(2);
+        assert!(c.take("a").is_none() && c.take("a").is_none());
+        assert!(c.take("a").is_some_and(|d| d <= WINDOW));
+        assert!(c.take("b").is_none(), "keys are apart");
     }
 }

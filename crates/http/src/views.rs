@@ -275,15 +275,11 @@ pub fn dmarc_sources_csv(summary: &herald_api_types::dmarc::DmarcSummary) -> Str
     let mut out = herald_types::csv_file::Writer::new();
     out.header(&DMARC_SOURCES_COLUMNS);
     for s in &summary.sources {
-        let label = serde_json::to_value(s.label)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
         let t = &s.tally;
         let mut row = vec![
             s.ip.clone(),
             s.reverse_dns.clone().unwrap_or_default(),
-            label,
+            s.label.as_str().to_owned(),
             s.service.as_ref().map(|k| k.name.clone()).unwrap_or_default(),
             s.service.as_ref().map(|k| k.kind.clone()).unwrap_or_default(),
             s.why.clone(),
@@ -313,11 +309,10 @@ pub fn dmarc_sources_csv(summary: &herald_api_types::dmarc::DmarcSummary) -> Str
 pub const EVENT_CSV_HEADER: &str = "id,type,at,account,stream,message_id,recipient,sender,source_ip,mx,smtp_code,\
 smtp_enhanced,smtp_text,smtp_phase,bounce_class,bounce_reason,reason,tags,metadata,user_agent,ip,machine,url\r\n";
 
-/// One event as a CSV line (with its CRLF), the columns of
-/// [`EVENT_CSV_HEADER`]; tags joined by `;`, metadata as `key=value;…`;
-/// quoted per RFC 4180 and formula cells neutralised
-/// ([`herald_types::csv_file`]).
-pub fn event_csv(e: &api::Event) -> String {
+/// One event as a CSV row of `out` (the columns of [`EVENT_CSV_HEADER`]);
+/// tags joined by `;`, metadata as `key=value;…`; quoted per RFC 4180 and
+/// formula cells neutralised ([`herald_types::csv_file`]).
+pub fn event_csv(out: &mut herald_types::csv_file::Writer, e: &api::Event) {
     let at =
         e.at.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
@@ -351,9 +346,7 @@ pub fn event_csv(e: &api::Event) -> String {
         e.machine.map(|m| m.to_string()).unwrap_or_default(),
         opt(&e.url),
     ];
-    let mut line = herald_types::csv_file::Writer::new();
-    line.row(&fields);
-    line.take()
+    out.row(&fields);
 }
 
 /// Stats for `caller`'s account and, for a master, its subs: the rows the

@@ -133,6 +133,12 @@ pub struct DestinationView {
 }
 
 impl Destination {
+    /// The destination's label in metrics: its site (a provider's or a
+    /// configured destination's name, a bounded set) or `other`.
+    pub fn metric_label(&self) -> String {
+        self.site.clone().unwrap_or_else(|| "other".to_owned())
+    }
+
     pub fn new(key: String, site: Option<String>, source: Option<(std::net::IpAddr, String)>, limits: Limits) -> Self {
         Self {
             key,

@@ -496,10 +496,7 @@ impl Inner {
             tracing::debug!(message = %q.id, rule = %decision.rule, decision = %decision.describe(), "response rule");
         }
         let written = self.record(q, index, &decision.outcome, Some(answer), conn);
-        let label = dest.map_or_else(
-            || "none".to_owned(),
-            |d| d.site.clone().unwrap_or_else(|| "other".to_owned()),
-        );
+        let label = dest.map_or_else(|| "none".to_owned(), |d| d.metric_label());
         let pool = dest
             .and_then(|d| d.source.as_ref())
             .and_then(|(ip, _)| self.pools.pool_of(ip))
@@ -1135,7 +1132,7 @@ async fn worker(inner: Arc<Inner>, dest: Arc<Destination>) {
                                 Ok(c) => {
                                     metrics::counter!(
                                         "herald_delivery_connections_total",
-                                        "destination" => dest.site.clone().unwrap_or_else(|| "other".to_owned()),
+                                        "destination" => dest.metric_label(),
                                         "outcome" => "connected"
                                     )
                                     .increment(1);
@@ -1146,7 +1143,7 @@ async fn worker(inner: Arc<Inner>, dest: Arc<Destination>) {
                                         dest.tls_failed();
                                         metrics::counter!(
                                             "herald_tls_failures_total",
-                                            "destination" => dest.site.clone().unwrap_or_else(|| "other".to_owned()),
+                                            "destination" => dest.metric_label(),
                                             "result" => "starttls-failed"
                                         )
                                         .increment(1);
@@ -1156,7 +1153,7 @@ async fn worker(inner: Arc<Inner>, dest: Arc<Destination>) {
                                 Err(failure) => {
                                     metrics::counter!(
                                         "herald_delivery_connections_total",
-                                        "destination" => dest.site.clone().unwrap_or_else(|| "other".to_owned()),
+                                        "destination" => dest.metric_label(),
                                         "outcome" => "failed"
                                     )
                                     .increment(1);
@@ -1193,7 +1190,7 @@ async fn worker(inner: Arc<Inner>, dest: Arc<Destination>) {
                         let result = c.send(&tx.sender, &rcpts, &tx.content).await;
                         metrics::histogram!(
                             "herald_delivery_attempt_duration_seconds",
-                            "destination" => dest.site.clone().unwrap_or_else(|| "other".to_owned())
+                            "destination" => dest.metric_label()
                         )
                         .record(started.elapsed().as_secs_f64());
                         let peer = (c.mx.clone(), c.local_ip);

@@ -47,18 +47,21 @@ const MAX_FIELD_NAME: usize = 128;
 /// gzip with a line end after the member, which a reader of concatenated
 /// members would take for a broken second one.
 pub(crate) fn gunzip(bytes: &[u8], budget: &mut Budget) -> Result<Vec<u8>, ReportError> {
-    read_bounded(GzDecoder::new(bytes), budget).map_err(|e| match e {
-        Unpack::TooLarge => budget.too_large(),
-        Unpack::Io(e) => ReportError::Archive(format!("gzip: {}", io_words(&e))),
-    })
+    inflate(GzDecoder::new(bytes), "gzip", budget)
 }
 
 /// Inflates a raw zlib stream (RFC 1950), as AOL sends its reports. Bytes
 /// after the stream's end are ignored, as after a gzip member.
 pub(crate) fn inflate_zlib(bytes: &[u8], budget: &mut Budget) -> Result<Vec<u8>, ReportError> {
-    read_bounded(ZlibDecoder::new(bytes), budget).map_err(|e| match e {
+    inflate(ZlibDecoder::new(bytes), "zlib", budget)
+}
+
+/// Everything a decoder gives, under the budget; its errors named by
+/// `format`.
+fn inflate(decoder: impl Read, format: &str, budget: &mut Budget) -> Result<Vec<u8>, ReportError> {
+    read_bounded(decoder, budget).map_err(|e| match e {
         Unpack::TooLarge => budget.too_large(),
-        Unpack::Io(e) => ReportError::Archive(format!("zlib: {}", io_words(&e))),
+        Unpack::Io(e) => ReportError::Archive(format!("{format}: {}", io_words(&e))),
     })
 }
 

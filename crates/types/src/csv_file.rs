@@ -75,8 +75,11 @@ impl Writer {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let cells: Vec<String> = cells.into_iter().map(|c| neutralise(c.as_ref()).into_owned()).collect();
-        let _ = self.inner.write_record(&cells);
+        // Writing to a Vec cannot fail.
+        for cell in cells {
+            let _ = self.inner.write_field(neutralise(cell.as_ref()).as_bytes());
+        }
+        let _ = self.inner.write_record(None::<&[u8]>);
     }
 
     /// Takes what was written so far (the writer starts again empty).

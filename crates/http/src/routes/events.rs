@@ -204,6 +204,7 @@ pub async fn export(
     filter.account = Some(caller.account.id.clone());
     let name = caller.account.name.to_string();
     let mut out = String::from(views::EVENT_CSV_HEADER);
+    let mut csv = herald_types::csv_file::Writer::new();
     let (mut after, mut rows) = (cursor_of(&q)?, 0);
     while rows < MAX_EXPORT {
         let page = s
@@ -213,8 +214,9 @@ pub async fn export(
             .await
             .map_err(|e| ApiError::from(herald_accounts::AccountsError::from(e)))?;
         for (_, e) in &page {
-            out.push_str(&views::event_csv(&views::event(e, &name)));
+            views::event_csv(&mut csv, &views::event(e, &name));
         }
+        out.push_str(&csv.take());
         rows += page.len();
         match page.last() {
             Some((p, _)) if page.len() == MAX_LIMIT as usize => after = *p,

@@ -87,29 +87,12 @@ pub async fn enable(
 const TESTS_PER_MINUTE: usize = 10;
 
 /// How long until `webhook` may be tested again; `None`: now (counted).
-fn test_wait(webhook: &str) -> Option<std::time::Duration> {
-    use std::collections::{HashMap, VecDeque};
-    use std::time::{Duration, Instant};
-    static SEEN: std::sync::OnceLock<std::sync::Mutex<HashMap<String, VecDeque<Instant>>>> = std::sync::OnceLock::new();
-    const WINDOW: Duration = Duration::from_secs(60);
-    let now = Instant::now();
-    let mut seen = SEEN
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    // Webhooks tested long ago are forgotten (their ids exist: bounded).
-    if seen.len() > 10_000 {
-        seen.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
-    }
-    let q = seen.entry(webhook.to_owned()).or_default();
-    while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
-        q.pop_front();
-    }
-    if q.len() >= TESTS_PER_MINUTE {
-        return q.front().map(|t| WINDOW.saturating_sub(now.duration_since(*t)));
-    }
-    q.push_back(now);
-    None
+fn test_wait(webhook: &herald_types::WebhookId) -> Option<std::time::Duration> {
+    static TESTS: std::sync::OnceLock<crate::limits::WindowCounter<herald_types::WebhookId>> =
+        std::sync::OnceLock::new();
+    TESTS
+        .get_or_init(|| crate::limits::WindowCounter::new(TESTS_PER_MINUTE))
+        .take(webhook.clone())
 }
 
 /// Post a test event to the webhook now: `{"type": "test", …}`, signed
@@ -128,7 +111,7 @@ pub async fn test(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<herald_api_types::WebhookTest>> {
     let hook = s.accounts.webhook(&caller, &id).await?;
-    if let Some(wait) = test_wait(hook.id.as_str()) {
+    if let Some(wait) = test_wait(&hook.id) {
         return Err(crate::ApiError {
             retry_after: Some(wait.as_secs().max(1)),
             ..crate::ApiError::new(

@@ -212,7 +212,7 @@ pub(crate) async fn page(
                                 .map(|k| k.name.clone())
                                 .or_else(|| src.reverse_dns.clone())
                                 .unwrap_or_default(),
-                            label: format!("{:?}", src.label).to_lowercase(),
+                            label: src.label.as_str().to_owned(),
                             messages: count(src.tally.messages),
                             dmarc_pass: percent_of(share(src.tally.dmarc_pass, src.tally.messages)),
                             why: src.why.clone(),

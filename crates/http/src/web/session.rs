@@ -73,7 +73,7 @@ pub(crate) async fn login(
 ) -> Response {
     let next = safe_next(f.next.as_deref());
     let email: String = f.email.chars().take(254).collect();
-    if let Some(wait) = ip.and_then(|ip| s.auth_failures.wait(ip)) {
+    if let Some(wait) = ip.and_then(|ip| s.auth_failures.wait(&ip)) {
         let mut r = login_form(
             options,
             StatusCode::TOO_MANY_REQUESTS,
@@ -112,7 +112,7 @@ pub(crate) async fn login(
                 // which addresses have users.
                 SignInError::Wrong | SignInError::Locked(_) => {
                     if let Some(ip) = ip {
-                        s.auth_failures.failed(ip);
+                        s.auth_failures.count(ip);
                     }
                     (
                         StatusCode::UNAUTHORIZED,
